@@ -1,0 +1,189 @@
+"""The Python API: `load_run(path)`, then `.sample`, `.encode`, `.decode`, `.reconstruct`,
+`.interpolate`. The CLI is a thin layer over this module.
+
+Weights load lazily and separately: sampling reads only decoder.safetensors, encoding only
+encoder.safetensors.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from gencore.devices import resolve_device
+from gencore.errors import GenError
+from gencore.models.autoencoder import AutoEncoder, Decoder, Encoder
+from gencore.registry import get_domain
+from gencore.runs import CONFIG, check_config, resolve_run
+from gencore.storage import load_tensors, read_json
+
+SAMPLE_CHUNK = 4096
+
+
+def load_run(path: str | Path | None = None, *, device: str | None = "auto",
+             domain: str | None = None) -> "Run":
+    """Open a run folder (or `latest`). `domain` refuses runs of any other domain."""
+    folder = resolve_run(None if path is None else str(path))
+    config = read_json(folder / CONFIG, "run config")
+    check_config(config, folder)
+    if domain is not None and config["domain"] != domain:
+        raise GenError(f"this run belongs to the {config['domain']!r} domain, not {domain!r}",
+                       where=str(folder), hint=f"pick a run trained with `gen train {domain}`")
+    return Run(folder, config, resolve_device(device))
+
+
+class Run:
+    def __init__(self, path: Path, config: dict[str, Any], device: torch.device):
+        self.path, self.config, self.device = Path(path), config, device
+        self._decoder: Decoder | None = None
+        self._encoder: Encoder | None = None
+
+    # -- facts -------------------------------------------------------------------------------
+    @property
+    def domain_name(self) -> str:
+        return self.config["domain"]
+
+    @property
+    def domain(self):
+        return get_domain(self.domain_name)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.get("class_names") or [])
+
+    @property
+    def conditional(self) -> bool:
+        return self.config["model"]["cond_dim"] > 0
+
+    @property
+    def multi_label(self) -> bool:
+        return self.config.get("condition", {}).get("type") == "multi-hot"
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config["model"]["latent_dim"]
+
+    @property
+    def stochastic(self) -> bool:
+        return self.config["arch"] in ("vae", "beta-vae")
+
+    # -- weights -----------------------------------------------------------------------------
+    def _load(self, module: torch.nn.Module, filename: str, kind: str) -> torch.nn.Module:
+        state = load_tensors(self.path / filename, kind, self.domain_name)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise GenError(f"weights do not fit the model in config.json ({str(exc).splitlines()[0]})",
+                           where=str(self.path / filename), hint="the run folder mixes files of different runs") from exc
+        return module.to(self.device).eval()
+
+    @property
+    def decoder(self) -> Decoder:
+        if self._decoder is None:
+            self._decoder = self._load(Decoder(self.config["model"]), "decoder.safetensors", "decoder")
+        return self._decoder
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = self._load(Encoder(self.config["model"]), "encoder.safetensors", "encoder")
+        return self._encoder
+
+    def model(self) -> AutoEncoder:
+        return self._load(AutoEncoder(self.config["model"]), "model.safetensors", "model")
+
+    # -- conditions --------------------------------------------------------------------------
+    def condition(self, cls: str | None) -> torch.Tensor | None:
+        """One `--class` value -> a (K,) condition vector, or None for unconditional runs."""
+        if not self.conditional:
+            if cls is not None:
+                raise GenError("this run is unconditional and takes no class", where="--class",
+                               hint="drop --class, or train on labelled data")
+            return None
+        if cls is None:
+            raise GenError("this run is conditional and needs a class", where="--class",
+                           hint=f"pass --class with one of: {', '.join(self.class_names[:12])}")
+        vector = self.domain.parse_class(str(cls), self.class_names, self.multi_label)
+        return torch.tensor(vector, dtype=torch.float32)
+
+    def class_plan(self, classes: Sequence[str] | str | None, n: int) -> tuple[list[str | None], torch.Tensor | None]:
+        """Per-sample class labels and conditions: `n` of each class asked for, or, with no class
+        on a conditional run, `n` samples spread evenly over all classes."""
+        if isinstance(classes, str):
+            classes = [classes]
+        if not self.conditional:
+            if classes:
+                self.condition(classes[0])  # raises the clear error
+            return [None] * n, None
+        if not classes:
+            names = [self.class_names[i % len(self.class_names)] for i in range(n)]
+        else:
+            names = [c for c in classes for _ in range(n)]
+        conds = torch.stack([self.condition(c) for c in names])
+        return names, conds
+
+    # -- generation --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents (n, d) -> likelihood means (n, *item_shape), on the CPU."""
+        out = []
+        for start in range(0, z.shape[0], SAMPLE_CHUNK):
+            zc = z[start:start + SAMPLE_CHUNK].to(self.device)
+            cc = None if cond is None else cond[start:start + SAMPLE_CHUNK].to(self.device)
+            out.append(self.decoder.mean(self.decoder(zc, cc)).float().cpu())
+        return torch.cat(out) if out else torch.empty(0, *self.config["model"]["item_shape"])
+
+    def sample(self, n: int = 16, cls: Sequence[str] | str | None = None, seed: int = 0,
+               temperature: float = 1.0) -> torch.Tensor:
+        """`n` samples (of each class in `cls`), as likelihood means (N, *item_shape)."""
+        return self.sample_with_labels(n, cls, seed, temperature)[0]
+
+    def sample_with_labels(self, n: int, cls=None, seed: int = 0, temperature: float = 1.0):
+        if n < 1:
+            raise GenError(f"--n must be at least 1, got {n}", where="--n")
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise GenError(f"temperature must be positive, got {temperature}", where="--temperature")
+        names, cond = self.class_plan(cls, n)
+        generator = torch.Generator().manual_seed(seed)
+        z = self.decoder.sample_latent(len(names), generator, temperature)
+        return self.decode(z, cond), names, cond
+
+    # -- encoding ----------------------------------------------------------------------------
+    @torch.inference_mode()
+    def encode(self, items: torch.Tensor, cond: torch.Tensor | None = None):
+        """Items (n, *item_shape) -> posterior means (n, d) and log-variances (None for ae/cae/dae)."""
+        mus, logvars = [], []
+        for start in range(0, items.shape[0], SAMPLE_CHUNK):
+            xc = items[start:start + SAMPLE_CHUNK].to(self.device)
+            cc = None if cond is None else cond[start:start + SAMPLE_CHUNK].to(self.device)
+            mu, logvar = self.encoder(xc, cc)
+            mus.append(mu.float().cpu())
+            logvars.append(None if logvar is None else logvar.float().cpu())
+        return torch.cat(mus), (None if logvars[0] is None else torch.cat(logvars))
+
+    def reconstruct(self, items: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        mu, _ = self.encode(items, cond)
+        return self.decode(mu, cond)
+
+    def interpolate(self, z_a: torch.Tensor, z_b: torch.Tensor, c_a: torch.Tensor | None,
+                    c_b: torch.Tensor | None, steps: int) -> torch.Tensor:
+        """Decode `steps` points from (z_a, c_a) to (z_b, c_b): slerp for VAEs, whose latents
+        live on a Gaussian shell, straight lines for deterministic codes."""
+        if steps < 2:
+            raise GenError(f"--steps must be at least 2, got {steps}", where="--steps")
+        t = torch.linspace(0, 1, steps)
+        path = slerp(z_a, z_b, t) if self.stochastic else torch.lerp(z_a[None], z_b[None], t[:, None])
+        cond = None if c_a is None else torch.lerp(c_a[None], c_b[None], t[:, None])
+        return self.decode(path, cond)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for VAE latents), (steps, d)."""
+    cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    if omega.abs() < 1e-4:
+        return torch.lerp(a[None], b[None], t[:, None])
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so)[:, None] * a + (torch.sin(t * omega) / so)[:, None] * b

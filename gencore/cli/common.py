@@ -1,0 +1,211 @@
+"""What every command shares: one-line errors and exit codes, domain-declared options, staged
+output folders, and `-r/--run` resolution. No torch at import time."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import typer
+
+from gencore import console  # noqa: F401  (re-exported for the command modules)
+from gencore.errors import GenError
+from gencore.plugin import Domain, DomainOption
+from gencore.storage import _OS_HINTS
+
+RUN_HELP = "Trained run folder, or `latest` (the default: newest completed run under ./runs). e.g. -r runs/images-vae-20261127-101500"
+SEED_HELP = "Random seed; the same seed gives the same result. e.g. --seed 7"
+DEVICE_HELP = "Where to compute: auto (CUDA, then MPS, then CPU), cpu, cuda or mps. e.g. --device cpu"
+
+
+def fail(line: str, code: int) -> None:
+    console.stderr().print(f"gen: {line}", markup=False, style="red" if code else None)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    console.warn(str(message))
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Bad input -> one line, exit 2; a bug -> one line, exit 1 (--verbose adds the traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = warnings.showwarning
+        warnings.showwarning = _show_warning
+        try:
+            return fn(*args, **kwargs)
+        except GenError as exc:
+            fail(f"error: {exc.line()}", 2)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            if exc.errno in _OS_HINTS:
+                problem, hint = _OS_HINTS[exc.errno]
+                where = exc.filename or "output"
+                fail(f"error: {where}: {problem} (hint: {hint})", 2)
+                raise typer.Exit(2) from None
+            _internal(exc)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            _internal(exc)
+        finally:
+            warnings.showwarning = previous
+
+    return wrapper
+
+
+def _internal(exc: BaseException) -> None:
+    if console.settings.verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = " ".join(str(exc).split())[:300]
+    fail(f"internal error: {type(exc).__name__}: {message} (run with --verbose for the traceback)", 1)
+    raise typer.Exit(1) from None
+
+
+# -- domain-declared options -------------------------------------------------------------------
+def _convert(option: DomainOption, raw: str) -> Any:
+    if option.type is bool:
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise GenError(f"expects true or false, got {raw!r}", where=option.flag)
+    try:
+        value = option.type(raw)
+    except (TypeError, ValueError):
+        raise GenError(f"expects {option.type.__name__}, got {raw!r}", where=option.flag,
+                       hint=option.help) from None
+    if option.choices and value not in option.choices:
+        raise GenError(f"{raw!r} is not one of {', '.join(option.choices)}", where=option.flag)
+    return value
+
+
+def parse_domain_options(domain: Domain, command: str, args: list[str]) -> dict[str, Any]:
+    """Parse the extra arguments of `command` against the options the domain declared."""
+    declared = [o for o in domain.options if command in o.commands]
+    by_flag = {o.flag: o for o in declared}
+    values = {o.name: o.default for o in declared}
+    known = ", ".join(by_flag) or "none"
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, has_value, raw = arg.partition("=")
+        option = by_flag.get(name)
+        negated = option is None and name.startswith("--no-") and by_flag.get("--" + name[5:])
+        if negated and negated.type is bool and not has_value:
+            values[negated.name] = False
+        elif option is None:
+            what = f"no such option {name}" if arg.startswith("-") else f"unexpected argument {arg!r}"
+            raise GenError(f"{what} for `gen {command}` with the {domain.name} domain", where=name,
+                           hint=f"{domain.name} options for {command}: {known}; see `gen {command} --help`")
+        elif option.type is bool and not has_value:
+            values[option.name] = True
+        else:
+            if not has_value:
+                i += 1
+                if i >= len(args):
+                    raise GenError("needs a value", where=name, hint=option.help)
+                raw = args[i]
+            values[option.name] = _convert(option, raw)
+        i += 1
+    return values
+
+
+def domain_options_epilog(command: str) -> str:
+    """Help text listing each installed domain's options for `command` (loads plugins, not torch)."""
+    from gencore.registry import all_plugins
+
+    lines = []
+    for info in all_plugins():
+        if info.domain is None:
+            continue
+        opts = [o for o in info.domain.options if command in o.commands]
+        if not opts:
+            continue
+        lines.append(f"Options of the {info.name} domain:")
+        for o in opts:
+            metavar = "" if o.type is bool else " " + ("|".join(o.choices) if o.choices else o.type.__name__.upper())
+            default = "" if o.default in (None, False) else f" [default: {o.default}]"
+            lines.append(f"  {o.flag}{metavar}  {o.help}{default}")
+    return "\n".join(lines)
+
+
+class DomainHelpCommand(typer.core.TyperCommand):
+    """A command whose --help also lists the domains' own options, computed only when shown."""
+
+    @property
+    def epilog(self):
+        return domain_options_epilog(self.name) if self.name else None
+
+    @epilog.setter
+    def epilog(self, value):
+        pass
+
+    def format_epilog(self, ctx, formatter) -> None:
+        text = self.epilog
+        if text:
+            formatter.write("\n" + text + "\n")
+
+
+EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+# -- output ------------------------------------------------------------------------------------
+_SAFE = re.compile(r"[^A-Za-z0-9_.+-]+")
+
+
+def safe_stem(text: str) -> str:
+    return _SAFE.sub("_", text).strip("._") or "item"
+
+
+@contextlib.contextmanager
+def staged_output(folder: Path) -> Iterator[Path]:
+    """Write into a hidden staging folder; only on success move the files into `folder`.
+    A failed command leaves no partial output."""
+    existed = folder.exists()
+    if existed and not folder.is_dir():
+        raise GenError("exists and is not a folder", where=str(folder), hint="pass a folder to -o")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".gen-partial-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+    except OSError as exc:
+        from gencore.storage import os_error
+        raise os_error(exc, folder) from exc
+    try:
+        yield staging
+        for item in sorted(staging.iterdir()):
+            os.replace(item, folder / item.name)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def positive(value: float | int | None, flag: str, minimum: float = 1) -> None:
+    if value is not None and not value >= minimum:
+        raise GenError(f"must be at least {minimum}, got {value}", where=flag)
+
+
+def use_run(run: str | None, device: str | None = None):
+    """Open the `-r` run and say which one was used."""
+    from gencore.api import load_run
+
+    opened = load_run(run, device=device)
+    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config['arch']})")
+    return opened

@@ -1,0 +1,165 @@
+"""`gen sample`, `gen reconstruct` and `gen interpolate`: the run's decoder at work."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gencore import console
+from gencore.cli import app, common, global_option
+from gencore.errors import GenError
+from gencore.storage import write_png
+
+GRID_MAX_COLUMNS = 16
+
+
+def _describe_classes(run, names: list[str | None]) -> None:
+    if not run.conditional:
+        console.info("unconditional run: sampling without a class")
+        return
+    for name in dict.fromkeys(names):
+        vector = run.condition(name)
+        hot = [run.class_names[i] for i, v in enumerate(vector.tolist()) if v > 0]
+        console.info(f"class {name!r} -> {' + '.join(repr(h) for h in hot)} "
+                     f"(index {', '.join(str(run.class_names.index(h)) for h in hot)})")
+
+
+def _item_classes(run, files: list[Path], implied: list[str | None], classes: list[str] | None) -> list[str | None]:
+    """The class of each input file: from --class (one for all, or one per file), else its folder."""
+    if not run.conditional:
+        if classes:
+            run.condition(classes[0])
+        return [None] * len(files)
+    if classes:
+        if len(classes) not in (1, len(files)):
+            raise GenError(f"got {len(classes)} --class values for {len(files)} files", where="--class",
+                           hint="give one class for all files, or one per file")
+        return list(classes) * len(files) if len(classes) == 1 else list(classes)
+    out = []
+    for path, folder in zip(files, implied):
+        if folder is None or folder not in run.class_names:
+            raise GenError("this conditional run needs the file's class, and its folder name is no class",
+                           where=str(path), hint="pass --class, or put the file in a folder named after its class")
+        out.append(folder)
+    return out
+
+
+def _read_inputs(run, files: list[Path], args: list[str], command: str):
+    for path in files:
+        if not path.is_file():
+            raise GenError("no such file", where=str(path))
+    options = common.parse_domain_options(run.domain, command, args)
+    return run.domain.load_files(files, run.config["data"], options)
+
+
+@app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
+@common.handle_errors
+def sample(
+    ctx: typer.Context,
+    classes: list[str] = typer.Option(None, "--class", "-c", help="Class to sample: a name, else an index; `a+b` for multi-label; repeat for several. e.g. --class 7"),
+    n: int = typer.Option(16, "--n", "-n", help="Samples per class (or in all, without --class). e.g. --n 64"),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Scale of the latent noise; below 1 is safer, above 1 wilder. e.g. --temperature 0.8"),
+    run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),
+    seed: int = typer.Option(None, "--seed", help=common.SEED_HELP),
+    device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
+    out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the native files and grid.png. e.g. -o sevens"),
+) -> None:
+    """Sample new items with the run's decoder alone (decoder.safetensors).
+
+    e.g. gen sample --class 7 --n 16
+    """
+    common.positive(n, "--n")
+    opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
+    common.parse_domain_options(opened.domain, "sample", ctx.args)
+    items, names, _ = opened.sample_with_labels(n, classes or None, global_option(ctx, "seed", seed, 0), temperature)
+    _describe_classes(opened, names)
+    counters: dict[str | None, int] = {}
+    stems = []
+    for name in names:
+        index = counters[name] = counters.get(name, -1) + 1
+        stems.append(f"{common.safe_stem(name) if name is not None else 'sample'}-{index:04d}")
+    columns = min(n, GRID_MAX_COLUMNS) if classes else min(len(names), 8)
+    with common.staged_output(out) as staging:
+        written = opened.domain.export(items, staging, stems, opened.config["data"])
+        write_png(staging / "grid.png", opened.domain.preview(items, opened.config["data"], columns))
+    console.info(f"wrote {len(written)} files and grid.png to {out}")
+
+
+@app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
+@common.handle_errors
+def reconstruct(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Input files of the run's domain. e.g. gen reconstruct digits/7/a.png"),
+    classes: list[str] = typer.Option(None, "--class", "-c", help="Class of the inputs (one for all, or one per file); default: each file's folder name. e.g. --class 7"),
+    run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),
+    device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
+    out: Path = typer.Option(Path("reconstructions"), "--out", "-o", help="Folder for the reconstructions and comparison.png. e.g. -o recon"),
+) -> None:
+    """Encode and decode files; writes each reconstruction and a side-by-side comparison.
+
+    e.g. gen reconstruct photos/cat/1.png --class cat
+    """
+    import torch
+
+    opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
+    items, implied = _read_inputs(opened, files, ctx.args, "reconstruct")
+    names = _item_classes(opened, files, implied, classes)
+    cond = torch.stack([opened.condition(c) for c in names]) if opened.conditional else None
+    recon = opened.reconstruct(items, cond)
+    for path, a, b in zip(files, items, recon):
+        mse = float(((a - b) ** 2).mean())
+        console.info(f"{path}: mean squared error {mse:.5f}")
+    stems = [f"{common.safe_stem(p.stem)}-recon" for p in files]
+    with common.staged_output(out) as staging:
+        opened.domain.export(recon, staging, stems, opened.config["data"])
+        write_png(staging / "comparison.png",
+                  opened.domain.preview(torch.cat([items, recon]), opened.config["data"], len(files)))
+    console.info(f"wrote {len(files)} reconstructions and comparison.png (inputs above, reconstructions below) to {out}")
+
+
+@app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
+@common.handle_errors
+def interpolate(
+    ctx: typer.Context,
+    start: str = typer.Option(..., "--from", help="Start: an input file or a class name. e.g. --from 3"),
+    end: str = typer.Option(..., "--to", help="End: an input file or a class name. e.g. --to digits/8/b.png"),
+    steps: int = typer.Option(8, "--steps", help="Points on the path, ends included. e.g. --steps 12"),
+    classes: list[str] = typer.Option(None, "--class", "-c", help="Class of file endpoints, when their folder does not name it. e.g. --class 7"),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Latent noise scale for class endpoints. e.g. -t 0.7"),
+    run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),
+    seed: int = typer.Option(None, "--seed", help=common.SEED_HELP),
+    device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
+    out: Path = typer.Option(Path("interpolations"), "--out", "-o", help="Folder for the path's native files and strip.png. e.g. -o morph"),
+) -> None:
+    """Walk the latent space between two files or classes (slerp for VAEs, lines otherwise).
+
+    Class endpoints share one random latent, so the path morphs the class and keeps the style.
+    e.g. gen interpolate --from 3 --to 8 --steps 10
+    """
+    import torch
+
+    common.positive(steps, "--steps", 2)
+    opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
+    generator = torch.Generator().manual_seed(global_option(ctx, "seed", seed, 0))
+    shared_z = opened.decoder.sample_latent(1, generator, temperature)[0].cpu()
+    endpoints = []
+    for value in (start, end):
+        path = Path(value)
+        if path.is_file():
+            items, implied = _read_inputs(opened, [path], ctx.args, "interpolate")
+            name = _item_classes(opened, [path], implied, classes[:1] if classes else None)[0]
+            cond = opened.condition(name) if opened.conditional else None
+            mu, _ = opened.encode(items, None if cond is None else cond[None])
+            endpoints.append((mu[0], cond))
+        elif opened.conditional:
+            endpoints.append((shared_z, opened.condition(value)))
+        else:
+            raise GenError("no such file (and this unconditional run has no classes)", where=value,
+                           hint="give two input files")
+    (z_a, c_a), (z_b, c_b) = endpoints
+    path_items = opened.interpolate(z_a, z_b, c_a, c_b, steps)
+    stems = [f"step-{i:03d}" for i in range(steps)]
+    with common.staged_output(out) as staging:
+        opened.domain.export(path_items, staging, stems, opened.config["data"])
+        write_png(staging / "strip.png", opened.domain.preview(path_items, opened.config["data"], steps))
+    console.info(f"wrote {steps} steps and strip.png to {out}")

@@ -1,0 +1,146 @@
+"""`gen runs`, `gen info` and `gen plugins`: what is installed and what was trained."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gencore.cli import app, common
+from gencore.runs import RUNS_ROOT, last_metrics, list_runs, resolve_run, summarise
+
+JSON_HELP = "Print a JSON report on stdout instead of a table. e.g. --json"
+
+
+def _stdout() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command()
+@common.handle_errors
+def plugins(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List the installed domains, where each came from, and any that failed to load.
+
+    e.g. gen plugins
+    """
+    from gencore.registry import all_plugins
+
+    rows = []
+    for info in all_plugins():
+        domain = info.domain
+        rows.append({
+            "name": info.name, "status": "ok" if domain else "failed", "entry_point": info.value,
+            "distribution": info.distribution, "description": domain.description if domain else None,
+            "default_data": domain.default_data if domain else None,
+            "options": [o.flag for o in domain.options] if domain else [], "error": info.error,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="gen plugins (entry-point group gencore.plugins)")
+    for column in ("domain", "status", "from", "description / error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(row["name"], row["status"], f"{row['entry_point']}\n{row['distribution']}",
+                      row["description"] if row["status"] == "ok" else row["error"],
+                      style=None if row["status"] == "ok" else "red")
+    _stdout().print(table)
+
+
+@app.command()
+@common.handle_errors
+def runs(
+    root: Path = typer.Option(RUNS_ROOT, "--root", help="Folder holding the runs. e.g. --root experiments/runs"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """List the runs under ./runs, oldest first, with their state and best validation loss.
+
+    e.g. gen runs
+    """
+    rows = []
+    for r in list_runs(root):
+        config = r.config or {}
+        final = (r.complete or {}).get("metrics", {})
+        last = last_metrics(r.path)
+        rows.append({
+            "run": str(r.path), "domain": config.get("domain"), "arch": config.get("arch"),
+            "status": "complete" if r.complete else ("unreadable" if r.error else "incomplete"),
+            "epochs": last.get("epoch"), "val_loss": final.get("val_loss", last.get("val_loss")),
+            "active_units": final.get("active_units", last.get("active_units")),
+            "created": config.get("created"),
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        common.console.info(f"no runs under ./{root} (train one with `gen train images`)")
+        return
+    table = Table(title=f"runs under {root}")
+    for column in ("run", "domain", "arch", "status", "epochs", "val loss", "active units", "created"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_fmt(row[k]) for k in ("run", "domain", "arch", "status", "epochs", "val_loss",
+                                               "active_units", "created")))
+    _stdout().print(table)
+
+
+@app.command()
+@common.handle_errors
+def info(
+    run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Show a run's configuration summary and its metrics.
+
+    e.g. gen info -r latest
+    """
+    from gencore.runs import check_config
+
+    path = resolve_run(run)
+    summary = summarise(path)
+    if summary.config is None:
+        raise common.GenError(f"run config is unreadable: {summary.error}", where=str(path))
+    check_config(summary.config, path)
+    config = summary.config
+    final = (summary.complete or {}).get("metrics", {})
+    report = {
+        "run": str(path), "status": "complete" if summary.complete else "incomplete",
+        "domain": config["domain"], "arch": config["arch"], "model": config["model"],
+        "classes": config.get("class_names", []), "data": config["data"]["source"],
+        "items": config.get("fingerprint", {}).get("count"), "train": config.get("train", {}),
+        "created": config.get("created"), "finished": summary.finished_at or None,
+        "last_epoch": last_metrics(path), "final": final,
+    }
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    common.console.info(f"using run {path}")
+    table = Table(title=f"{path}", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    model = config["model"]
+    table.add_row("status", report["status"])
+    table.add_row("domain / arch", f"{config['domain']} / {config['arch']}")
+    table.add_row("model", f"{model['item_kind']} {tuple(model['item_shape'])}, latent {model['latent_dim']}, "
+                           f"width {model['width']}, {model['likelihood']} likelihood")
+    classes = report["classes"]
+    table.add_row("classes", f"{len(classes)}: {', '.join(classes[:20])}" if classes else "unconditional")
+    table.add_row("data", f"{report['data']} ({report['items']} items)")
+    train = report["train"]
+    table.add_row("training", f"epochs {train.get('epochs')}, batch {train.get('batch_size')}, lr {train.get('lr')}, "
+                              f"seed {train.get('seed')}")
+    table.add_row("created / finished", f"{report['created']} / {report['finished'] or '-'}")
+    for key, value in (final or report["last_epoch"]).items():
+        if key not in ("event",):
+            table.add_row(key, _fmt(value))
+    _stdout().print(table)

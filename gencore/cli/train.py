@@ -1,0 +1,81 @@
+"""`gen train DOMAIN`: train a model on a built-in corpus or your own data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gencore import console
+from gencore.cli import app, common, global_option
+from gencore.errors import GenError
+from gencore.models import ARCHS
+
+
+@app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
+@common.handle_errors
+def train(
+    ctx: typer.Context,
+    domain: str = typer.Argument(..., help="The domain to train, e.g. `gen train images`; `gen plugins` lists them."),
+    data: str = typer.Option(None, "--data", help="Training data: a folder, a file, or builtin:NAME; default: the domain's built-in corpus. e.g. --data ./my_digits"),
+    arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ARCHS)}. e.g. --arch beta-vae"),
+    epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,500 steps), with early stopping. e.g. --epochs 50"),
+    batch_size: int = typer.Option(128, "--batch-size", help="Items per optimiser step. e.g. --batch-size 256"),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (warm-up, then cosine decay). e.g. --lr 2e-3"),
+    latent: int = typer.Option(16, "--latent", help="Latent dimensions. e.g. --latent 2 for a plottable latent space"),
+    width: int = typer.Option(32, "--width", help="Channels of the first conv level; doubles per level. e.g. --width 64"),
+    beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
+    kl_warmup: int = typer.Option(None, "--kl-warmup", help="Epochs of linear KL warm-up; default a fifth of the epochs. e.g. --kl-warmup 0"),
+    free_bits: float = typer.Option(0.1, "--free-bits", help="Nats per latent dimension free of KL pressure, against collapse. e.g. --free-bits 0"),
+    contractive: float = typer.Option(0.05, "--contractive", help="Jacobian penalty weight for --arch cae. e.g. --contractive 0.1"),
+    patience: int = typer.Option(20, "--patience", help="Early stopping: epochs without a better validation loss. e.g. --patience 5"),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of items held out for validation (stored in the run). e.g. --val-fraction 0.2"),
+    limit: int = typer.Option(None, "--limit", help="Train on a seeded subset of this many items. e.g. --limit 500"),
+    no_condition: bool = typer.Option(False, "--no-condition", help="Ignore labels and train an unconditional model. e.g. --no-condition"),
+    checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Checkpoint every N steps (and every epoch). e.g. --checkpoint-every 200"),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="How many checkpoints to keep. e.g. --keep-checkpoints 5"),
+    seed: int = typer.Option(None, "--seed", help=common.SEED_HELP),
+    device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
+    out: Path = typer.Option(None, "--out", "-o", help="The run folder to create; default runs/DOMAIN-ARCH-TIME. e.g. -o runs/digits"),
+    resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint (a run folder or `latest`). e.g. --resume latest"),
+    init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
+) -> None:
+    """Train a model of one domain. Domain options (below) follow the domain name.
+
+    e.g. gen train images --arch vae --epochs 30
+    """
+    from gencore.registry import check_domain_name, get_domain
+
+    check_domain_name(domain)
+    if arch not in ARCHS:
+        raise GenError(f"unknown arch {arch!r}", where="--arch", hint=f"use one of {', '.join(ARCHS)}")
+    for value, flag, minimum in ((epochs, "--epochs", 1), (batch_size, "--batch-size", 1), (latent, "--latent", 1),
+                                 (width, "--width", 1), (patience, "--patience", 1), (limit, "--limit", 2),
+                                 (keep_checkpoints, "--keep-checkpoints", 1), (checkpoint_every, "--checkpoint-every", 0),
+                                 (kl_warmup, "--kl-warmup", 0), (free_bits, "--free-bits", 0),
+                                 (contractive, "--contractive", 0)):
+        common.positive(value, flag, minimum)
+    for value, flag in ((lr, "--lr"), (beta, "--beta")):
+        if value is not None and not value > 0:
+            raise GenError(f"must be positive, got {value}", where=flag)
+    if not 0 < val_fraction < 1:
+        raise GenError(f"must be between 0 and 1, got {val_fraction}", where="--val-fraction")
+    plugin = get_domain(domain)
+    options = common.parse_domain_options(plugin, "train", ctx.args)
+
+    from gencore.devices import resolve_device
+    from gencore.training import pipeline
+    from gencore.training.settings import TrainSettings
+
+    torch_device = resolve_device(global_option(ctx, "device", device, "auto"))
+    if resume is not None:
+        from gencore.runs import resolve_run
+
+        run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device)
+    else:
+        settings = TrainSettings(
+            arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
+            kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
+            val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition)
+        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init)
+    console.info(f"run complete: {run_dir}  (next: gen sample -r {run_dir} --n 16)")

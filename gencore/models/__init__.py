@@ -1,0 +1,3 @@
+"""The model family. This package's __init__ stays torch-free so the CLI can validate --arch."""
+ARCHS = ("ae", "vae", "beta-vae", "cae", "dae")
+STOCHASTIC = ("vae", "beta-vae")

@@ -1,0 +1,140 @@
+"""The domain plugin contract.
+
+A domain is an object registered under the entry-point group ``gencore.plugins``. The core talks
+to it only through this class, so a new domain never needs a core edit. This module imports
+without torch: tensors appear only in type hints and in the methods that a command calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from gencore.errors import GenError
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+ItemKind = Literal["grid2d", "seq1d", "vector"]
+Likelihood = Literal["bernoulli", "gaussian", "categorical"]
+
+
+@dataclass(frozen=True)
+class DomainOption:
+    """One extra CLI option a domain declares, e.g. ``--resize 28,28``.
+
+    `commands` says which commands accept it ("train", "sample", "reconstruct", ...).
+    A bool option is a flag; `choices` restricts a str option.
+    """
+
+    name: str
+    help: str
+    type: type = str
+    default: Any = None
+    choices: tuple[str, ...] | None = None
+    commands: tuple[str, ...] = ("train",)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass
+class LoadedData:
+    """What `Domain.load` returns: everything the engine needs to train."""
+
+    items: "torch.Tensor"  # (N, *item_shape), float32, already normalised for the likelihood
+    conditions: "torch.Tensor | None"  # (N, K) one-hot or multi-hot, or None when unlabelled
+    class_names: list[str]
+    likelihood: Likelihood
+    item_kind: ItemKind
+    multi_label: bool = False
+    anomaly_labels: "torch.Tensor | None" = None  # (N,) ground truth, never used as a condition
+    normalisation: dict[str, Any] = field(default_factory=dict)  # JSON-able statistics
+    sources: list[str] = field(default_factory=list)  # files or builtin names, for the fingerprint
+    meta: dict[str, Any] = field(default_factory=dict)  # JSON-able facts the domain needs to decode
+    class_weights: list[float] | None = None  # categorical likelihood only: per-category loss weight
+
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.items.shape[1:])
+
+
+class Domain:
+    """Base class of every domain. Subclasses set the attributes and override the methods."""
+
+    name: str = ""
+    description: str = ""
+    item_kind: ItemKind = "grid2d"
+    default_data: str = ""  # what `gen train DOMAIN` uses with no --data, e.g. "builtin:digits"
+    options: tuple[DomainOption, ...] = ()
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
+        """Load a training corpus. `source` is a path, "builtin:NAME", or None for the default."""
+        raise NotImplementedError
+
+    def load_files(
+        self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
+    ) -> tuple["torch.Tensor", list[str | None]]:
+        """Load user files the way the run's training data was prepared (`spec` is config["data"]).
+
+        Returns the items (n, *item_shape) and, per file, a class name the file implies (for example
+        its folder) or None.
+        """
+        raise GenError(f"the {self.name} domain cannot read input files")
+
+    # -- conditions ---------------------------------------------------------------------------
+    def parse_class(self, text: str, class_names: list[str], multi_label: bool) -> list[float]:
+        """Turn one `--class` value into a condition vector: an exact name first, then an index;
+        multi-label domains accept `a+b`."""
+        parts = text.split("+") if multi_label else [text]
+        vector = [0.0] * len(class_names)
+        for part in parts:
+            vector[resolve_class_index(part, class_names)] = 1.0
+        return vector
+
+    # -- output -------------------------------------------------------------------------------
+    def export(
+        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any]
+    ) -> list[Path]:
+        """Write decoded items (likelihood means) as native files named `stems[i]` + suffix."""
+        raise NotImplementedError
+
+    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int) -> "Image.Image":
+        """A picture of decoded items laid out in rows of `columns`, for grids and run previews."""
+        raise NotImplementedError
+
+    # -- training helpers ---------------------------------------------------------------------
+    def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
+                spec: dict[str, Any] | None = None) -> "torch.Tensor":
+        """The corruption a denoising autoencoder learns to undo (`spec` is config["data"])."""
+        raise NotImplementedError(f"the {self.name} domain defines no corruption")
+
+    def metrics(
+        self,
+        samples: "torch.Tensor",
+        sample_conditions: "torch.Tensor | None",
+        reference: LoadedData,
+        spec: dict[str, Any],
+        seed: int,
+    ) -> dict[str, float]:
+        """Domain metrics of generated samples against real reference data (REFERENCE.md §4)."""
+        return {}
+
+
+def resolve_class_index(text: str, class_names: list[str]) -> int:
+    """Exact class name first, then a 0-based index; anything else is bad input."""
+    if text in class_names:
+        return class_names.index(text)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if 0 <= index < len(class_names):
+            return index
+    shown = ", ".join(class_names[:12]) + (", ..." if len(class_names) > 12 else "")
+    raise GenError(
+        f"unknown class {text!r}; this run has {len(class_names)} classes: {shown}",
+        where="--class",
+        hint=f"give a class name or an index from 0 to {len(class_names) - 1}",
+    )

@@ -1,0 +1,88 @@
+"""Discovering domains through the ``gencore.plugins`` entry-point group.
+
+Built-in domains register exactly like third-party ones. Names are checked against the entry
+points without importing anything; a plugin that fails to import is reported, never fatal.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+
+from gencore.errors import GenError
+from gencore.plugin import Domain
+
+GROUP = "gencore.plugins"
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    value: str  # "module:attribute"
+    distribution: str  # "name version", or "?" when the entry point has no distribution
+    domain: Domain | None = None
+    error: str | None = None
+
+    @property
+    def module(self) -> str:
+        return self.value.split(":")[0]
+
+
+@lru_cache(maxsize=1)
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        found.setdefault(ep.name, ep)  # the first distribution on sys.path wins, as pip would
+    return found
+
+
+def domain_names() -> list[str]:
+    return sorted(_entry_points())
+
+
+def _distribution(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "?"
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> PluginInfo:
+    ep = _entry_points()[name]
+    info = PluginInfo(name=name, value=ep.value, distribution=_distribution(ep))
+    try:
+        obj = ep.load()
+        domain = obj() if isinstance(obj, type) else obj
+        if not isinstance(domain, Domain):
+            raise TypeError(f"{ep.value} is a {type(domain).__name__}, not a gencore.plugin.Domain")
+        if domain.name != name:
+            raise TypeError(f"{ep.value} calls itself {domain.name!r} but is registered as {name!r}")
+        info.domain = domain
+    except Exception as exc:  # a broken plugin must never take the CLI down
+        info.error = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def all_plugins() -> list[PluginInfo]:
+    return [_load(name) for name in domain_names()]
+
+
+def check_domain_name(name: str) -> None:
+    if name not in _entry_points():
+        known = ", ".join(domain_names()) or "none"
+        raise GenError(
+            f"unknown domain {name!r} (installed: {known})",
+            where="DOMAIN",
+            hint="`gen plugins` lists the installed domains",
+        )
+
+
+def get_domain(name: str) -> Domain:
+    check_domain_name(name)
+    info = _load(name)
+    if info.domain is None:
+        raise GenError(
+            f"the {name!r} plugin failed to load: {info.error}",
+            where=info.value,
+            hint=f"reinstall or fix the distribution {info.distribution}",
+        )
+    return info.domain

@@ -1,0 +1,217 @@
+"""`gen train` end to end: load data through the domain, lay out the run folder, train, then
+finish the run (latent prior, split weights, previews, domain metrics, completion marker)."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gencore import __version__, console
+from gencore.errors import GenError
+from gencore.models.autoencoder import AutoEncoder, model_spec
+from gencore.plots import loss_curve
+from gencore.plugin import Domain, LoadedData
+from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, check_config
+from gencore.storage import FORMAT_VERSION, load_tensors, read_json, read_jsonl, save_tensors, write_json, write_png
+from gencore.training import checkpoint
+from gencore.training.settings import TrainSettings
+from gencore.training.trainer import choose_val_indices, train
+
+PREVIEW_COLUMNS = 8
+METRIC_SAMPLES_PER_CLASS = 100
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def fingerprint(data: LoadedData) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    digest.update(data.items.numpy().tobytes())
+    if data.conditions is not None:
+        digest.update(data.conditions.numpy().tobytes())
+    digest.update("\n".join(data.class_names).encode())
+    return {"sources": data.sources[:50], "n_sources": len(data.sources), "count": int(data.items.shape[0]),
+            "sha256": digest.hexdigest()}
+
+
+def subset(data: LoadedData, limit: int | None, seed: int) -> LoadedData:
+    if not limit or limit >= data.items.shape[0]:
+        return data
+    keep = torch.randperm(data.items.shape[0], generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+    data.items = data.items[keep]
+    if data.conditions is not None:
+        data.conditions = data.conditions[keep]
+    if data.anomaly_labels is not None:
+        data.anomaly_labels = data.anomaly_labels[keep]
+    return data
+
+
+def new_run_dir(domain: str, arch: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = RUNS_ROOT / f"{domain}-{arch}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def claim_run_dir(out: Path | None, domain: str, arch: str) -> Path:
+    path = out or new_run_dir(domain, arch)
+    if path.exists() and any(path.iterdir()):
+        raise GenError("output folder exists and is not empty", where=str(path),
+                       hint="pick a new -o, or continue that run with --resume")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from gencore.storage import os_error
+        raise os_error(exc, path) from exc
+    return path
+
+
+def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Tensor]:
+    from gencore.runs import resolve_run
+
+    folder = resolve_run(run)
+    config = read_json(folder / CONFIG, "run config")
+    check_config(config, folder)
+    if config["domain"] != domain:
+        raise GenError(f"--init run belongs to the {config['domain']!r} domain, not {domain!r}",
+                       where=str(folder), hint=f"pick a run trained with `gen train {domain}`")
+    if config["model"] != spec:
+        diff = [k for k in spec if config["model"].get(k) != spec[k]]
+        raise GenError(f"--init run has a different model ({', '.join(diff)} differ)", where=str(folder),
+                       hint="match --arch, --latent, --width and the data shape of that run")
+    return load_tensors(folder / "model.safetensors", "model", domain)
+
+
+def start(domain: Domain, source: str | None, options: dict[str, Any], settings: TrainSettings,
+          out: Path | None, device: torch.device, init: str | None) -> Path:
+    """A new run: load, lay out config.json, train, finish. Returns the run folder."""
+    data = domain.load(source, options)
+    data = subset(data, settings.limit, settings.seed)
+    if data.items.shape[0] < 2:
+        raise GenError(f"need at least 2 items to train, found {data.items.shape[0]}", where=source or domain.default_data)
+    if not settings.condition:
+        data.conditions = None
+    cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
+    val_indices = choose_val_indices(data.items.shape[0], settings.val_fraction, settings.seed)
+    settings = settings.resolved(data.items.shape[0] - len(val_indices))
+    spec = model_spec(settings.arch, data.item_kind, data.item_shape, data.likelihood, cond_dim,
+                      settings.latent_dim, settings.width, settings.hidden)
+    init_state = load_init(init, domain.name, spec) if init else None
+    run_dir = claim_run_dir(out, domain.name, settings.arch)
+    config = {
+        "format_version": FORMAT_VERSION, "gencore_version": __version__,
+        "domain": domain.name, "arch": settings.arch, "model": spec,
+        "condition": {"type": ("multi-hot" if data.multi_label else "one-hot") if cond_dim else "none",
+                      "dim": cond_dim},
+        "class_names": data.class_names if cond_dim else [],
+        "data": {"source": source or domain.default_data, "options": options, "item_kind": data.item_kind,
+                 "item_shape": list(data.item_shape), "likelihood": data.likelihood, "meta": data.meta,
+                 "normalisation": data.normalisation, "class_weights": data.class_weights,
+                 "multi_label": data.multi_label},
+        "fingerprint": fingerprint(data),
+        "split": {"seed": settings.seed, "val_fraction": settings.val_fraction, "val_indices": val_indices},
+        "train": settings.to_json(), "init": init,
+        "command": ["gen", *sys.argv[1:]], "seed": settings.seed,
+        "torch_version": torch.__version__, "python_version": platform.python_version(),
+        "device": str(device), "created": now(),
+    }
+    write_json(run_dir / CONFIG, config)
+    console.info(f"run folder: {run_dir}")
+    _describe(data, spec, settings, device)
+    model = train(run_dir, domain, data, spec, config, settings, device, init_state=init_state)
+    finish(run_dir, domain, data, config, model, settings)
+    return run_dir
+
+
+def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.device) -> Path:
+    config = read_json(run_dir / CONFIG, "run config")
+    check_config(config, run_dir)
+    if config["domain"] != domain.name:
+        raise GenError(f"--resume run belongs to the {config['domain']!r} domain, not {domain.name!r}",
+                       where=str(run_dir), hint=f"resume it with `gen train {config['domain']} --resume {run_dir}`")
+    checkpoints = checkpoint.list_checkpoints(run_dir)
+    if not checkpoints:
+        raise GenError("run has no checkpoint to resume from", where=str(run_dir), hint="start a new run instead")
+    settings = TrainSettings.from_json(config["train"])
+    if epochs is not None:
+        settings.epochs = epochs
+        config["train"]["epochs"] = epochs
+        write_json(run_dir / CONFIG, config)
+    data = domain.load(None if config["data"]["source"] == domain.default_data else config["data"]["source"],
+                       config["data"]["options"])
+    data = subset(data, settings.limit, settings.seed)
+    if not settings.condition:
+        data.conditions = None
+    if fingerprint(data)["sha256"] != config["fingerprint"]["sha256"]:
+        raise GenError("the training data changed since this run started", where=config["data"]["source"],
+                       hint="resume needs the same data; start a new run with --init to fine-tune instead")
+    (run_dir / COMPLETE).unlink(missing_ok=True)
+    model = train(run_dir, domain, data, config["model"], config, settings, device, resume_from=checkpoints[-1])
+    finish(run_dir, domain, data, config, model, settings)
+    return run_dir
+
+
+def _describe(data: LoadedData, spec: dict[str, Any], settings: TrainSettings, device: torch.device) -> None:
+    n_params = sum(p.numel() for p in AutoEncoder(spec).parameters())
+    classes = f"{len(data.class_names)} classes" if spec["cond_dim"] else "unconditional"
+    console.info(f"{data.items.shape[0]} items of shape {tuple(data.item_shape)}, {classes}; "
+                 f"{settings.arch}, latent {spec['latent_dim']}, {n_params:,} parameters; "
+                 f"{settings.epochs} epochs of batch {settings.batch_size} on {device}")
+
+
+@torch.no_grad()
+def fit_latent_prior(model: AutoEncoder, items: torch.Tensor, conds: torch.Tensor | None) -> None:
+    """Deterministic codes have no prior; sample them from a Gaussian fitted to the training codes
+    (ex-post density estimation, Ghosh et al. 2020), stored in the decoder."""
+    device = model.decoder.prior_mean.device
+    mus = [model.encode(items[i:i + 1024].to(device), None if conds is None else conds[i:i + 1024].to(device))[0]
+           for i in range(0, items.shape[0], 1024)]
+    z = torch.cat(mus).double()
+    mean = z.mean(dim=0)
+    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-5 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
+    model.decoder.prior_mean.copy_(mean.float())
+    model.decoder.prior_chol.copy_(torch.linalg.cholesky(cov).float())
+
+
+def finish(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any], model: AutoEncoder,
+           settings: TrainSettings) -> None:
+    model.eval()
+    if not model.stochastic:
+        fit_latent_prior(model, data.items, data.conditions)
+    save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
+    save_tensors(run_dir / "encoder.safetensors", model.encoder.state_dict(), "encoder", domain.name)
+    save_tensors(run_dir / "decoder.safetensors", model.decoder.state_dict(), "decoder", domain.name)
+
+    from gencore.api import load_run  # the finished run is read back like any user would
+
+    run = load_run(run_dir, device=str(model.decoder.prior_mean.device))
+    classes = run.class_names or None
+    preview_items, _, _ = run.sample_with_labels(PREVIEW_COLUMNS, classes, seed=settings.seed)
+    write_png(run_dir / "samples.png", domain.preview(preview_items, config["data"], PREVIEW_COLUMNS))
+
+    per_class = METRIC_SAMPLES_PER_CLASS if classes else METRIC_SAMPLES_PER_CLASS * 5
+    samples, _, conds = run.sample_with_labels(per_class, classes, seed=settings.seed + 1)
+    rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("event") == "epoch"]
+    last = rows[-1] if rows else {}
+    best = next((r for r in rows if r["epoch"] == getattr(model, "best_epoch", -1)), last)
+    final = {"event": "final", "best_epoch": best.get("epoch"), "stopped_early": getattr(model, "stopped_early", False),
+             **{k: best.get(k) for k in ("val_loss", "val_recon", "val_kl", "val_neg_elbo", "active_units")}}
+    final.update(domain.metrics(samples, conds, data, config["data"], settings.seed))
+    from gencore.training.trainer import _json_line
+    from gencore.storage import append_line
+    append_line(run_dir / "metrics.jsonl", _json_line(final))
+    if rows:
+        loss_curve(rows, run_dir / "loss.png", f"{config['domain']} {config['arch']}")
+    write_json(run_dir / COMPLETE, {"finished": now(), "metrics": final})
+    summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in final.items() if k != "event" and v is not None)
+    console.info(f"done: {summary}")

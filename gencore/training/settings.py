@@ -1,0 +1,59 @@
+"""Training hyper-parameters, their defaults, and the rules that size them from the data."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+TARGET_STEPS = 2500  # auto epochs aim for about this many optimiser steps
+MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
+
+
+@dataclass
+class TrainSettings:
+    arch: str = "vae"
+    epochs: int | None = None  # None: sized from the data (see auto_epochs)
+    batch_size: int = 128
+    lr: float = 1e-3
+    latent_dim: int = 16
+    width: int = 32
+    hidden: int = 256
+    beta: float | None = None  # None: 1 for vae, 4 for beta-vae
+    kl_warmup: int | None = None  # epochs of linear KL warm-up; None: a fifth of the epochs
+    free_bits: float = 0.1  # nats per latent dimension
+    contractive: float = 0.05  # weight of the Jacobian penalty, cae only
+    patience: int = 20  # early stopping, in epochs without a better validation loss
+    val_fraction: float = 0.1
+    seed: int = 0
+    checkpoint_every: int = 1000  # optimiser steps; a checkpoint also ends every epoch
+    keep_checkpoints: int = 3
+    limit: int | None = None  # train on a seeded subset of this many items
+    condition: bool = True
+
+    def resolved(self, n_train: int) -> "TrainSettings":
+        out = TrainSettings(**asdict(self))
+        if out.epochs is None:
+            steps_per_epoch = max(1, math.ceil(n_train / out.batch_size))
+            out.epochs = int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(TARGET_STEPS / steps_per_epoch))))
+        if out.beta is None:
+            out.beta = 4.0 if out.arch == "beta-vae" else 1.0
+        if out.kl_warmup is None:
+            out.kl_warmup = max(1, out.epochs // 5)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "TrainSettings":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def lr_at(step: int, total_steps: int, base_lr: float, warmup_steps: int = 100) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the base rate. A pure function of the step,
+    so a resumed run follows the same schedule."""
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return base_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))

@@ -1,0 +1,106 @@
+"""The `images` domain: grayscale or RGB pictures as 2-D grids, (N, C, H, W) floats in [0, 1].
+
+Importing this module is cheap: torch, Pillow, numpy and scikit-learn load inside the methods.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gencore.plugin import Domain, DomainOption, LoadedData
+
+from .options import DEFAULT_NOISE, option, parse_channels, parse_likelihood, parse_noise, parse_resize
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+__all__ = ["ImagesDomain", "plugin"]
+
+
+class ImagesDomain(Domain):
+    name = "images"
+    description = "Pictures (PNG/JPEG folders, MNIST IDX files, built-in 8x8 digits) as 2-D grids"
+    item_kind = "grid2d"
+    default_data = "builtin:digits"
+    options = (
+        DomainOption(
+            "resize",
+            "resize every image to H,W pixels (Lanczos); needed when the image sizes differ, "
+            "e.g. --resize 28,28",
+            commands=("train",),
+        ),
+        DomainOption(
+            "channels",
+            "colour channels: auto (1 if every image is grayscale, else 3), 1 or 3, e.g. --channels 3",
+            default="auto", choices=("auto", "1", "3"), commands=("train",),
+        ),
+        DomainOption(
+            "noise",
+            "the corruption --arch dae learns to undo: gaussian:LO-HI or gaussian:S (sigma in 0-255 "
+            "pixel units, drawn per image), saltpepper:P or mask:P (pixel fraction), "
+            "e.g. --noise gaussian:5-50",
+            default=DEFAULT_NOISE, commands=("train",),
+        ),
+        DomainOption(
+            "likelihood",
+            "pixel likelihood: bernoulli (binary cross-entropy) or gaussian (squared error), "
+            "e.g. --likelihood gaussian",
+            default="bernoulli", choices=("bernoulli", "gaussian"), commands=("train",),
+        ),
+    )
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
+        resize = parse_resize(option(options, "resize"))
+        channels = parse_channels(option(options, "channels", "auto"))
+        likelihood = parse_likelihood(option(options, "likelihood", "bernoulli"))
+        noise = parse_noise(option(options, "noise", DEFAULT_NOISE))
+        from .loaders import load_training
+
+        return load_training(source, resize=resize, channels=channels, likelihood=likelihood,
+                             noise=noise)
+
+    def load_files(
+        self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
+    ) -> tuple["torch.Tensor", list[str | None]]:
+        from .loaders import load_user_files
+
+        return load_user_files(paths, spec)
+
+    # -- output -------------------------------------------------------------------------------
+    def export(
+        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any]
+    ) -> list[Path]:
+        from .render import export
+
+        return export(items, out_dir, stems)
+
+    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int) -> "Image.Image":
+        from .render import preview
+
+        return preview(items, columns)
+
+    # -- training helpers ---------------------------------------------------------------------
+    def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
+                spec: dict[str, Any] | None = None) -> "torch.Tensor":
+        """Apply the run's --noise (spec["meta"]["noise"]; gaussian:5-50 when absent)."""
+        from .noise import corrupt
+
+        text = ((spec or {}).get("meta") or {}).get("noise") or DEFAULT_NOISE
+        return corrupt(items, generator, parse_noise(text))
+
+    def metrics(
+        self,
+        samples: "torch.Tensor",
+        sample_conditions: "torch.Tensor | None",
+        reference: LoadedData,
+        spec: dict[str, Any],
+        seed: int,
+    ) -> dict[str, float]:
+        from .metrics import compute
+
+        return compute(samples, sample_conditions, reference, seed)
+
+
+plugin = ImagesDomain()

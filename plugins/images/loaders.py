@@ -1,0 +1,507 @@
+"""Reading training images: the built-in digits, MNIST-style IDX files, and folders of PNG/JPEG.
+
+Everything comes out as float32 in [0, 1], shaped (N, C, H, W). Pillow is used defensively
+(REFERENCE.md §5): formats restricted to PNG and JPEG, a pixel cap checked before decoding,
+decompression-bomb warnings turned into errors, and every decode error caught.
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+import struct
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from gencore.errors import GenError
+from gencore.plugin import LoadedData
+
+from .options import NoiseSpec
+
+MAX_PIXELS = 64_000_000  # per image, checked from the header before any decoding
+MAX_FILES = 2_000_000  # directory entries scanned under one --data folder
+MAX_IDX_BYTES = 1 << 32  # pixel bytes one IDX file may declare
+MAX_SKIP_WARNINGS = 20  # skipped files named one by one; the rest are summed up in one warning
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PIL_FORMATS = ["PNG", "JPEG"]
+BUILTINS = {"digits": "scikit-learn's 1,797 real 8x8 handwritten digits"}
+DIGITS_SOURCE = "builtin:digits (scikit-learn load_digits)"
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
+
+
+class ImageReadError(Exception):
+    """One image could not be read; `reason` says why in a few words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# -- Pillow, safely -------------------------------------------------------------------------------
+@contextlib.contextmanager
+def bomb_warnings_as_errors():
+    """Turn Pillow's DecompressionBombWarning into an exception. The warnings filter is process
+    state, so enter this on the calling thread around any worker pool, never inside a worker."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def _workers(n: int) -> int:
+    return 1 if n <= 64 else max(1, min(8, os.cpu_count() or 1))
+
+
+def _parallel_map(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    workers = _workers(len(items))
+    if workers == 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items, chunksize=64))
+
+
+def read_image(path: Path) -> tuple[np.ndarray, bool]:
+    """Decode one PNG/JPEG into float32 in [0, 1]: (H, W) when grayscale, else (H, W, 3).
+
+    Transparent images are composited over white. Raises ImageReadError.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path, formats=PIL_FORMATS) as im:
+            w, h = im.size
+            if w <= 0 or h <= 0:
+                raise ImageReadError(f"it declares an empty {w}x{h} image")
+            if w * h > MAX_PIXELS:
+                raise ImageReadError(
+                    f"it declares {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel cap "
+                    "(a possible decompression bomb)")
+            im.load()
+            return _to_array(im)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageReadError("not a PNG or JPEG image Pillow can identify") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(f"rejected as a possible decompression bomb ({exc})") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error,
+            MemoryError, IndexError, TypeError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise ImageReadError(f"corrupt or truncated image ({text})") from None
+
+
+def _composite(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite straight-alpha pixels over white."""
+    a = alpha.astype(np.float32) / 255.0
+    if color.ndim == 3:
+        a = a[..., None]
+    return color * a + (1.0 - a)
+
+
+def _to_array(im: Any) -> tuple[np.ndarray, bool]:
+    mode = im.mode
+    if mode == "1":
+        im, mode = im.convert("L"), "L"
+    if mode == "L":
+        return np.asarray(im, dtype=np.float32) / 255.0, True
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(im).astype(np.float32) / 65535.0  # 16-bit grayscale PNG
+        return np.clip(arr, 0.0, 1.0), True
+    if mode == "F":
+        return np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0), True
+    if mode in ("LA", "La"):
+        arr = np.asarray(im.convert("LA"), dtype=np.float32)
+        return _composite(arr[..., 0] / 255.0, arr[..., 1]), True
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in im.info
+        rgba = np.asarray(im.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32)
+        rgb = rgba[..., :3] / 255.0
+        if has_alpha:
+            rgb = _composite(rgb, rgba[..., 3])
+        if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+            return np.ascontiguousarray(rgb[..., 0]), True  # a gray palette
+        return rgb, False
+    if mode in ("RGBA", "RGBa"):
+        arr = np.asarray(im.convert("RGBA"), dtype=np.float32)
+        return _composite(arr[..., :3] / 255.0, arr[..., 3]), False
+    if mode != "RGB":
+        im = im.convert("RGB")  # CMYK and YCbCr JPEGs, and anything else Pillow can convert
+    return np.asarray(im, dtype=np.float32) / 255.0, False
+
+
+def resize_array(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize (H, W) or (H, W, 3) float pixels to size=(H, W) with Lanczos (antialiased when
+    shrinking, so it averages like an area filter), clipped back to [0, 1]."""
+    from PIL import Image
+
+    h, w = size
+    if arr.shape[:2] == (h, w):
+        return arr
+    planes = [arr] if arr.ndim == 2 else [arr[..., c] for c in range(arr.shape[2])]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(p, dtype=np.float32), mode="F")
+                      .resize((w, h), Image.Resampling.LANCZOS), dtype=np.float32) for p in planes]
+    res = out[0] if arr.ndim == 2 else np.stack(out, axis=-1)
+    return np.clip(res, 0.0, 1.0)
+
+
+def to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W) or (H, W, 3) -> (C, H, W) with C = channels (luma for colour to gray)."""
+    if arr.ndim == 2:
+        return arr[None] if channels == 1 else np.repeat(arr[None], 3, axis=0)
+    if channels == 3:
+        return np.moveaxis(arr, -1, 0)
+    return (arr @ _LUMA)[None]
+
+
+def _size_text(hw: tuple[int, int]) -> str:
+    return f"{hw[0]}x{hw[1]}"
+
+
+# -- training data --------------------------------------------------------------------------------
+def load_training(source: str | None, *, resize: tuple[int, int] | None, channels: str,
+                  likelihood: str, noise: NoiseSpec) -> LoadedData:
+    resize_done = False  # folders resize while decoding, in the worker threads
+    if source is None or source == "builtin:digits":
+        stack, labels, class_names, sources = _digits()
+        kind = "digits"
+        arrays: Sequence[np.ndarray] = stack
+        gray = [True]
+    elif source.startswith("builtin:"):
+        name = source[len("builtin:"):]
+        avail = ", ".join(f"builtin:{k} ({v})" for k, v in BUILTINS.items())
+        raise GenError(f"unknown built-in dataset {name!r}; available: {avail}", where="--data",
+                       hint="give builtin:digits or a folder of images")
+    else:
+        root = Path(source).expanduser()
+        if not root.exists():
+            raise GenError("no such file or folder", where=source,
+                           hint="point --data at a folder of PNG/JPEG images or MNIST IDX files")
+        if not root.is_dir():
+            raise GenError("this is a file, not a folder", where=source,
+                           hint="point --data at a folder: one subfolder per class, or images "
+                                "directly inside for an unlabelled set, or MNIST IDX files")
+        idx = find_idx_files(root)
+        if idx is not None:
+            stack, labels, class_names, sources = _load_idx(root, idx)
+            kind = "idx"
+            arrays, gray = stack, [True]
+        else:
+            arrays, gray, labels, class_names, sources = _load_folder(root, resize)
+            kind = "folder"
+            resize_done = True
+
+    if not resize_done and resize is not None:
+        arrays = _parallel_map(lambda a: resize_array(a, resize), list(arrays))
+    c = 1 if channels == "1" or (channels == "auto" and all(gray)) else 3
+    n = len(arrays)
+    h, w = arrays[0].shape[:2]
+    out = np.empty((n, c, h, w), dtype=np.float32)
+    for i, a in enumerate(arrays):
+        out[i] = to_channels(a, c)
+
+    import torch
+
+    items = torch.from_numpy(out)
+    conditions = None
+    if labels is not None:
+        conditions = torch.zeros((n, len(class_names)), dtype=torch.float32)
+        conditions[torch.arange(n), torch.from_numpy(np.asarray(labels, dtype=np.int64))] = 1.0
+    return LoadedData(
+        items=items,
+        conditions=conditions,
+        class_names=list(class_names),
+        likelihood=likelihood,  # type: ignore[arg-type]
+        item_kind="grid2d",
+        normalisation={"scale": "0..1"},
+        sources=list(sources),
+        meta={"channels": c, "height": int(h), "width": int(w),
+              "resize": list(resize) if resize is not None else None,
+              "source_kind": kind, "noise": noise.text()},
+    )
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    stack = (np.asarray(d.images, dtype=np.float32) / 16.0).clip(0.0, 1.0)
+    return stack, np.asarray(d.target, dtype=np.int64), [str(i) for i in range(10)], [DIGITS_SOURCE]
+
+
+# -- MNIST IDX ------------------------------------------------------------------------------------
+def _idx_names(split: str, kind: str) -> list[str]:
+    d = 3 if kind == "images" else 1
+    bases = [f"{split}-{kind}-idx{d}-ubyte", f"{split}-{kind}.idx{d}-ubyte"]
+    return [b + ext for b in bases for ext in ("", ".gz")]
+
+
+def find_idx_files(root: Path) -> dict[str, dict[str, Path]] | None:
+    """{"train": {"images": path, "labels": path?}, "t10k": {...}} or None when no IDX images."""
+    found: dict[str, dict[str, Path]] = {}
+    for split in ("train", "t10k"):
+        for kind in ("images", "labels"):
+            for name in _idx_names(split, kind):
+                p = root / name
+                if p.is_file():
+                    found.setdefault(split, {})[kind] = p
+                    break
+    if not any("images" in v for v in found.values()):
+        return None
+    for split, files in found.items():
+        if "images" not in files:
+            raise GenError(f"{files['labels'].name} has no matching {split} images file",
+                           where=str(root), hint=f"add {_idx_names(split, 'images')[0]}(.gz) "
+                           "or remove the labels file")
+    return found
+
+
+def read_idx(path: Path, magic: int, ndim: int) -> np.ndarray:
+    """Read one IDX file of unsigned bytes, checking magic, dimensions and length."""
+    what = "image" if ndim == 3 else "label"
+    where = str(path)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise GenError("the IDX file is truncated: it ends inside the header", where=where,
+                               hint="download the file again")
+            got = int.from_bytes(head, "big")
+            if got != magic:
+                raise GenError(f"not an IDX {what} file: magic number 0x{got:08X}, "
+                               f"expected 0x{magic:08X}", where=where,
+                               hint=f"use the MNIST {what}s file, unchanged")
+            raw = f.read(4 * ndim)
+            if len(raw) < 4 * ndim:
+                raise GenError("the IDX file is truncated: it ends inside the header", where=where,
+                               hint="download the file again")
+            dims = struct.unpack(f">{ndim}I", raw)
+            if any(d == 0 for d in dims):
+                raise GenError(f"the IDX file declares an empty shape {dims}", where=where,
+                               hint="download the file again")
+            size = math.prod(dims)
+            if size > MAX_IDX_BYTES:
+                raise GenError(f"the IDX file declares {size:,} bytes of data, over the "
+                               f"{MAX_IDX_BYTES:,}-byte cap", where=where,
+                               hint="split the data set into smaller files")
+            data = f.read(size)
+            if len(data) < size:
+                raise GenError(f"the IDX file is truncated: its header declares {size:,} bytes of "
+                               f"data but it holds {len(data):,}", where=where,
+                               hint="download the file again")
+            extra = f.read(1)
+            if extra:
+                raise GenError("the IDX file is longer than its header declares", where=where,
+                               hint="download the file again")
+    except GenError:
+        raise
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise GenError(f"the gzip file is truncated or corrupt ({exc})", where=where,
+                       hint="download the file again") from None
+    except OSError as exc:
+        raise GenError(f"cannot read the file ({exc.strerror or exc})", where=where) from None
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _load_idx(root: Path, found: dict[str, dict[str, Path]]):
+    images: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    sources: list[str] = []
+    has_labels = {split: "labels" in files for split, files in found.items()}
+    if len(set(has_labels.values())) > 1:
+        missing = next(s for s, v in has_labels.items() if not v)
+        raise GenError(f"the {missing} images have no labels file but the others do",
+                       where=str(root), hint=f"add {_idx_names(missing, 'labels')[0]}(.gz) or "
+                       "remove every labels file for an unlabelled set")
+    for split in ("train", "t10k"):
+        files = found.get(split)
+        if not files:
+            continue
+        img = read_idx(files["images"], 0x00000803, 3)
+        if images and img.shape[1:] != images[0].shape[1:]:
+            raise GenError(f"the images are {_size_text(img.shape[1:])} but the train images are "
+                           f"{_size_text(images[0].shape[1:])}", where=str(files["images"]),
+                           hint="keep only files of one data set in the folder")
+        images.append(img)
+        sources.append(files["images"].name)
+        if "labels" in files:
+            lab = read_idx(files["labels"], 0x00000801, 1)
+            if lab.shape[0] != img.shape[0]:
+                raise GenError(f"the labels file has {lab.shape[0]:,} labels but "
+                               f"{files['images'].name} has {img.shape[0]:,} images",
+                               where=str(files["labels"]), hint="use the matching pair of files")
+            labels.append(lab)
+            sources.append(files["labels"].name)
+    stack = np.concatenate(images).astype(np.float32) / 255.0
+    if not labels:
+        return stack, None, [], sources
+    lab = np.concatenate(labels)
+    values = np.unique(lab)  # sorted numerically
+    index = np.searchsorted(values, lab)
+    return stack, index, [str(int(v)) for v in values], sources
+
+
+# -- folders --------------------------------------------------------------------------------------
+def _scan(root: Path) -> tuple[list[Path], dict[str, list[Path]], int]:
+    """Image files at the top level, image files per first-level subfolder, and other files."""
+    top: list[Path] = []
+    classes: dict[str, list[Path]] = {}
+    other = 0
+    seen = 0
+    errors: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .git, .ipynb_checkpoints
+        here = Path(dirpath)
+        rel = here.relative_to(root)
+        seen += len(filenames) + len(dirnames)
+        if seen > MAX_FILES:
+            raise GenError(f"the folder holds over {MAX_FILES:,} entries", where=str(root),
+                           hint="point --data at a smaller folder")
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                other += 1  # includes macOS ._ files, which are not images
+                continue
+            if rel.parts:
+                classes.setdefault(rel.parts[0], []).append(here / name)
+            else:
+                top.append(here / name)
+    if errors and errors[0].filename is not None and Path(errors[0].filename) == root:
+        raise GenError(f"cannot read the folder ({errors[0].strerror})", where=str(root))
+    return top, classes, other
+
+
+def _read_for_training(job: tuple[Path, tuple[int, int] | None]):
+    path, size = job
+    try:
+        arr, gray = read_image(path)
+    except ImageReadError as exc:
+        return None, exc.reason, None, False
+    orig = arr.shape[:2]
+    if size is not None:
+        arr = resize_array(arr, size)
+    return arr, None, orig, gray
+
+
+def _load_folder(root: Path, resize: tuple[int, int] | None):
+    try:
+        with os.scandir(root) as entries:
+            empty = not any(entries)
+    except OSError as exc:
+        raise GenError(f"cannot read the folder ({exc.strerror or exc})", where=str(root)) from None
+    if empty:
+        raise GenError("folder is empty", where=str(root),
+                       hint="put PNG or JPEG images in it, one subfolder per class")
+    top, classes, other = _scan(root)
+    if top and classes:
+        sub = next(iter(sorted(classes)))
+        raise GenError(f"images both at the top level ({len(top)}, e.g. {top[0].name}) and in class "
+                       f"subfolders ({len(classes)}, e.g. {sub}/)", where=str(root),
+                       hint="move the top-level images into a class subfolder, or the images "
+                            "out of the subfolders for an unlabelled set")
+    if not top and not classes:
+        raise GenError(f"no PNG or JPEG images found in {root} ({other} other files)",
+                       where=str(root), hint="the images need a .png, .jpg or .jpeg suffix")
+    labelled = bool(classes)
+    if labelled:
+        names = sorted(classes)
+        paths = [p for name in names for p in classes[name]]
+        owners = [i for i, name in enumerate(names) for _ in classes[name]]
+    else:
+        names, paths, owners = [], top, [0] * len(top)
+
+    with bomb_warnings_as_errors():
+        results = _parallel_map(_read_for_training, [(p, resize) for p in paths])
+
+    kept_arrays: list[np.ndarray] = []
+    kept_gray: list[bool] = []
+    kept_owner: list[int] = []
+    kept_paths: list[Path] = []
+    kept_sizes: list[tuple[int, int]] = []
+    skipped: list[tuple[Path, str]] = []
+    for path, owner, (arr, reason, orig, gray) in zip(paths, owners, results):
+        if arr is None:
+            skipped.append((path, reason))
+            continue
+        kept_arrays.append(arr)
+        kept_gray.append(gray)
+        kept_owner.append(owner)
+        kept_paths.append(path)
+        kept_sizes.append(orig)
+    for path, reason in skipped[:MAX_SKIP_WARNINGS]:
+        warnings.warn(f"{path}: skipped, {reason}", UserWarning, stacklevel=4)
+    if len(skipped) > MAX_SKIP_WARNINGS:
+        warnings.warn(f"{root}: {len(skipped) - MAX_SKIP_WARNINGS} more unreadable images skipped",
+                      UserWarning, stacklevel=4)
+    if not kept_arrays:
+        path, reason = skipped[0]
+        raise GenError(f"none of the {len(paths)} images could be read; {path.name}: {reason}",
+                       where=str(root), hint="check that the files are valid PNG or JPEG images")
+
+    if resize is None:
+        first = kept_sizes[0]
+        for path, size in zip(kept_paths, kept_sizes):
+            if size != first:
+                raise GenError(
+                    f"images differ in size: {kept_paths[0]} is {_size_text(first)} but {path} is "
+                    f"{_size_text(size)} (height x width)", where=str(root),
+                    hint=f"pass --resize H,W, e.g. --resize {first[0]},{first[1]}")
+
+    labels = None
+    class_names: list[str] = []
+    if labelled:
+        present = sorted(set(kept_owner))
+        for i, name in enumerate(names):
+            if i not in present:
+                warnings.warn(f"{root / name}: class dropped, none of its images could be read",
+                              UserWarning, stacklevel=4)
+        remap = {old: new for new, old in enumerate(present)}
+        labels = np.array([remap[o] for o in kept_owner], dtype=np.int64)
+        class_names = [names[i] for i in present]
+    sources = [p.relative_to(root).as_posix() for p in kept_paths]
+    return kept_arrays, kept_gray, labels, class_names, sources
+
+
+# -- files for reconstruct / interpolate ----------------------------------------------------------
+def load_user_files(paths: Iterable[Path], spec: dict[str, Any]):
+    meta = spec.get("meta") or {}
+    shape = spec.get("item_shape") or [meta.get("channels"), meta.get("height"), meta.get("width")]
+    c, h, w = (int(x) for x in shape)
+    resize = meta.get("resize")
+    arrays: list[np.ndarray] = []
+    implied: list[str | None] = []
+    for raw in paths:
+        path = Path(raw)
+        where = str(raw)
+        if not path.exists():
+            raise GenError("no such file", where=where, hint="give the path of a PNG or JPEG image")
+        if path.is_dir():
+            raise GenError("this is a folder, not an image file", where=where,
+                           hint="give PNG or JPEG image files")
+        with bomb_warnings_as_errors():
+            try:
+                arr, _gray = read_image(path)
+            except ImageReadError as exc:
+                raise GenError(f"cannot read the image: {exc.reason}", where=where,
+                               hint="give a valid PNG or JPEG image") from None
+        if resize:
+            arr = resize_array(arr, (h, w))
+        elif arr.shape[:2] != (h, w):
+            raise GenError(f"the image is {_size_text(arr.shape[:2])} pixels (height x width)",
+                           where=where, hint=f"the run was trained on {h}x{w} images; "
+                                             f"resize it to {h}x{w} first")
+        arrays.append(to_channels(arr, c))
+        parent = path.parent.name or path.resolve().parent.name
+        implied.append(parent or None)
+
+    import torch
+
+    if not arrays:
+        return torch.zeros((0, c, h, w), dtype=torch.float32), implied
+    return torch.from_numpy(np.stack(arrays).astype(np.float32, copy=False)), implied

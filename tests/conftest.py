@@ -1,0 +1,116 @@
+"""Shared fixtures: tiny real data written by the tests, and runs trained once per session."""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from gencore.cli import app
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+TINY = ["--epochs", "2", "--width", "8", "--latent", "4", "--limit", "300", "--checkpoint-every", "0"]
+
+
+@contextlib.contextmanager
+def chdir(path: Path):
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def gen(*args: str, cwd: Path | None = None):
+    """Run `gen ARGS` in-process through Typer's CliRunner."""
+    runner = CliRunner()
+    with chdir(cwd or Path.cwd()):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def gen_subprocess(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300):
+    """Run the real `gen` entry point in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "gencore", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *needles: str) -> None:
+    """Exit code 2, a single line on stderr, no traceback."""
+    err = result.stderr.strip()
+    assert result.exit_code == 2, (result.exit_code, result.stdout, err)
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+def digits_array():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.images / 16.0 * 255).astype(np.uint8), d.target
+
+
+def upscale(img8: np.ndarray, size: int = 28) -> "Image.Image":
+    from PIL import Image
+
+    return Image.fromarray(img8).resize((size, size), Image.BILINEAR)
+
+
+def write_png_folder(root: Path, per_class: int = 30, classes=range(10), labelled=True, size=28) -> Path:
+    images, labels = digits_array()
+    for k in classes:
+        idx = np.flatnonzero(labels == k)[:per_class]
+        folder = root / str(k) if labelled else root
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in idx:
+            upscale(images[i], size).save(folder / f"d{i}.png")
+    return root
+
+
+def write_idx(root: Path, n: int = 400, gz: bool = True) -> Path:
+    images, labels = digits_array()
+    imgs = np.stack([np.asarray(upscale(im)) for im in images[:n]])
+    root.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if gz else open
+    suffix = ".gz" if gz else ""
+    with opener(root / f"train-images-idx3-ubyte{suffix}", "wb") as fh:
+        fh.write(struct.pack(">IIII", 0x803, n, 28, 28) + imgs.tobytes())
+    with opener(root / f"train-labels-idx1-ubyte{suffix}", "wb") as fh:
+        fh.write(struct.pack(">II", 0x801, n) + labels[:n].astype(np.uint8).tobytes())
+    return root
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("work")
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(workdir) -> dict[str, Path]:
+    """One tiny digits run per arch."""
+    runs = {}
+    for arch in ("ae", "vae", "beta-vae", "cae", "dae"):
+        out = workdir / "runs" / f"tiny-{arch}"
+        result = gen("train", "images", "--arch", arch, *TINY, "-o", out, cwd=workdir)
+        assert result.exit_code == 0, result.stderr
+        runs[arch] = out
+    return runs
+
+
+@pytest.fixture(scope="session")
+def default_run(workdir) -> Path:
+    """The README's main job: the default VAE on the built-in digits, no flags."""
+    out = workdir / "runs" / "default"
+    result = gen("train", "images", "-o", out, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    return out
