@@ -47,6 +47,12 @@ class Run:
 
     @property
     def domain(self):
+        from gencore.registry import domain_names
+
+        if self.domain_name not in domain_names():
+            raise GenError(f"this run belongs to the {self.domain_name!r} domain, which is not installed "
+                           f"(installed: {', '.join(domain_names())})", where=str(self.path),
+                           hint="install the plugin that provides it; `gen plugins` lists what is installed")
         return get_domain(self.domain_name)
 
     @property

@@ -44,13 +44,16 @@ def gen_subprocess(*args: str, cwd: Path, env: dict | None = None, timeout: floa
 
 
 def assert_one_line_error(result, *needles: str) -> None:
-    """Exit code 2, a single line on stderr, no traceback."""
+    """Exit code 2; the error is one line, the last on stderr (info lines such as `using run`
+    may precede it); no traceback."""
     err = result.stderr.strip()
     assert result.exit_code == 2, (result.exit_code, result.stdout, err)
-    assert len(err.splitlines()) == 1, err
+    lines = err.splitlines()
+    assert [line for line in lines if line.startswith("gen: ")] == [lines[-1]], err
+    assert lines[-1].startswith("gen: error: "), err
     assert "Traceback" not in err
     for needle in needles:
-        assert needle in err, err
+        assert needle in lines[-1], err
 
 
 def digits_array():

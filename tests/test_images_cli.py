@@ -174,8 +174,13 @@ def test_run_of_another_domain_or_version_is_refused(tiny_runs, tmp_path):
     (other / "config.json").write_text(json.dumps(config))
     assert_one_line_error(gen("train", "images", *TINY, "--init", other, "-o", tmp_path / "x", cwd=tmp_path),
                           "levels")
-    assert_one_line_error(gen("sample", "-r", other, "--class", "1", cwd=tmp_path), "decoder.safetensors")
-    config["domain"], config["format_version"] = "images", 99
+    assert_one_line_error(gen("sample", "-r", other, "--class", "1", cwd=tmp_path), "'levels'", "not installed")
+    config["domain"] = "images"
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "decoder.safetensors").write_bytes((tiny_runs["vae"] / "encoder.safetensors").read_bytes())
+    assert_one_line_error(gen("sample", "-r", other, "--class", "1", cwd=tmp_path), "decoder.safetensors",
+                          "'encoder'")
+    config["format_version"] = 99
     (other / "config.json").write_text(json.dumps(config))
     assert_one_line_error(gen("sample", "-r", other, cwd=tmp_path), "format_version")
 

@@ -51,26 +51,29 @@ def choose_val_indices(n: int, fraction: float, seed: int) -> list[int]:
 
 
 @torch.no_grad()
-def evaluate(model: AutoEncoder, x: torch.Tensor, c: torch.Tensor | None, beta: float,
+def evaluate(model: AutoEncoder, x: torch.Tensor, c: torch.Tensor | None, beta: float, free_bits: float,
              batch_size: int = 1024) -> dict[str, float]:
-    """Validation: reconstruction and KL in nats per item, the training objective at full beta,
-    and active units."""
+    """Validation: reconstruction and KL in nats per item, the negative ELBO, active units, and
+    `val_loss`: the training objective at full beta (free bits included), used for early stopping."""
     model.eval()
-    recon = kl = 0.0
+    recon = 0.0
+    kl_per_dim = torch.zeros(model.spec["latent_dim"], device=x.device)
     mus = []
     for start in range(0, x.shape[0], batch_size):
         xb = x[start:start + batch_size]
         cb = None if c is None else c[start:start + batch_size]
         out = model.losses(xb, xb, cb)
         recon += out["recon"].item() * xb.shape[0]
-        kl += out["kl"].item() * xb.shape[0]
+        kl_per_dim += out["kl_per_dim"].float() * xb.shape[0]
         mus.append(model.encode(xb, cb)[0].float())
     n = x.shape[0]
     mu = torch.cat(mus)
     active = int((mu.var(dim=0, unbiased=False) > ACTIVE_UNIT_THRESHOLD).sum()) if n > 1 else 0
     model.train()
-    recon, kl = recon / n, kl / n
-    return {"val_recon": recon, "val_kl": kl, "val_loss": recon + beta * kl,
+    recon, kl_per_dim = recon / n, kl_per_dim / n
+    kl = float(kl_per_dim.sum())
+    kl_term = float(kl_per_dim.clamp(min=free_bits).sum()) if free_bits else kl
+    return {"val_recon": recon, "val_kl": kl, "val_loss": recon + beta * kl_term,
             "val_neg_elbo": recon + kl if model.stochastic else None, "active_units": active}
 
 
@@ -156,8 +159,8 @@ def train(run_dir: Path, domain: Domain, data: LoadedData, spec: dict[str, Any],
                 if settings.checkpoint_every and step % settings.checkpoint_every == 0:
                     save_checkpoint()
 
-            final_beta = settings.beta if model.stochastic else 0.0
-            val = evaluate(model, split.val_x, split.val_c, final_beta)
+            val = evaluate(model, split.val_x, split.val_c, settings.beta if model.stochastic else 0.0,
+                           settings.free_bits if model.stochastic else 0.0)
             counters["epoch"], counters["batch"] = epoch + 1, 0
             improved = val["val_loss"] < counters["best_val"] - 1e-6
             if improved:
