@@ -63,7 +63,7 @@ def digits_array():
     return (d.images / 16.0 * 255).astype(np.uint8), d.target
 
 
-def upscale(img8: np.ndarray, size: int = 28) -> "Image.Image":
+def upscale(img8: np.ndarray, size: int = 28):
     from PIL import Image
 
     return Image.fromarray(img8).resize((size, size), Image.BILINEAR)

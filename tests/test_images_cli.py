@@ -2,7 +2,6 @@
 the Python API, and the bad inputs that must end in one line and exit code 2."""
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 from PIL import Image

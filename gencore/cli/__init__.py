@@ -51,7 +51,9 @@ def global_option(ctx: typer.Context, name: str, value, default):
     return default if root_value is None else root_value
 
 
-from gencore.cli import train, generate, inspect  # noqa: E402  (they register on `app`)
+# The command modules register on `app` when imported; train first, so it leads `gen --help`.
+from gencore.cli import train  # noqa: E402,F401
+from gencore.cli import generate, inspect  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,70 @@
+"""Atomic writes, disk-full and permission errors, and continuing a stopped run."""
+import errno
+import json
+import os
+
+import pytest
+from PIL import Image
+
+from conftest import TINY, assert_one_line_error, gen
+from gencore.errors import GenError
+from gencore.storage import write_bytes
+
+
+def test_failed_atomic_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "config.json"
+    write_bytes(target, b"old")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(GenError) as caught:
+        write_bytes(target, b"new")
+    assert "no space left" in caught.value.line() and str(target) in caught.value.line()
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temp file left behind
+
+
+def test_disk_full_while_sampling_is_one_line_and_leaves_nothing(tiny_runs, tmp_path, monkeypatch):
+    def full_disk(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    out = tmp_path / "samples"
+    result = gen("sample", "-r", tiny_runs["vae"], "--class", "2", "--n", "4", "-o", out, cwd=tmp_path)
+    assert_one_line_error(result, "no space left on device")
+    assert not out.exists()
+
+
+def test_permission_denied_on_run_folder(tmp_path, monkeypatch):
+    real_mkdir = os.mkdir
+
+    def denied(path, *args, **kwargs):
+        if "denied" in str(path):
+            raise OSError(errno.EACCES, "Permission denied", str(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", denied)
+    result = gen("train", "images", *TINY, "-o", tmp_path / "denied" / "run", cwd=tmp_path)
+    assert_one_line_error(result, "permission denied")
+
+
+def test_writing_to_dev_full_is_a_clear_error():
+    from gencore.storage import append_line
+
+    with pytest.raises(GenError) as caught:
+        append_line("/dev/full", "{}")
+    assert "no space left on device" in caught.value.line()
+
+
+def test_resume_continues_to_more_epochs(tmp_path):
+    out = tmp_path / "run"
+    assert gen("train", "images", *TINY, "-o", out, cwd=tmp_path).exit_code == 0
+    result = gen("train", "images", "--resume", out, "--epochs", "4", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "resuming from" in result.stderr
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2, 3, 4]
+    assert (out / "complete.json").is_file()
+    assert_one_line_error(gen("train", "images", *TINY, "-o", out, cwd=tmp_path), "not empty")
