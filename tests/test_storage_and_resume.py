@@ -68,3 +68,29 @@ def test_resume_continues_to_more_epochs(tmp_path):
     assert [r["epoch"] for r in rows if r["event"] == "epoch"] == [1, 2, 3, 4]
     assert (out / "complete.json").is_file()
     assert_one_line_error(gen("train", "images", *TINY, "-o", out, cwd=tmp_path), "not empty")
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "gencore", "train", "images", "--epochs", "200", "--width", "8",
+                             "--latent", "4", "--limit", "300", "-o", str(out)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not list((out / "checkpoints").glob("step-*")) and time.time() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    assert not (out / "complete.json").exists()
+    result = gen("train", "images", "--resume", out, "--epochs", "6", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "complete.json").is_file()

@@ -22,7 +22,7 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size", help="Items per optimiser step. e.g. --batch-size 256"),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (warm-up, then cosine decay). e.g. --lr 2e-3"),
     latent: int = typer.Option(16, "--latent", help="Latent dimensions. e.g. --latent 2 for a plottable latent space"),
-    width: int = typer.Option(None, "--width", help="Channels of the first conv level, doubling per level; default 16 for items of at most 256 positions, else 32. e.g. --width 64"),
+    width: int = typer.Option(32, "--width", help="Channels of the first conv level; doubles per level up to 256. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
     kl_warmup: int = typer.Option(None, "--kl-warmup", help="Epochs of linear KL warm-up; default a fifth of the epochs. e.g. --kl-warmup 0"),
     free_bits: float = typer.Option(1.0, "--free-bits", help="Nats per latent dimension free of KL pressure, so the latent does not collapse. e.g. --free-bits 0"),

@@ -30,7 +30,8 @@ def plan_sizes(spatial: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 
 def level_widths(width: int, levels: int) -> list[int]:
-    return [min(width * 2**i, MAX_WIDTH) for i in range(levels + 1)]
+    """Channels after each level: `width`, doubling per level, capped."""
+    return [min(width * 2**i, MAX_WIDTH) for i in range(max(1, levels))]
 
 
 def _conv_cls(dim: int):
@@ -47,6 +48,9 @@ def _planes(cond: torch.Tensor, spatial: tuple[int, ...]) -> torch.Tensor:
 
 
 class ConvEncoder(nn.Module):
+    """Each level halves every side with a stride-2 conv, then refines with a 3x3 conv. Items too
+    small to halve get one stride-1 level. Nothing runs at full resolution but the first conv."""
+
     def __init__(self, in_channels: int, spatial: tuple[int, ...], cond_dim: int, out_features: int,
                  width: int = 32, hidden: int = 256):
         super().__init__()
@@ -54,14 +58,15 @@ class ConvEncoder(nn.Module):
         self.cond_dim = cond_dim
         conv = _conv_cls(self.dim)
         sizes = plan_sizes(spatial)
+        stride = 2 if len(sizes) > 1 else 1
         widths = level_widths(width, len(sizes) - 1)
-        self.stem = conv(in_channels + cond_dim, widths[0], 3, padding=1)
+        channels = [in_channels + cond_dim, *widths]
         self.levels = nn.ModuleList(
             nn.Sequential(
-                conv(widths[i], widths[i + 1], 3, stride=2, padding=1), nn.SiLU(),
-                conv(widths[i + 1], widths[i + 1], 3, padding=1), nn.SiLU(),
+                conv(channels[i], channels[i + 1], 3, stride=stride, padding=1), nn.SiLU(),
+                conv(channels[i + 1], channels[i + 1], 3, padding=1), nn.SiLU(),
             )
-            for i in range(len(sizes) - 1)
+            for i in range(len(widths))
         )
         flat = widths[-1] * math.prod(sizes[-1])
         self.head = nn.Sequential(
@@ -69,9 +74,7 @@ class ConvEncoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        if self.cond_dim:
-            x = torch.cat([x, _planes(cond, tuple(x.shape[2:]))], dim=1)  # (B, C+K, *S)
-        h = F.silu(self.stem(x))
+        h = torch.cat([x, _planes(cond, tuple(x.shape[2:]))], dim=1) if self.cond_dim else x  # (B, C+K, *S)
         for level in self.levels:
             h = level(h)  # (B, W_i, *S_i)
         h = h.flatten(1)
@@ -81,6 +84,11 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
+    """The encoder mirrored: a linear map to the smallest grid, then per level a stride-2
+    transposed conv (cropped back to the planned size, so odd sides work) and a 3x3 refinement.
+    The last level's transposed conv emits the likelihood parameters directly. The condition
+    joins as constant planes before every level."""
+
     def __init__(self, out_channels: int, spatial: tuple[int, ...], cond_dim: int, latent_dim: int,
                  width: int = 32, hidden: int = 256):
         super().__init__()
@@ -88,34 +96,34 @@ class ConvDecoder(nn.Module):
         self.cond_dim = cond_dim
         conv, conv_t = _conv_cls(self.dim), _conv_t_cls(self.dim)
         self.sizes = plan_sizes(spatial)
+        if len(self.sizes) == 1:
+            self.sizes = [self.sizes[0], self.sizes[0]]  # one stride-1 level
+            up = lambda cin, cout: conv(cin, cout, 3, padding=1)  # noqa: E731
+        else:
+            up = lambda cin, cout: conv_t(cin, cout, 4, stride=2, padding=1)  # noqa: E731
         widths = level_widths(width, len(self.sizes) - 1)
         self.bottom_shape = (widths[-1], *self.sizes[-1])
         self.head = nn.Sequential(
             nn.Linear(latent_dim + cond_dim, hidden), nn.SiLU(),
             nn.Linear(hidden, math.prod(self.bottom_shape)), nn.SiLU(),
         )
-        n = len(self.sizes) - 1
-        # level j upsamples from sizes[n-j] to sizes[n-j-1]
-        self.up = nn.ModuleList(
-            conv_t(widths[n - j] + cond_dim, widths[n - j - 1], 4, stride=2, padding=1) for j in range(n)
-        )
-        self.refine = nn.ModuleList(conv(widths[n - j - 1], widths[n - j - 1], 3, padding=1) for j in range(n))
-        self.out = conv(widths[0] + cond_dim, out_channels, 3, padding=1)
+        outs = [*widths[:-1][::-1], out_channels]  # channels after each decoder level
+        ins = widths[::-1]
+        self.up = nn.ModuleList(up(ins[j] + cond_dim, outs[j]) for j in range(len(ins)))
+        self.refine = nn.ModuleList(conv(outs[j], outs[j], 3, padding=1) for j in range(len(ins) - 1))
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         h = torch.cat([z, cond], dim=1) if self.cond_dim else z
         h = self.head(h).view(-1, *self.bottom_shape)  # (B, W_n, *S_n)
-        n = len(self.sizes) - 1
-        for j, (up, refine) in enumerate(zip(self.up, self.refine)):
+        n = len(self.up)
+        for j, up in enumerate(self.up):
             if self.cond_dim:
                 h = torch.cat([h, _planes(cond, tuple(h.shape[2:]))], dim=1)
-            h = up(h)  # doubles each side; crop odd sizes back to the planned one
             target = self.sizes[n - j - 1]
-            h = h[(..., *[slice(0, s) for s in target])]
-            h = F.silu(refine(F.silu(h)))
-        if self.cond_dim:
-            h = torch.cat([h, _planes(cond, tuple(h.shape[2:]))], dim=1)
-        return self.out(h)  # (B, out_channels, *spatial)
+            h = up(h)[(..., *[slice(0, s) for s in target])]  # crop odd sides back to plan
+            if j < n - 1:
+                h = F.silu(self.refine[j](F.silu(h)))
+        return h  # (B, out_channels, *spatial)
 
 
 class MLPEncoder(nn.Module):

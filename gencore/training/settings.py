@@ -16,7 +16,7 @@ class TrainSettings:
     batch_size: int = 64
     lr: float = 2e-3
     latent_dim: int = 16
-    width: int | None = None  # None: sized from the item (see auto_width)
+    width: int = 32
     hidden: int = 256
     beta: float | None = None  # None: 1 for vae, 4 for beta-vae
     kl_warmup: int | None = None  # epochs of linear KL warm-up; None: a fifth of the epochs
@@ -30,10 +30,8 @@ class TrainSettings:
     limit: int | None = None  # train on a seeded subset of this many items
     condition: bool = True
 
-    def resolved(self, n_train: int, item_shape: tuple[int, ...]) -> "TrainSettings":
+    def resolved(self, n_train: int) -> "TrainSettings":
         out = TrainSettings(**asdict(self))
-        if out.width is None:
-            out.width = auto_width(item_shape)
         if out.epochs is None:
             steps_per_epoch = max(1, math.ceil(n_train / out.batch_size))
             out.epochs = int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(TARGET_STEPS / steps_per_epoch))))
@@ -50,13 +48,6 @@ class TrainSettings:
     def from_json(cls, data: dict[str, Any]) -> "TrainSettings":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-def auto_width(item_shape: tuple[int, ...]) -> int:
-    """First-level channels: 16 for small items (8x8 digits, short sequences), 32 otherwise.
-    Cost grows with the square of the width, and small items do not need more."""
-    positions = math.prod(item_shape[1:]) if len(item_shape) > 1 else item_shape[0]
-    return 16 if positions <= 256 else 32
 
 
 def lr_at(step: int, total_steps: int, base_lr: float, warmup_steps: int = 100) -> float:

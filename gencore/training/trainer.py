@@ -184,6 +184,12 @@ def train(run_dir: Path, domain: Domain, data: LoadedData, spec: dict[str, Any],
                 console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
                              f"keeping epoch {counters['best_epoch']}")
                 break
+    except KeyboardInterrupt:
+        progress.close()
+        save_checkpoint()
+        console.info(f"interrupted at step {step}; checkpoint saved. Continue with: "
+                     f"gen train {domain.name} --resume {run_dir}")
+        raise
     finally:
         progress.close()
 
