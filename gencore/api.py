@@ -146,12 +146,19 @@ class Run:
         """`n` samples (of each class in `cls`), as likelihood means (N, *item_shape)."""
         return self.sample_with_labels(n, cls, seed, temperature)[0]
 
-    def sample_with_labels(self, n: int, cls=None, seed: int = 0, temperature: float = 1.0):
+    def sample_with_labels(self, n: int, cls=None, seed: int = 0, temperature: float = 1.0,
+                           options: dict | None = None):
+        """Samples, their class labels and conditions. Domain `options` (from `gen sample`) go
+        to the domain's own `generate` hook, which may replace plain decoder sampling."""
         if n < 1:
             raise GenError(f"--n must be at least 1, got {n}", where="--n")
         if not (temperature > 0 and math.isfinite(temperature)):
             raise GenError(f"temperature must be positive, got {temperature}", where="--temperature")
         names, cond = self.class_plan(cls, n)
+        if options is not None:
+            items = self.domain.generate(self, names, cond, options, seed, temperature)
+            if items is not None:
+                return items, names, cond
         generator = torch.Generator().manual_seed(seed)
         z = self.decoder.sample_latent(len(names), generator, temperature)
         return self.decode(z, cond), names, cond

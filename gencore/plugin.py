@@ -95,14 +95,28 @@ class Domain:
             vector[resolve_class_index(part, class_names)] = 1.0
         return vector
 
+    # -- generation ---------------------------------------------------------------------------
+    def generate(
+        self, run: Any, classes: list[str | None], conditions: "torch.Tensor | None",
+        options: dict[str, Any], seed: int, temperature: float,
+    ) -> "torch.Tensor | None":
+        """Optional: domain-specific sampling for `gen sample`, e.g. stitching windows into a full
+        level or filtering for playability. `run` is the `gencore.api.Run` (use `run.decoder`,
+        `run.decode`, `run.encode`); `classes`/`conditions` hold one entry per sample asked for.
+        Return the decoded items, or None to let the core sample with the decoder alone."""
+        return None
+
     # -- output -------------------------------------------------------------------------------
     def export(
-        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any]
+        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any],
+        options: dict[str, Any] | None = None,
     ) -> list[Path]:
-        """Write decoded items (likelihood means) as native files named `stems[i]` + suffix."""
+        """Write decoded items (likelihood means) as native files named `stems[i]` + suffix.
+        `options` are the command's domain options (declared for "sample", "reconstruct", ...)."""
         raise NotImplementedError
 
-    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int) -> "Image.Image":
+    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
+                options: dict[str, Any] | None = None) -> "Image.Image":
         """A picture of decoded items laid out in rows of `columns`, for grids and run previews."""
         raise NotImplementedError
 

@@ -36,7 +36,7 @@ BLOBS = textwrap.dedent('''
             return LoadedData(items, torch.eye(2)[labels], ["left", "right"], "bernoulli", "grid2d",
                               sources=["builtin:squares"], meta={"side": side})
 
-        def export(self, items, out_dir, stems, spec):
+        def export(self, items, out_dir, stems, spec, options=None):
             paths = []
             for item, stem in zip(items, stems):
                 path = out_dir / f"{stem}.txt"
@@ -45,7 +45,7 @@ BLOBS = textwrap.dedent('''
                 paths.append(path)
             return paths
 
-        def preview(self, items, spec, columns):
+        def preview(self, items, spec, columns, options=None):
             from PIL import Image
 
             return Image.new("L", (12 * columns, 12))

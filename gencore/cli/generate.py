@@ -70,8 +70,9 @@ def sample(
     """
     common.positive(n, "--n")
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
-    common.parse_domain_options(opened.domain, "sample", ctx.args)
-    items, names, _ = opened.sample_with_labels(n, classes or None, global_option(ctx, "seed", seed, 0), temperature)
+    options = common.parse_domain_options(opened.domain, "sample", ctx.args)
+    items, names, _ = opened.sample_with_labels(n, classes or None, global_option(ctx, "seed", seed, 0), temperature,
+                                                options=options)
     _describe_classes(opened, names)
     counters: dict[str | None, int] = {}
     stems = []
@@ -80,8 +81,8 @@ def sample(
         stems.append(f"{common.safe_stem(name) if name is not None else 'sample'}-{index:04d}")
     columns = min(n, GRID_MAX_COLUMNS) if classes else min(len(names), 8)
     with common.staged_output(out) as staging:
-        written = opened.domain.export(items, staging, stems, opened.config["data"])
-        write_png(staging / "grid.png", opened.domain.preview(items, opened.config["data"], columns))
+        written = opened.domain.export(items, staging, stems, opened.config["data"], options=options)
+        write_png(staging / "grid.png", opened.domain.preview(items, opened.config["data"], columns, options=options))
     console.info(f"wrote {len(written)} files and grid.png to {out}")
 
 

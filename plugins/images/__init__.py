@@ -70,13 +70,15 @@ class ImagesDomain(Domain):
 
     # -- output -------------------------------------------------------------------------------
     def export(
-        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any]
+        self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any],
+        options: dict[str, Any] | None = None,
     ) -> list[Path]:
         from .render import export
 
         return export(items, out_dir, stems)
 
-    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int) -> "Image.Image":
+    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
+                options: dict[str, Any] | None = None) -> "Image.Image":
         from .render import preview
 
         return preview(items, columns)
