@@ -192,6 +192,24 @@ class Run:
         return self.decode(path, cond)
 
 
+def _export(self, out, format: str = "onnx", **options):
+    """Export the decoder: format "onnx" (a file; see gencore.export) or "safetensors" (a
+    decoder-only run folder). Returns the path written."""
+    from gencore import export
+
+    out = Path(out)
+    if format == "onnx":
+        export.export_onnx(self, out, **options)
+    elif format == "safetensors":
+        export.export_bundle(self, out)
+    else:
+        raise GenError(f"unknown export format {format!r}", where="--format", hint="use onnx or safetensors")
+    return out
+
+
+Run.export = _export
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016 for VAE latents), (steps, d)."""
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)

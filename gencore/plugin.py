@@ -115,6 +115,12 @@ class Domain:
         `options` are the command's domain options (declared for "sample", "reconstruct", ...)."""
         raise NotImplementedError
 
+    def decoding_rules(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """JSON-able facts a consumer of an exported decoder needs to turn its outputs into content
+        without gen (a tile legend, a pitch window, a value range). Defaults to the data spec's
+        `meta` and `normalisation`."""
+        return {"meta": spec.get("meta", {}), "normalisation": spec.get("normalisation", {})}
+
     def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
                 options: dict[str, Any] | None = None) -> "Image.Image":
         """A picture of decoded items laid out in rows of `columns`, for grids and run previews."""

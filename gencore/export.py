@@ -1,0 +1,184 @@
+"""Decoder-only exports: an ONNX graph that samples without gen, and a safetensors bundle.
+
+The ONNX graph takes standard-normal `noise` (batch, latent) and, for conditional runs, a
+`condition` (batch, classes) one-hot or multi-hot; it applies the run's latent prior and the
+decoder, and returns the likelihood mean (or a post-processed form). Everything a consumer needs
+to turn outputs into content is embedded as metadata, under the key "gencore" as JSON.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gencore import __version__
+from gencore.errors import GenError
+from gencore.runs import COMPLETE, CONFIG
+from gencore.storage import FORMAT_VERSION, save_tensors, write_bytes, write_json
+
+POSTPROCESS = ("none", "argmax", "threshold")
+ONNX_HINT = "pip install 'gencore[onnx]' (onnx, onnxscript, onnxruntime)"
+PARITY_TOLERANCE = 1e-4
+
+
+class SamplingGraph(nn.Module):
+    """noise (B, d) [+ condition (B, K)] -> decoded items, with the latent prior built in."""
+
+    def __init__(self, decoder: nn.Module, postprocess: str, threshold: float):
+        super().__init__()
+        self.decoder, self.postprocess, self.threshold = decoder, postprocess, threshold
+
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.decoder.prior_mean + noise @ self.decoder.prior_chol.T  # (B, d)
+        mean = self.decoder.mean(self.decoder(z, condition))  # (B, *item_shape)
+        if self.postprocess == "argmax":
+            return mean.argmax(dim=1)  # (B, *spatial) category indices
+        if self.postprocess == "threshold":
+            return (mean > self.threshold).to(torch.uint8)
+        return mean
+
+
+def check_postprocess(postprocess: str, likelihood: str) -> None:
+    if postprocess not in POSTPROCESS:
+        raise GenError(f"unknown post-processing {postprocess!r}", where="--postprocess",
+                       hint=f"use one of {', '.join(POSTPROCESS)}")
+    if postprocess == "argmax" and likelihood != "categorical":
+        raise GenError(f"argmax needs a categorical run; this one is {likelihood}", where="--postprocess",
+                       hint="use threshold for Bernoulli runs, or none")
+    if postprocess == "threshold" and likelihood != "bernoulli":
+        raise GenError(f"threshold needs a Bernoulli run; this one is {likelihood}", where="--postprocess",
+                       hint="use argmax for categorical runs, or none")
+
+
+def metadata(run, postprocess: str, threshold: float) -> dict[str, Any]:
+    spec = run.config["model"]
+    output = {"none": "likelihood mean (pixel/cell probabilities, Gaussian means, or category "
+                      "probabilities on axis 1)",
+              "argmax": "category index per position (int64); categories are axis 1 of the mean",
+              "threshold": f"1 where the Bernoulli mean exceeds {threshold}, else 0 (uint8)"}[postprocess]
+    return {
+        "format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
+        "arch": run.config["arch"], "latent_dim": spec["latent_dim"], "item_kind": spec["item_kind"],
+        "item_shape": spec["item_shape"], "likelihood": spec["likelihood"],
+        "class_names": run.class_names, "condition": run.config.get("condition", {"type": "none", "dim": 0}),
+        "inputs": {"noise": "float32 (batch, latent_dim), standard normal; multiply by a temperature",
+                   **({"condition": "float32 (batch, classes), one-hot (or multi-hot) over class_names"}
+                      if run.conditional else {})},
+        "output": {"name": "items", "postprocess": postprocess, "meaning": output},
+        "decoding": run.domain.decoding_rules(run.config["data"]),
+    }
+
+
+def _import_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise GenError("ONNX export needs the onnx and onnxscript packages", where="--format onnx",
+                       hint=ONNX_HINT) from None
+    return onnx
+
+
+def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none",
+                threshold: float | None = None) -> tuple[bytes, dict[str, Any]]:
+    """Build the ONNX model; write it to `out` (None: return bytes only). Returns (bytes, report)."""
+    onnx = _import_onnx()
+    likelihood = run.config["model"]["likelihood"]
+    check_postprocess(postprocess, likelihood)
+    if threshold is None:
+        threshold = float(run.config["data"].get("meta", {}).get("threshold", 0.5))
+    graph = SamplingGraph(run.decoder.cpu().float(), postprocess, threshold).eval()
+    d, k = run.latent_dim, run.config["model"]["cond_dim"]
+    example = (torch.zeros(2, d),) + ((torch.eye(k)[[0, 1 % k]],) if k else ())
+    names = ["noise"] + (["condition"] if k else [])
+    batch = torch.export.Dim("batch")
+    started = time.perf_counter()
+    # The exporter talks on stdout, through warnings and through logging; gen keeps stdout for
+    # data and stderr for its own lines.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logger("torch.onnx"):
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(graph, example, None, input_names=names, output_names=["items"],
+                                    dynamic_shapes={n: {0: batch} for n in ["noise", "condition"][:len(names)]},
+                                    dynamo=True, opset_version=opset)
+    model = program.model_proto
+    meta = metadata(run, postprocess, threshold)
+    for key, value in {"gencore": json.dumps(meta), "domain": run.domain_name,
+                       "class_names": json.dumps(run.class_names), "latent_dim": str(d),
+                       "output_shape": json.dumps(meta["item_shape"])}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name, model.producer_version = "gencore", __version__
+    data = model.SerializeToString()
+    report = {"bytes": len(data), "export_s": time.perf_counter() - started, "opset": opset,
+              "parity_max_abs_diff": parity(data, graph, d, k)}
+    if out is not None:
+        write_bytes(out, data)
+    return data, report
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def parity(data: bytes, graph: SamplingGraph, d: int, k: int) -> float | None:
+    """Max abs difference between onnxruntime and torch on a seeded batch (None without ORT)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    g = torch.Generator().manual_seed(0)
+    noise = torch.randn(16, d, generator=g)
+    feeds = {"noise": noise.numpy()}
+    args = [noise]
+    if k:
+        cond = torch.eye(k)[torch.arange(16) % k]
+        feeds["condition"], args = cond.numpy(), [noise, cond]
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, feeds)[0])
+    with torch.no_grad():
+        want = graph(*args)
+    return float((got.double() - want.double()).abs().max())
+
+
+def export_bundle(run, out: Path) -> Path:
+    """A decoder-only run folder: config.json, decoder.safetensors and the completion marker.
+    `gen sample -r BUNDLE` and `load_run(BUNDLE)` work on it."""
+    if out.exists() and any(out.iterdir()):
+        raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        config = dict(run.config, bundle="decoder-only", exported_from=str(run.path))
+        write_json(staging / CONFIG, config)
+        save_tensors(staging / "decoder.safetensors", run.decoder.state_dict(), "decoder", run.domain_name)
+        write_json(staging / COMPLETE, {"finished": config.get("created"), "exported": True})
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def onnx_stdout(data: bytes) -> None:
+    import sys
+
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
