@@ -69,6 +69,9 @@ class Domain:
     item_kind: ItemKind = "grid2d"
     default_data: str = ""  # what `gen train DOMAIN` uses with no --data, e.g. "builtin:digits"
     options: tuple[DomainOption, ...] = ()
+    # How to read each metric `metrics` returns when `gen eval` compares runs:
+    # "max", "min", "target:X" (closest to X wins) or "info" (never marked).
+    metric_goals: dict[str, str] = {}
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:

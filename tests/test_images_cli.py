@@ -169,11 +169,11 @@ def test_run_of_another_domain_or_version_is_refused(tiny_runs, tmp_path):
     other = tmp_path / "other-domain"
     shutil.copytree(tiny_runs["vae"], other)
     config = json.loads((other / "config.json").read_text())
-    config["domain"] = "levels"
+    config["domain"] = "nosuchdomain"
     (other / "config.json").write_text(json.dumps(config))
     assert_one_line_error(gen("train", "images", *TINY, "--init", other, "-o", tmp_path / "x", cwd=tmp_path),
-                          "levels")
-    assert_one_line_error(gen("sample", "-r", other, "--class", "1", cwd=tmp_path), "'levels'", "not installed")
+                          "nosuchdomain")
+    assert_one_line_error(gen("sample", "-r", other, "--class", "1", cwd=tmp_path), "'nosuchdomain'", "not installed")
     config["domain"] = "images"
     (other / "config.json").write_text(json.dumps(config))
     (other / "decoder.safetensors").write_bytes((tiny_runs["vae"] / "encoder.safetensors").read_bytes())

@@ -30,6 +30,7 @@ def train(
     patience: int = typer.Option(20, "--patience", help="Early stopping: epochs without a better validation loss. e.g. --patience 5"),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Share of items held out for validation (stored in the run). e.g. --val-fraction 0.2"),
     limit: int = typer.Option(None, "--limit", help="Train on a seeded subset of this many items. e.g. --limit 500"),
+    drop_class: list[str] = typer.Option(None, "--drop-class", help="Leave this class out of training (repeatable), e.g. to score it as the anomaly later. e.g. --drop-class 9"),
     no_condition: bool = typer.Option(False, "--no-condition", help="Ignore labels and train an unconditional model. e.g. --no-condition"),
     checkpoint_every: int = typer.Option(1000, "--checkpoint-every", help="Checkpoint every N steps (and every epoch). e.g. --checkpoint-every 200"),
     keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="How many checkpoints to keep. e.g. --keep-checkpoints 5"),
@@ -76,6 +77,7 @@ def train(
             arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
             kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
             val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition)
+            keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
+            drop_classes=drop_class or None)
         run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init)
     console.info(f"run complete: {run_dir}  (next: gen sample -r {run_dir} --n 16)")

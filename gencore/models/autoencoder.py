@@ -35,6 +35,10 @@ class Encoder(nn.Module):
             self.net = MLPEncoder(math.prod(shape), spec["cond_dim"], d, spec["hidden"])
         else:
             self.net = ConvEncoder(shape[0], shape[1:], spec["cond_dim"], d, spec["width"], spec["hidden"])
+        # Where the training codes lie, so the encoder alone can score how unusual an input is
+        # (Mahalanobis distance of the posterior mean); set when training finishes.
+        self.register_buffer("code_mean", torch.zeros(spec["latent_dim"]))
+        self.register_buffer("code_precision_chol", torch.eye(spec["latent_dim"]))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         h = self.net(x, cond)  # (B, d) or (B, 2d)
@@ -42,6 +46,11 @@ class Encoder(nn.Module):
             mu, logvar = h.chunk(2, dim=1)
             return mu, logvar.clamp(-12.0, 8.0)
         return h, None
+
+
+    def mahalanobis(self, mu: torch.Tensor) -> torch.Tensor:
+        """Squared Mahalanobis distance of posterior means (B, d) from the training codes, (B,)."""
+        return ((mu - self.code_mean) @ self.code_precision_chol).pow(2).sum(dim=1)
 
 
 class Decoder(nn.Module):

@@ -2,7 +2,6 @@
 finish the run (latent prior, split weights, previews, domain metrics, completion marker)."""
 from __future__ import annotations
 
-import hashlib
 import platform
 import sys
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from gencore.plugin import Domain, LoadedData
 from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, check_config
 from gencore.storage import FORMAT_VERSION, load_tensors, read_json, read_jsonl, save_tensors, write_json, write_png
 from gencore.training import checkpoint
+from gencore.training.data import fingerprint, prepare, reload
 from gencore.training.settings import TrainSettings
 from gencore.training.trainer import choose_val_indices, train
 
@@ -28,28 +28,6 @@ METRIC_SAMPLES_PER_CLASS = 100
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def fingerprint(data: LoadedData) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    digest.update(data.items.numpy().tobytes())
-    if data.conditions is not None:
-        digest.update(data.conditions.numpy().tobytes())
-    digest.update("\n".join(data.class_names).encode())
-    return {"sources": data.sources[:50], "n_sources": len(data.sources), "count": int(data.items.shape[0]),
-            "sha256": digest.hexdigest()}
-
-
-def subset(data: LoadedData, limit: int | None, seed: int) -> LoadedData:
-    if not limit or limit >= data.items.shape[0]:
-        return data
-    keep = torch.randperm(data.items.shape[0], generator=torch.Generator().manual_seed(seed))[:limit].sort().values
-    data.items = data.items[keep]
-    if data.conditions is not None:
-        data.conditions = data.conditions[keep]
-    if data.anomaly_labels is not None:
-        data.anomaly_labels = data.anomaly_labels[keep]
-    return data
 
 
 def new_run_dir(domain: str, arch: str) -> Path:
@@ -94,12 +72,8 @@ def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Te
 def start(domain: Domain, source: str | None, options: dict[str, Any], settings: TrainSettings,
           out: Path | None, device: torch.device, init: str | None) -> Path:
     """A new run: load, lay out config.json, train, finish. Returns the run folder."""
-    data = domain.load(source, options)
-    data = subset(data, settings.limit, settings.seed)
-    if data.items.shape[0] < 2:
-        raise GenError(f"need at least 2 items to train, found {data.items.shape[0]}", where=source or domain.default_data)
-    if not settings.condition:
-        data.conditions = None
+    data = prepare(domain, source, options, limit=settings.limit, seed=settings.seed,
+                   condition=settings.condition, drop=settings.drop_classes)
     cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
     val_indices = choose_val_indices(data.items.shape[0], settings.val_fraction, settings.seed)
     settings = settings.resolved(data.items.shape[0] - len(val_indices))
@@ -146,14 +120,7 @@ def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.devi
         settings.epochs = epochs
         config["train"]["epochs"] = epochs
         write_json(run_dir / CONFIG, config)
-    data = domain.load(None if config["data"]["source"] == domain.default_data else config["data"]["source"],
-                       config["data"]["options"])
-    data = subset(data, settings.limit, settings.seed)
-    if not settings.condition:
-        data.conditions = None
-    if fingerprint(data)["sha256"] != config["fingerprint"]["sha256"]:
-        raise GenError("the training data changed since this run started", where=config["data"]["source"],
-                       hint="resume needs the same data; start a new run with --init to fine-tune instead")
+    data = reload(config, domain)
     (run_dir / COMPLETE).unlink(missing_ok=True)
     model = train(run_dir, domain, data, config["model"], config, settings, device, resume_from=checkpoints[-1])
     finish(run_dir, domain, data, config, model, settings)
@@ -169,24 +136,31 @@ def _describe(data: LoadedData, spec: dict[str, Any], settings: TrainSettings, d
 
 
 @torch.no_grad()
-def fit_latent_prior(model: AutoEncoder, items: torch.Tensor, conds: torch.Tensor | None) -> None:
-    """Deterministic codes have no prior; sample them from a Gaussian fitted to the training codes
-    (ex-post density estimation, Ghosh et al. 2020), stored in the decoder."""
+def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Tensor | None) -> None:
+    """Gaussian statistics of the training codes. Deterministic arches (ae, cae, dae) have no
+    prior, so they sample from this Gaussian (ex-post density estimation, Ghosh et al. 2020),
+    stored in the decoder; every arch stores its precision in the encoder for Mahalanobis scores."""
     device = model.decoder.prior_mean.device
     mus = [model.encode(items[i:i + 1024].to(device), None if conds is None else conds[i:i + 1024].to(device))[0]
            for i in range(0, items.shape[0], 1024)]
     z = torch.cat(mus).double()
+    d = z.shape[1]
+    eye = torch.eye(d, dtype=z.dtype, device=z.device)
     mean = z.mean(dim=0)
-    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-5 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-    model.decoder.prior_mean.copy_(mean.float())
-    model.decoder.prior_chol.copy_(torch.linalg.cholesky(cov).float())
+    cov = (torch.cov(z.T).reshape(d, d) if z.shape[0] > 1 else eye) + 1e-5 * eye
+    if not model.stochastic:
+        model.decoder.prior_mean.copy_(mean.float())
+        model.decoder.prior_chol.copy_(torch.linalg.cholesky(cov).float())
+    model.encoder.code_mean.copy_(mean.float())
+    model.encoder.code_precision_chol.copy_(torch.linalg.cholesky(torch.linalg.inv(cov)).float())
 
 
 def finish(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any], model: AutoEncoder,
            settings: TrainSettings) -> None:
     model.eval()
-    if not model.stochastic:
-        fit_latent_prior(model, data.items, data.conditions)
+    train = torch.ones(data.items.shape[0], dtype=torch.bool)
+    train[torch.tensor(config["split"]["val_indices"], dtype=torch.long)] = False
+    fit_code_statistics(model, data.items[train], None if data.conditions is None else data.conditions[train])
     save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
     save_tensors(run_dir / "encoder.safetensors", model.encoder.state_dict(), "encoder", domain.name)
     save_tensors(run_dir / "decoder.safetensors", model.decoder.state_dict(), "decoder", domain.name)

@@ -29,6 +29,7 @@ class TrainSettings:
     keep_checkpoints: int = 3
     limit: int | None = None  # train on a seeded subset of this many items
     condition: bool = True
+    drop_classes: list[str] | None = None  # classes left out of training (anomaly demos)
 
     def resolved(self, n_train: int) -> "TrainSettings":
         out = TrainSettings(**asdict(self))

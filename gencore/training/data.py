@@ -1,0 +1,87 @@
+"""Preparing a corpus the same way every time: load through the domain, drop classes, take the
+seeded subset, drop conditions. Training, resuming, `gen eval` and `gen score` all go through
+`prepare`, and the fingerprint proves they saw the same items."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from gencore.errors import GenError
+from gencore.plugin import Domain, LoadedData
+
+
+def fingerprint(data: LoadedData) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    digest.update(data.items.numpy().tobytes())
+    if data.conditions is not None:
+        digest.update(data.conditions.numpy().tobytes())
+    digest.update("\n".join(data.class_names).encode())
+    return {"sources": data.sources[:50], "n_sources": len(data.sources), "count": int(data.items.shape[0]),
+            "sha256": digest.hexdigest()}
+
+
+def select(data: LoadedData, keep: torch.Tensor) -> LoadedData:
+    """A copy holding the items at `keep` (a bool mask or index tensor), with their conditions
+    and labels; `data` itself is left as it was."""
+    return replace(
+        data, items=data.items[keep],
+        conditions=None if data.conditions is None else data.conditions[keep],
+        anomaly_labels=None if data.anomaly_labels is None else data.anomaly_labels[keep],
+    )
+
+
+def subset(data: LoadedData, limit: int | None, seed: int) -> LoadedData:
+    if not limit or limit >= data.items.shape[0]:
+        return data
+    keep = torch.randperm(data.items.shape[0], generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+    return select(data, keep)
+
+
+def drop_classes(data: LoadedData, names: list[str], where: str) -> LoadedData:
+    """Remove every item of the named classes, and the classes themselves (single-label data)."""
+    if not names:
+        return data
+    if data.conditions is None:
+        raise GenError("the data is unlabelled, so there is no class to drop", where="--drop-class",
+                       hint=f"{where} has no class folders or labels")
+    if data.multi_label:
+        raise GenError("--drop-class needs single-label data", where="--drop-class")
+    from gencore.plugin import resolve_class_index
+
+    dropped = sorted({resolve_class_index(name, data.class_names) for name in names})
+    kept = [i for i in range(len(data.class_names)) if i not in dropped]
+    if len(kept) < 1:
+        raise GenError("every class would be dropped", where="--drop-class")
+    data = select(data, data.conditions[:, dropped].sum(dim=1) == 0)
+    return replace(data, conditions=data.conditions[:, kept], class_names=[data.class_names[i] for i in kept])
+
+
+def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limit: int | None, seed: int,
+            condition: bool = True, drop: list[str] | None = None) -> LoadedData:
+    data = domain.load(source, options)
+    data = drop_classes(data, drop or [], source or domain.default_data)
+    data = subset(data, limit, seed)
+    if data.items.shape[0] < 2:
+        raise GenError(f"need at least 2 items, found {data.items.shape[0]}", where=source or domain.default_data)
+    return data if condition else replace(data, conditions=None)
+
+
+def reload(config: dict[str, Any], domain: Domain) -> LoadedData:
+    """The run's training corpus, prepared exactly as at training time, or a clear error."""
+    train = config["train"]
+    source = config["data"]["source"]
+    data = prepare(domain, None if source == domain.default_data else source, config["data"]["options"],
+                   limit=train.get("limit"), seed=train["seed"], condition=train.get("condition", True),
+                   drop=train.get("drop_classes"))
+    if fingerprint(data)["sha256"] != config["fingerprint"]["sha256"]:
+        raise GenError("the training data changed since this run was trained", where=source,
+                       hint="restore the data, or pass --data to use other data")
+    return data
+
+
+def heldout(config: dict[str, Any], data: LoadedData) -> LoadedData:
+    """The run's stored validation split of its (reloaded) corpus."""
+    return select(data, torch.tensor(config["split"]["val_indices"], dtype=torch.long))

@@ -1,0 +1,102 @@
+"""`gen latent`, `gen traverse`, `gen eval` and `gen score` end to end on digits runs."""
+import csv
+import json
+
+import pytest
+
+from conftest import TINY, assert_one_line_error, gen
+
+
+@pytest.fixture(scope="module")
+def no_nines(workdir):
+    out = workdir / "runs" / "no-nines"
+    result = gen("train", "images", "--drop-class", "9", "--epochs", "12", "--width", "16", "--latent", "8",
+                 "--checkpoint-every", "0", "-o", out, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_latent_maps(tiny_runs, workdir, tmp_path):
+    result = gen("latent", "-r", tiny_runs["vae"], "-o", tmp_path / "maps", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "maps").iterdir())
+    assert names == ["latent.json", "latent_map.png", "per_dimension.png"]
+    report = json.loads((tmp_path / "maps" / "latent.json").read_text())
+    assert report["items"] == 300 and len(report["per_dimension"]) == 4 and report["embedding"].startswith("PCA")
+    two = tmp_path / "two"
+    assert gen("train", "images", *TINY[:4], "--latent", "2", "--limit", "200", "-o", two, cwd=workdir).exit_code == 0
+    result = gen("latent", "-r", two, "--class", "5", "-o", tmp_path / "maps2", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "maps2" / "manifold.png").is_file()
+    assert_one_line_error(gen("latent", "-r", two, "--method", "nope", cwd=tmp_path), "--method")
+
+
+def test_traverse(tiny_runs, workdir, tmp_path):
+    result = gen("traverse", "-r", tiny_runs["beta-vae"], "--dim", "all", "--steps", "5", "--class", "3",
+                 "-o", tmp_path / "t", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    assert len(list((tmp_path / "t").glob("dim*-step*.png"))) == 4 * 5
+    assert (tmp_path / "t" / "strip.png").is_file()
+    assert_one_line_error(gen("traverse", "-r", tiny_runs["vae"], "--dim", "7", cwd=tmp_path), "--dim")
+
+
+def test_eval_ranks_trained_above_untrained(default_run, workdir, tmp_path):
+    untrained = tmp_path / "untrained"
+    result = gen("train", "images", "--epochs", "1", "--lr", "1e-9", "--checkpoint-every", "0", "-o", untrained,
+                 cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    result = gen("eval", "-r", untrained, "-r", default_run, "--iwae-k", "10", "--json", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["run"] for r in report["runs"]] == [str(untrained), str(default_run)]
+    for metric in ("neg_elbo", "iwae_nll", "recon_nll", "class_control", "active_units"):
+        assert report["better"][metric] == [1], metric
+    trained = report["runs"][1]
+    assert trained["iwae_nll"] <= trained["neg_elbo"]  # the IWAE bound is tighter
+    assert trained["items"] == 180  # the stored held-out split
+    result = gen("eval", "-r", "latest", cwd=workdir)  # the table form
+    assert result.exit_code == 0 and "neg_elbo" in result.stdout
+
+
+def test_eval_of_ae_marks_elbo_not_applicable(tiny_runs, workdir):
+    result = gen("eval", "-r", tiny_runs["ae"], "--json", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)["runs"][0]
+    assert report["neg_elbo"] is None and report["iwae_nll"] is None and report["recon_nll"] > 0
+
+
+@pytest.mark.parametrize("method", ["recon", "elbo", "mahalanobis"])
+def test_score_unseen_class_as_anomaly(no_nines, workdir, tmp_path, method):
+    out = tmp_path / "scores.csv"
+    result = gen("score", "builtin:digits", "-r", no_nines, "--anomaly-class", "9", "--exclude-training",
+                 "--method", method, "--contamination", "0.3", "-o", out, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == round(0.1 * (1797 - 180)) + 180  # the held-out normals and all 180 nines
+    assert {"input", "score", "anomaly", "label"} <= set(rows[0])
+    assert sum(int(r["anomaly"]) for r in rows) == pytest.approx(0.3 * len(rows), abs=2)
+    auc = float(result.stderr.split("ROC AUC ")[1].split(";")[0])
+    assert auc > 0.6, auc  # chance is 0.5; the README gives the figures of a full default run
+
+
+def test_score_files_json_and_labels(no_nines, workdir, tmp_path):
+    from conftest import write_png_folder
+
+    folder = write_png_folder(tmp_path / "d", per_class=2, classes=[1, 9], size=8)
+    files = sorted(folder.rglob("*.png"))
+    labels = tmp_path / "truth.csv"
+    labels.write_text("input,label\n" + "".join(f"{f.name},{int(f.parent.name == '9')}\n" for f in files))
+    result = gen("score", *files, "-r", no_nines, "--method", "recon", "--labels", labels, "--threshold", "1e9",
+                 "-o", tmp_path / "s.json", "--json", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["inputs"] == 4 and report["flagged"] == 0 and report["roc_auc"] is not None
+    assert json.loads((tmp_path / "s.json").read_text())["scores"][0]["input"] == str(files[0])
+
+
+def test_score_bad_input(tiny_runs, workdir, tmp_path):
+    assert_one_line_error(gen("score", "builtin:digits", "-r", tiny_runs["ae"], "--method", "elbo", cwd=tmp_path),
+                          "--method")
+    assert_one_line_error(gen("score", tmp_path / "missing.png", "-r", tiny_runs["vae"], cwd=tmp_path), "missing.png")
+    assert_one_line_error(gen("score", "builtin:digits", "-r", tiny_runs["vae"], "--threshold", "1",
+                              "--contamination", "0.1", cwd=tmp_path), "--threshold")
