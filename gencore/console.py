@@ -47,12 +47,13 @@ def fmt_duration(seconds: float) -> str:
 class TrainProgress:
     """Steps of training, with samples/s, ETA and the latest losses."""
 
-    def __init__(self, total_steps: int, done_steps: int, batch_size: int):
+    def __init__(self, total_steps: int, done_steps: int, batch_size: int, enabled: bool = True):
         self.total, self.batch = total_steps, batch_size
         self.start_step, self.start_time = done_steps, time.perf_counter()
         self.step = done_steps
+        self.enabled = enabled
         self.live = None
-        if not settings.quiet and stderr().is_terminal:
+        if enabled and not settings.quiet and stderr().is_terminal:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
             self.live = Progress(
@@ -82,7 +83,7 @@ class TrainProgress:
     def epoch_done(self, description: str, losses: str) -> None:
         if self.live is not None:
             self.live.update(self.task, description=description, losses=losses)
-        else:
+        elif self.enabled:
             info(f"{description}  {losses}  {self.rate:,.0f} samples/s  eta {fmt_duration(self.eta())}")
 
     def close(self) -> None:

@@ -39,6 +39,7 @@ def train(
     out: Path = typer.Option(None, "--out", "-o", help="The run folder to create; default runs/DOMAIN-ARCH-TIME. e.g. -o runs/digits"),
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint (a run folder or `latest`). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
+    nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.
 
@@ -62,16 +63,23 @@ def train(
         raise GenError(f"must be between 0 and 1, got {val_fraction}", where="--val-fraction")
     plugin = get_domain(domain)
     options = common.parse_domain_options(plugin, "train", ctx.args)
+    if nproc is not None:
+        common.positive(nproc, "--nproc")
+        raise typer.Exit(launch_torchrun(nproc))
 
+    from gencore import distributed
     from gencore.devices import resolve_device
     from gencore.training import pipeline
     from gencore.training.settings import TrainSettings
 
-    torch_device = resolve_device(global_option(ctx, "device", device, "auto"))
+    dist = distributed.from_env()
+    if not dist.main:
+        console.settings.quiet = True  # rank 0 alone talks
+    torch_device = distributed.init(dist, resolve_device(global_option(ctx, "device", device, "auto")))
     if resume is not None:
         from gencore.runs import resolve_run
 
-        run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device)
+        run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device, dist)
     else:
         settings = TrainSettings(
             arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
@@ -79,5 +87,33 @@ def train(
             val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
             drop_classes=drop_class or None)
-        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init)
+        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
+    distributed.shutdown(dist)
     console.info(f"run complete: {run_dir}  (next: gen sample -r {run_dir} --n 16)")
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Re-run this very command under torchrun's elastic launcher (torch.distributed.run) with
+    `nproc` processes on this machine, minus --nproc. Returns its exit code."""
+    import os
+    import subprocess
+    import sys
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "gencore", *args]
+    console.info(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m gencore {' '.join(args)}")
+    env = dict(os.environ)
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: keep gloo on the loopback
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    try:
+        return subprocess.run(command, env=env).returncode
+    except KeyboardInterrupt:
+        return 130

@@ -101,6 +101,10 @@ class AutoEncoder(nn.Module):
     def encode(self, x: torch.Tensor, cond: torch.Tensor | None = None):
         return self.encoder(x, cond)
 
+    def forward(self, x_in: torch.Tensor, target: torch.Tensor, cond: torch.Tensor | None, **kwargs):
+        """The training losses; a forward() so that DistributedDataParallel can hook it."""
+        return self.losses(x_in, target, cond, **kwargs)
+
     def losses(self, x_in: torch.Tensor, target: torch.Tensor, cond: torch.Tensor | None, *,
                beta: float = 1.0, free_bits: float = 0.0, contractive: float = 0.0,
                class_weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

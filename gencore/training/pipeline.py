@@ -17,10 +17,11 @@ from gencore.plots import loss_curve
 from gencore.plugin import Domain, LoadedData
 from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, check_config
 from gencore.storage import FORMAT_VERSION, load_tensors, read_json, read_jsonl, save_tensors, write_json, write_png
+from gencore.distributed import Dist, barrier, broadcast
 from gencore.training import checkpoint
 from gencore.training.data import fingerprint, prepare, reload
 from gencore.training.settings import TrainSettings
-from gencore.training.trainer import choose_val_indices, train
+from gencore.training.trainer import Trainer, choose_val_indices
 
 PREVIEW_COLUMNS = 8
 METRIC_SAMPLES_PER_CLASS = 100
@@ -70,7 +71,7 @@ def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Te
 
 
 def start(domain: Domain, source: str | None, options: dict[str, Any], settings: TrainSettings,
-          out: Path | None, device: torch.device, init: str | None) -> Path:
+          out: Path | None, device: torch.device, init: str | None, dist: Dist = Dist()) -> Path:
     """A new run: load, lay out config.json, train, finish. Returns the run folder."""
     data = prepare(domain, source, options, limit=settings.limit, seed=settings.seed,
                    condition=settings.condition, drop=settings.drop_classes)
@@ -80,7 +81,6 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
     spec = model_spec(settings.arch, data.item_kind, data.item_shape, data.likelihood, cond_dim,
                       settings.latent_dim, settings.width, settings.hidden)
     init_state = load_init(init, domain.name, spec) if init else None
-    run_dir = claim_run_dir(out, domain.name, settings.arch)
     config = {
         "format_version": FORMAT_VERSION, "gencore_version": __version__,
         "domain": domain.name, "arch": settings.arch, "model": spec,
@@ -96,17 +96,24 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
         "train": settings.to_json(), "init": init,
         "command": ["gen", *sys.argv[1:]], "seed": settings.seed,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
-        "device": str(device), "created": now(),
+        "device": str(device), "world_size": dist.world, "created": now(),
     }
-    write_json(run_dir / CONFIG, config)
-    console.info(f"run folder: {run_dir}")
-    _describe(data, spec, settings, device)
-    model = train(run_dir, domain, data, spec, config, settings, device, init_state=init_state)
-    finish(run_dir, domain, data, config, model, settings)
+    # Rank 0 chooses the run folder and tells the others; they wait for it here.
+    run_dir = None
+    if dist.main:
+        run_dir = claim_run_dir(out, domain.name, settings.arch)
+        write_json(run_dir / CONFIG, config)
+        console.info(f"run folder: {run_dir}")
+        _describe(data, spec, settings, device, dist)
+    run_dir, config = broadcast(dist, (str(run_dir) if run_dir else None, config))
+    run_dir = Path(run_dir)
+    model = Trainer(run_dir, domain, data, spec, config, settings, device, dist, init_state=init_state).fit()
+    if dist.main:
+        finish(run_dir, domain, data, config, model, settings)
     return run_dir
 
 
-def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.device) -> Path:
+def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.device, dist: Dist = Dist()) -> Path:
     config = read_json(run_dir / CONFIG, "run config")
     check_config(config, run_dir)
     if config["domain"] != domain.name:
@@ -119,20 +126,28 @@ def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.devi
     if epochs is not None:
         settings.epochs = epochs
         config["train"]["epochs"] = epochs
-        write_json(run_dir / CONFIG, config)
     data = reload(config, domain)
-    (run_dir / COMPLETE).unlink(missing_ok=True)
-    model = train(run_dir, domain, data, config["model"], config, settings, device, resume_from=checkpoints[-1])
-    finish(run_dir, domain, data, config, model, settings)
+    barrier(dist)  # every rank has read the old config and checkpoint list before rank 0 rewrites
+    if dist.main:
+        write_json(run_dir / CONFIG, config)
+        (run_dir / COMPLETE).unlink(missing_ok=True)
+    trainer = Trainer(run_dir, domain, data, config["model"], config, settings, device, dist)
+    trainer.resume(checkpoints[-1])
+    model = trainer.fit()
+    if dist.main:
+        finish(run_dir, domain, data, config, model, settings)
     return run_dir
 
 
-def _describe(data: LoadedData, spec: dict[str, Any], settings: TrainSettings, device: torch.device) -> None:
+def _describe(data: LoadedData, spec: dict[str, Any], settings: TrainSettings, device: torch.device,
+              dist: Dist) -> None:
     n_params = sum(p.numel() for p in AutoEncoder(spec).parameters())
     classes = f"{len(data.class_names)} classes" if spec["cond_dim"] else "unconditional"
     console.info(f"{data.items.shape[0]} items of shape {tuple(data.item_shape)}, {classes}; "
                  f"{settings.arch}, latent {spec['latent_dim']}, {n_params:,} parameters; "
-                 f"{settings.epochs} epochs of batch {settings.batch_size} on {device}")
+                 f"{settings.epochs} epochs of batch {settings.batch_size} on {device}"
+                 + (f" x {dist.world} processes (each {settings.batch_size // dist.world} per step)"
+                    if dist.active else ""))
 
 
 @torch.no_grad()

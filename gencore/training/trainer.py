@@ -11,6 +11,8 @@ from typing import Any
 import torch
 
 from gencore import console
+from gencore.distributed import Dist, barrier, broadcast
+from gencore.errors import GenError
 from gencore.models.autoencoder import AutoEncoder
 from gencore.plugin import Domain, LoadedData
 from gencore.storage import append_line, save_tensors
@@ -77,126 +79,182 @@ def evaluate(model: AutoEncoder, x: torch.Tensor, c: torch.Tensor | None, beta: 
             "val_neg_elbo": recon + kl if model.stochastic else None, "active_units": active}
 
 
-def train(run_dir: Path, domain: Domain, data: LoadedData, spec: dict[str, Any], config: dict[str, Any],
-          settings: TrainSettings, device: torch.device, init_state: dict | None = None,
-          resume_from: Path | None = None) -> AutoEncoder:
-    """Train to the end (or early stop) and return the best model. Writes checkpoints,
-    model.safetensors at every new best, and one metrics.jsonl row per epoch."""
-    torch.manual_seed(settings.seed)
-    split = split_data(data, config["split"]["val_indices"], device)
-    model = AutoEncoder(spec).to(device)
-    if init_state is not None:
-        model.load_state_dict(init_state)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
-                     if data.class_weights else None)
-    n_train = split.train_x.shape[0]
-    steps_per_epoch = math.ceil(n_train / settings.batch_size)
-    total_steps = settings.epochs * steps_per_epoch
-    warmup_steps = settings.kl_warmup * steps_per_epoch if model.stochastic else 0
+class Trainer:
+    """One training run. Under torchrun each process takes its shard of every epoch through a
+    DistributedSampler and a 1/N share of the global batch, DDP averages the gradients, and rank
+    0 alone logs, checkpoints and writes weights."""
 
-    counters = {"epoch": 0, "batch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
-                "skipped_nonfinite": 0}
-    step = 0
-    if resume_from is not None:
-        counters.update({k: v for k, v in checkpoint.load(resume_from, domain.name, model, optimizer).items()
-                         if k in counters})
-        step = counters.pop("step", None) or int(resume_from.name.split("-")[1])
-        console.info(f"resuming from {resume_from} (epoch {counters['epoch'] + 1}, step {step})")
+    def __init__(self, run_dir: Path, domain: Domain, data: LoadedData, spec: dict[str, Any],
+                 config: dict[str, Any], settings: TrainSettings, device: torch.device, dist: Dist = Dist(),
+                 init_state: dict | None = None):
+        self.run_dir, self.domain, self.spec, self.config = run_dir, domain, spec, config
+        self.settings, self.device, self.dist = settings, device, dist
+        torch.manual_seed(settings.seed)
+        self.split = split_data(data, config["split"]["val_indices"], device)
+        self.model = AutoEncoder(spec).to(device)
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
+        self.net = self.model
+        if dist.active:
+            if settings.arch == "cae":
+                raise GenError("the contractive penalty needs double backward, which DDP does not support",
+                               where="--arch cae", hint="train cae in one process")
+            if settings.batch_size % dist.world:
+                raise GenError(f"--batch-size {settings.batch_size} does not split over {dist.world} processes",
+                               where="--batch-size", hint=f"use a multiple of {dist.world}")
+            from torch.nn.parallel import DistributedDataParallel
 
-    def save_checkpoint() -> None:
-        checkpoint.save(run_dir, domain.name, step, model, optimizer, counters, settings.keep_checkpoints)
+            self.net = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
+                              if data.class_weights else None)
+        from torch.utils.data import DistributedSampler
 
-    progress = console.TrainProgress(total_steps, step, settings.batch_size)
-    metrics_path = run_dir / "metrics.jsonl"
-    consecutive_bad = 0
-    stopped_early = False
-    try:
-        while counters["epoch"] < settings.epochs:
-            epoch = counters["epoch"]
-            epoch_start = time.perf_counter()
-            # The order of an epoch is a function of (seed, epoch): a resumed run skips the batches
-            # already done and sees exactly the same data after them.
-            order = torch.randperm(n_train, generator=torch.Generator().manual_seed(settings.seed * 100_003 + epoch))
-            order = order.to(device)
-            sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
-            seen = 0
-            for b in range(counters["batch"], steps_per_epoch):
-                idx = order[b * settings.batch_size:(b + 1) * settings.batch_size]
-                x = split.train_x[idx]
-                c = None if split.train_c is None else split.train_c[idx]
-                x_in = x
-                if settings.arch == "dae":
-                    x_in = domain.corrupt(x, torch.Generator().manual_seed(settings.seed * 7_919 + step),
-                                          spec=config["data"])
-                lr = lr_at(step, total_steps, settings.lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                beta = settings.beta * min(1.0, (step + 1) / warmup_steps) if warmup_steps else settings.beta
-                out = model.losses(x_in, x, c, beta=beta if model.stochastic else 0.0,
-                                   free_bits=settings.free_bits if model.stochastic else 0.0,
-                                   contractive=settings.contractive if settings.arch == "cae" else 0.0,
-                                   class_weights=class_weights)
-                if not torch.isfinite(out["loss"]):
-                    counters["skipped_nonfinite"] += 1
-                    consecutive_bad += 1
-                    optimizer.zero_grad(set_to_none=True)
-                    if consecutive_bad >= 20:
-                        raise TrainingDiverged(f"the loss was not finite for {consecutive_bad} steps in a row "
-                                               f"at step {step}; try a lower --lr")
-                else:
-                    consecutive_bad = 0
-                    optimizer.zero_grad(set_to_none=True)
-                    out["loss"].backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), 100.0)
-                    optimizer.step()
-                    for key in sums:
-                        sums[key] += out[key].item() * x.shape[0]
-                    seen += x.shape[0]
-                step += 1
-                counters["batch"] = b + 1
-                progress.advance(step, f"epoch {epoch + 1}/{settings.epochs}")
-                if settings.checkpoint_every and step % settings.checkpoint_every == 0:
-                    save_checkpoint()
+        n_train = self.split.train_x.shape[0]
+        self.sampler = DistributedSampler(range(n_train), num_replicas=dist.world, rank=dist.rank,
+                                          shuffle=True, seed=settings.seed)
+        self.local_batch = settings.batch_size // dist.world
+        self.steps_per_epoch = math.ceil(len(self.sampler) / self.local_batch)
+        self.total_steps = settings.epochs * self.steps_per_epoch
+        self.warmup_steps = settings.kl_warmup * self.steps_per_epoch if self.model.stochastic else 0
+        self.counters = {"epoch": 0, "batch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
+                         "skipped_nonfinite": 0, "world_size": dist.world}
+        self.step = 0
+        self.stopped_early = False
 
-            val = evaluate(model, split.val_x, split.val_c, settings.beta if model.stochastic else 0.0,
-                           settings.free_bits if model.stochastic else 0.0)
-            counters["epoch"], counters["batch"] = epoch + 1, 0
-            improved = val["val_loss"] < counters["best_val"] - 1e-6
-            if improved:
-                counters["best_val"], counters["best_epoch"], counters["bad_epochs"] = val["val_loss"], epoch + 1, 0
-                save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
-            elif epoch + 1 > settings.kl_warmup:  # the objective keeps changing during warm-up
-                counters["bad_epochs"] += 1
-            row = {"event": "epoch", "epoch": epoch + 1, "step": step,
+    def resume(self, path: Path) -> None:
+        saved = {k: v for k, v in checkpoint.load(path, self.domain.name, self.model, self.optimizer).items()}
+        if saved.get("batch", 0) and saved.get("world_size", 1) != self.dist.world:
+            raise GenError(f"the checkpoint stopped mid-epoch with {saved.get('world_size', 1)} processes, "
+                           f"and this run has {self.dist.world}", where=str(path),
+                           hint="resume with the same number of processes; at an epoch boundary any number works")
+        self.counters.update({k: v for k, v in saved.items() if k in self.counters})
+        self.counters["world_size"] = self.dist.world
+        self.step = int(saved.get("step", path.name.split("-")[1]))
+        console.info(f"resuming from {path} (epoch {self.counters['epoch'] + 1}, step {self.step})")
+
+    def save_checkpoint(self) -> None:
+        if self.dist.main:
+            checkpoint.save(self.run_dir, self.domain.name, self.step, self.model, self.optimizer, self.counters,
+                            self.settings.keep_checkpoints)
+
+    def fit(self) -> AutoEncoder:
+        """Train to the end (or an early stop); return the best model (rank 0; others get None)."""
+        settings = self.settings
+        progress = console.TrainProgress(self.total_steps, self.step, settings.batch_size, enabled=self.dist.main)
+        try:
+            while self.counters["epoch"] < settings.epochs:
+                self._epoch(progress)
+                if self.counters["bad_epochs"] >= settings.patience:
+                    self.stopped_early = True
+                    console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
+                                 f"keeping epoch {self.counters['best_epoch']}")
+                    break
+        except KeyboardInterrupt:
+            progress.close()
+            self.save_checkpoint()
+            console.info(f"interrupted at step {self.step}; checkpoint saved. Continue with: "
+                         f"gen train {self.domain.name} --resume {self.run_dir}")
+            raise
+        finally:
+            progress.close()
+        barrier(self.dist)
+        if not self.dist.main:
+            return None
+        best = _load_best(self.run_dir, self.domain.name, self.spec, self.device)
+        best.stopped_early = self.stopped_early
+        best.best_epoch = self.counters["best_epoch"]
+        return best
+
+    def _epoch(self, progress) -> None:
+        settings, counters, split = self.settings, self.counters, self.split
+        epoch = counters["epoch"]
+        started = time.perf_counter()
+        # The order of an epoch is a function of (seed, epoch): a resumed run skips the batches
+        # already done and sees exactly the same data after them.
+        self.sampler.set_epoch(epoch)
+        order = torch.tensor(list(iter(self.sampler)), dtype=torch.long, device=self.device)
+        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        seen = 0
+        for b in range(counters["batch"], self.steps_per_epoch):
+            idx = order[b * self.local_batch:(b + 1) * self.local_batch]
+            x = split.train_x[idx]
+            c = None if split.train_c is None else split.train_c[idx]
+            out = self._step(x, c)
+            if out is not None:
+                for key in sums:
+                    sums[key] += out[key].item() * x.shape[0]
+                seen += x.shape[0]
+            self.step += 1
+            counters["batch"] = b + 1
+            progress.advance(self.step, f"epoch {epoch + 1}/{settings.epochs}")
+            if settings.checkpoint_every and self.step % settings.checkpoint_every == 0:
+                self.save_checkpoint()
+        # Every rank validates the same held-out items; rank 0's figures decide for all.
+        val = broadcast(self.dist, evaluate(self.model, split.val_x, split.val_c,
+                                            settings.beta if self.model.stochastic else 0.0,
+                                            settings.free_bits if self.model.stochastic else 0.0))
+        counters["epoch"], counters["batch"] = epoch + 1, 0
+        improved = val["val_loss"] < counters["best_val"] - 1e-6
+        if improved:
+            counters["best_val"], counters["best_epoch"], counters["bad_epochs"] = val["val_loss"], epoch + 1, 0
+            if self.dist.main:
+                save_tensors(self.run_dir / "model.safetensors", self.model.state_dict(), "model", self.domain.name)
+        elif epoch + 1 > settings.kl_warmup:  # the objective keeps changing during warm-up
+            counters["bad_epochs"] += 1
+        if self.dist.main:
+            row = {"event": "epoch", "epoch": epoch + 1, "step": self.step,
                    "train_loss": sums["loss"] / max(1, seen), "train_recon": sums["recon"] / max(1, seen),
-                   "train_kl": sums["kl"] / max(1, seen), **val, "beta": beta if model.stochastic else None,
-                   "lr": lr, "samples_per_s": seen / max(1e-9, time.perf_counter() - epoch_start),
+                   "train_kl": sums["kl"] / max(1, seen), **val,
+                   "beta": self._beta() if self.model.stochastic else None, "lr": self._lr(),
+                   "samples_per_s": seen * self.dist.world / max(1e-9, time.perf_counter() - started),
                    "best": improved}
-            append_line(metrics_path, _json_line(row))
-            au = f"  au {val['active_units']}/{spec['latent_dim']}"
+            append_line(self.run_dir / "metrics.jsonl", _json_line(row))
             progress.epoch_done(f"epoch {epoch + 1}/{settings.epochs}",
-                                f"train {row['train_loss']:.2f}  val {val['val_loss']:.2f}"
-                                f" (recon {val['val_recon']:.2f} kl {val['val_kl']:.2f}){au}")
-            save_checkpoint()
-            if counters["bad_epochs"] >= settings.patience:
-                stopped_early = True
-                console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
-                             f"keeping epoch {counters['best_epoch']}")
-                break
-    except KeyboardInterrupt:
-        progress.close()
-        save_checkpoint()
-        console.info(f"interrupted at step {step}; checkpoint saved. Continue with: "
-                     f"gen train {domain.name} --resume {run_dir}")
-        raise
-    finally:
-        progress.close()
+                                f"train {row['train_loss']:.2f}  val {val['val_loss']:.2f} (recon "
+                                f"{val['val_recon']:.2f} kl {val['val_kl']:.2f})  au {val['active_units']}/"
+                                f"{self.spec['latent_dim']}")
+        self.save_checkpoint()
 
-    best = _load_best(run_dir, domain.name, spec, device)
-    best.stopped_early = stopped_early
-    best.best_epoch = counters["best_epoch"]
-    return best
+    def _lr(self) -> float:
+        return lr_at(self.step, self.total_steps, self.settings.lr)
+
+    def _beta(self) -> float:
+        if not self.warmup_steps:
+            return self.settings.beta
+        return self.settings.beta * min(1.0, (self.step + 1) / self.warmup_steps)
+
+    def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+        settings = self.settings
+        x_in = x
+        if settings.arch == "dae":
+            generator = torch.Generator().manual_seed(settings.seed * 7_919 + self.step * self.dist.world + self.dist.rank)
+            x_in = self.domain.corrupt(x, generator, spec=self.config["data"])
+        for group in self.optimizer.param_groups:
+            group["lr"] = self._lr()
+        stochastic = self.model.stochastic
+        out = self.net(x_in, x, c, beta=self._beta() if stochastic else 0.0,
+                       free_bits=settings.free_bits if stochastic else 0.0,
+                       contractive=settings.contractive if settings.arch == "cae" else 0.0,
+                       class_weights=self.class_weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = torch.isfinite(out["loss"]).float()
+        if self.dist.active:  # every rank must skip together, or DDP's collectives fall out of step
+            import torch.distributed as td
+
+            td.all_reduce(finite, op=td.ReduceOp.MIN)
+        if not finite.item():
+            self.counters["skipped_nonfinite"] += 1
+            self._bad_in_a_row = getattr(self, "_bad_in_a_row", 0) + 1
+            if self._bad_in_a_row >= 20:
+                raise TrainingDiverged(f"the loss was not finite for {self._bad_in_a_row} steps in a row at step "
+                                       f"{self.step}; try a lower --lr")
+            return None
+        self._bad_in_a_row = 0
+        out["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
+        self.optimizer.step()
+        return out
 
 
 def _load_best(run_dir: Path, domain: str, spec: dict[str, Any], device: torch.device) -> AutoEncoder:
