@@ -94,3 +94,12 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     result = gen("train", "images", "--resume", out, "--epochs", "6", cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     assert (out / "complete.json").is_file()
+
+
+def test_resume_auto_starts_then_continues(tmp_path):
+    out = tmp_path / "auto"
+    first = gen("train", "images", *TINY, "--resume", "auto", "-o", out, cwd=tmp_path)
+    assert first.exit_code == 0 and "resuming" not in first.stderr, first.stderr
+    again = gen("train", "images", *TINY[2:], "--epochs", "3", "--resume", "auto", "-o", out, cwd=tmp_path)
+    assert again.exit_code == 0 and "resuming from" in again.stderr, again.stderr
+    assert_one_line_error(gen("train", "images", "--resume", "auto", cwd=tmp_path), "-o")

@@ -37,7 +37,7 @@ def train(
     seed: int = typer.Option(None, "--seed", help=common.SEED_HELP),
     device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
     out: Path = typer.Option(None, "--out", "-o", help="The run folder to create; default runs/DOMAIN-ARCH-TIME. e.g. -o runs/digits"),
-    resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint (a run folder or `latest`). e.g. --resume latest"),
+    resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
@@ -76,6 +76,12 @@ def train(
     if not dist.main:
         console.settings.quiet = True  # rank 0 alone talks
     torch_device = distributed.init(dist, resolve_device(global_option(ctx, "device", device, "auto")))
+    if resume == "auto":
+        if out is None:
+            raise GenError("--resume auto needs the run folder", where="--resume", hint="add -o RUN_DIR")
+        from gencore.training.checkpoint import list_checkpoints
+
+        resume = str(out) if list_checkpoints(out) else None
     if resume is not None:
         from gencore.runs import resolve_run
 
