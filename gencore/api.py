@@ -14,7 +14,7 @@ import torch
 
 from gencore.devices import resolve_device
 from gencore.errors import GenError
-from gencore.models.autoencoder import AutoEncoder, Decoder, Encoder
+from gencore.models.autoencoder import Decoder, Encoder
 from gencore.registry import get_domain
 from gencore.runs import CONFIG, check_config, resolve_run
 from gencore.storage import load_tensors, read_json
@@ -61,7 +61,7 @@ class Run:
 
     @property
     def conditional(self) -> bool:
-        return self.config["model"]["cond_dim"] > 0
+        return self.config["model"].get("cond_dim", 0) > 0
 
     @property
     def multi_label(self) -> bool:
@@ -85,20 +85,30 @@ class Run:
                            where=str(self.path / filename), hint="the run folder mixes files of different runs") from exc
         return module.to(self.device).eval()
 
+    def _refuse_denoiser(self, what: str) -> None:
+        if self.config["arch"] == "denoiser":
+            raise GenError(f"a denoiser run has no latent space to {what}", where=str(self.path),
+                           hint="use it with `gen denoise IN -r RUN`")
+
     @property
     def decoder(self) -> Decoder:
+        self._refuse_denoiser("sample from")
         if self._decoder is None:
             self._decoder = self._load(Decoder(self.config["model"]), "decoder.safetensors", "decoder")
         return self._decoder
 
     @property
     def encoder(self) -> Encoder:
+        self._refuse_denoiser("encode into")
         if self._encoder is None:
             self._encoder = self._load(Encoder(self.config["model"]), "encoder.safetensors", "encoder")
         return self._encoder
 
-    def model(self) -> AutoEncoder:
-        return self._load(AutoEncoder(self.config["model"]), "model.safetensors", "model")
+    def model(self):
+        """The whole model: an AutoEncoder, or a Denoiser for denoiser runs."""
+        from gencore.models.factory import build_model
+
+        return self._load(build_model(self.config["model"]), "model.safetensors", "model")
 
     # -- conditions --------------------------------------------------------------------------
     def condition(self, cls: str | None) -> torch.Tensor | None:
@@ -150,6 +160,7 @@ class Run:
                            options: dict | None = None):
         """Samples, their class labels and conditions. Domain `options` (from `gen sample`) go
         to the domain's own `generate` hook, which may replace plain decoder sampling."""
+        self._refuse_denoiser("sample from")
         if n < 1:
             raise GenError(f"--n must be at least 1, got {n}", where="--n")
         if not (temperature > 0 and math.isfinite(temperature)):

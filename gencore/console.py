@@ -94,3 +94,22 @@ class TrainProgress:
 
 def is_stdout_tty() -> bool:
     return sys.stdout.isatty()
+
+
+def track(items, total: int, description: str):
+    """Iterate with a progress bar on a terminal, or a plain line every tenth of the way."""
+    if settings.quiet:
+        yield from items
+        return
+    if stderr().is_terminal:
+        from rich.progress import track as rich_track
+
+        yield from rich_track(items, total=total, description=description, console=stderr())
+        return
+    every = max(1, total // 10)
+    start = time.perf_counter()
+    for i, item in enumerate(items, 1):
+        yield item
+        if i % every == 0 or i == total:
+            rate = i / max(1e-9, time.perf_counter() - start)
+            info(f"{description} {i}/{total}  {rate:.2f}/s  eta {fmt_duration((total - i) / rate)}")

@@ -78,20 +78,19 @@ def metadata(run, postprocess: str, threshold: float) -> dict[str, Any]:
     }
 
 
-def _import_onnx():
+def _require_onnx() -> None:
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError:
         raise GenError("ONNX export needs the onnx and onnxscript packages", where="--format onnx",
                        hint=ONNX_HINT) from None
-    return onnx
 
 
 def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none",
                 threshold: float | None = None) -> tuple[bytes, dict[str, Any]]:
     """Build the ONNX model; write it to `out` (None: return bytes only). Returns (bytes, report)."""
-    onnx = _import_onnx()
+    _require_onnx()
     likelihood = run.config["model"]["likelihood"]
     check_postprocess(postprocess, likelihood)
     if threshold is None:

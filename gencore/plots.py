@@ -14,6 +14,18 @@ def loss_curve(rows: list[dict], target: Path, title: str) -> None:
     from matplotlib import pyplot as plt
 
     epochs = [r["epoch"] for r in rows]
+    if "val_psnr" in rows[0]:  # the denoiser: training MSE and validation PSNR
+        fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 3.6))
+        ax_loss.semilogy(epochs, [r["train_loss"] for r in rows])
+        ax_loss.set(xlabel="epoch", ylabel="training MSE", title=title)
+        ax_psnr.plot(epochs, [r["val_psnr"] for r in rows], color="tab:green")
+        ax_psnr.set(xlabel="epoch", ylabel="validation PSNR (dB)", title="validation PSNR")
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        write_bytes(target, buf.getvalue())
+        return
     fig, (ax_loss, ax_kl) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], label="train objective")
     ax_loss.plot(epochs, [r["val_loss"] for r in rows], label="validation objective")

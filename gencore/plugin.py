@@ -55,6 +55,9 @@ class LoadedData:
     sources: list[str] = field(default_factory=list)  # files or builtin names, for the fingerprint
     meta: dict[str, Any] = field(default_factory=dict)  # JSON-able facts the domain needs to decode
     class_weights: list[float] | None = None  # categorical likelihood only: per-category loss weight
+    # Whole items of varying size, each (C, H_i, W_i), for fully convolutional archs (denoiser)
+    # that train on random crops; `items` is then empty, shaped (0, C, patch, patch).
+    images: "list[torch.Tensor] | None" = None
 
     @property
     def item_shape(self) -> tuple[int, ...]:
@@ -87,6 +90,15 @@ class Domain:
         its folder) or None.
         """
         raise GenError(f"the {self.name} domain cannot read input files")
+
+    def read_native(self, data: bytes, where: str) -> tuple["torch.Tensor", Any]:
+        """Optional (for `gen denoise`): decode one native file into (C, H, W) values plus the
+        state needed to write the result back in the same format (mode, alpha, metadata)."""
+        raise GenError(f"the {self.name} domain cannot denoise files")
+
+    def encode_native(self, values: "torch.Tensor", state: Any) -> bytes:
+        """Optional: encode values in the format `read_native` found."""
+        raise GenError(f"the {self.name} domain cannot denoise files")
 
     # -- conditions ---------------------------------------------------------------------------
     def parse_class(self, text: str, class_names: list[str], multi_label: bool) -> list[float]:

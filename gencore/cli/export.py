@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from gencore import console
-from gencore.cli import app, common, global_option
+from gencore.cli import app, common
 from gencore.errors import GenError
 
 

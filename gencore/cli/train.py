@@ -8,7 +8,7 @@ import typer
 from gencore import console
 from gencore.cli import app, common, global_option
 from gencore.errors import GenError
-from gencore.models import ARCHS
+from gencore.models import ALL_ARCHS
 
 
 @app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
@@ -17,7 +17,7 @@ def train(
     ctx: typer.Context,
     domain: str = typer.Argument(..., help="The domain to train, e.g. `gen train images`; `gen plugins` lists them."),
     data: str = typer.Option(None, "--data", help="Training data: a folder, a file, or builtin:NAME; default: the domain's built-in corpus. e.g. --data ./my_digits"),
-    arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ARCHS)}. e.g. --arch beta-vae"),
+    arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ALL_ARCHS)}. e.g. --arch beta-vae"),
     epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,000 steps), with early stopping. e.g. --epochs 50"),
     batch_size: int = typer.Option(64, "--batch-size", help="Items per optimiser step. e.g. --batch-size 256"),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (warm-up, then cosine decay). e.g. --lr 2e-3"),
@@ -39,6 +39,7 @@ def train(
     out: Path = typer.Option(None, "--out", "-o", help="The run folder to create; default runs/DOMAIN-ARCH-TIME. e.g. -o runs/digits"),
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
+    max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.
@@ -48,8 +49,8 @@ def train(
     from gencore.registry import check_domain_name, get_domain
 
     check_domain_name(domain)
-    if arch not in ARCHS:
-        raise GenError(f"unknown arch {arch!r}", where="--arch", hint=f"use one of {', '.join(ARCHS)}")
+    if arch not in ALL_ARCHS:
+        raise GenError(f"unknown arch {arch!r}", where="--arch", hint=f"use one of {', '.join(ALL_ARCHS)}")
     for value, flag, minimum in ((epochs, "--epochs", 1), (batch_size, "--batch-size", 1), (latent, "--latent", 1),
                                  (width, "--width", 1), (patience, "--patience", 1), (limit, "--limit", 2),
                                  (keep_checkpoints, "--keep-checkpoints", 1), (checkpoint_every, "--checkpoint-every", 0),
@@ -92,10 +93,11 @@ def train(
             kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
             val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-            drop_classes=drop_class or None)
+            drop_classes=drop_class or None, max_minutes=max_minutes)
         run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
     distributed.shutdown(dist)
-    console.info(f"run complete: {run_dir}  (next: gen sample -r {run_dir} --n 16)")
+    follow = f"gen denoise IN -r {run_dir}" if arch == "denoiser" else f"gen sample -r {run_dir} --n 16"
+    console.info(f"run complete: {run_dir}  (next: {follow})")
 
 
 def launch_torchrun(nproc: int) -> int:

@@ -62,6 +62,8 @@ def drop_classes(data: LoadedData, names: list[str], where: str) -> LoadedData:
 def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limit: int | None, seed: int,
             condition: bool = True, drop: list[str] | None = None) -> LoadedData:
     data = domain.load(source, options)
+    if data.images is not None:  # whole images for a fully convolutional arch; crops come later
+        return data
     data = drop_classes(data, drop or [], source or domain.default_data)
     data = subset(data, limit, seed)
     if data.items.shape[0] < 2:

@@ -75,6 +75,10 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
     """A new run: load, lay out config.json, train, finish. Returns the run folder."""
     data = prepare(domain, source, options, limit=settings.limit, seed=settings.seed,
                    condition=settings.condition, drop=settings.drop_classes)
+    if settings.arch == "denoiser":
+        from gencore.training.denoise import start_denoiser
+
+        return start_denoiser(domain, source, data, options, settings, out, device)
     cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
     val_indices = choose_val_indices(data.items.shape[0], settings.val_fraction, settings.seed)
     settings = settings.resolved(data.items.shape[0] - len(val_indices))

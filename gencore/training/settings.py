@@ -30,6 +30,7 @@ class TrainSettings:
     limit: int | None = None  # train on a seeded subset of this many items
     condition: bool = True
     drop_classes: list[str] | None = None  # classes left out of training (anomaly demos)
+    max_minutes: float | None = None  # stop at the first epoch end past this wall time
 
     def resolved(self, n_train: int) -> "TrainSettings":
         out = TrainSettings(**asdict(self))

@@ -45,6 +45,12 @@ class ImagesDomain(Domain):
             default=DEFAULT_NOISE, commands=("train",),
         ),
         DomainOption(
+            "patch",
+            "train --arch denoiser on random PATCH x PATCH crops of whole images of any size, "
+            "e.g. --patch 64",
+            type=int, commands=("train",),
+        ),
+        DomainOption(
             "likelihood",
             "pixel likelihood: bernoulli (binary cross-entropy) or gaussian (squared error), "
             "e.g. --likelihood gaussian",
@@ -60,8 +66,13 @@ class ImagesDomain(Domain):
         noise = parse_noise(option(options, "noise", DEFAULT_NOISE))
         from .loaders import load_training
 
+        patch = option(options, "patch")
+        if patch is not None and not 8 <= patch <= 1024:
+            from gencore.errors import GenError
+
+            raise GenError(f"must be between 8 and 1024, got {patch}", where="--patch")
         return load_training(source, resize=resize, channels=channels, likelihood=likelihood,
-                             noise=noise)
+                             noise=noise, patch=patch)
 
     def load_files(
         self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
@@ -69,6 +80,16 @@ class ImagesDomain(Domain):
         from .loaders import load_user_files
 
         return load_user_files(paths, spec)
+
+    def read_native(self, data: bytes, where: str):
+        from .photo_io import read_photo
+
+        return read_photo(data, where)
+
+    def encode_native(self, values: "torch.Tensor", state: Any) -> bytes:
+        from .photo_io import encode_photo
+
+        return encode_photo(values, state)
 
     # -- output -------------------------------------------------------------------------------
     def export(

@@ -28,7 +28,15 @@ MAX_FILES = 2_000_000  # directory entries scanned under one --data folder
 MAX_SKIP_WARNINGS = 20  # skipped files named one by one; the rest are summed up in one warning
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PIL_FORMATS = ["PNG", "JPEG"]
-BUILTINS = {"digits": "scikit-learn's 1,797 real 8x8 handwritten digits"}
+BUILTINS = {"digits": "scikit-learn's 1,797 real 8x8 handwritten digits",
+            "photos": "8 photos bundled with scikit-image and matplotlib that are fair training data "
+                      "for denoisers (none of the usual evaluation images)"}
+# (module, attribute or sample-data file) of each fair photo; the evaluation images (camera,
+# astronaut, coffee, chelsea/cat, rocket, coins, moon, brick) and scikit-learn's china and
+# flower are deliberately absent.
+FAIR_PHOTOS = [("skimage", "stereo_motorcycle:0"), ("skimage", "stereo_motorcycle:1"), ("skimage", "grass"),
+               ("skimage", "gravel"), ("skimage", "immunohistochemistry"), ("skimage", "retina"),
+               ("skimage", "hubble_deep_field"), ("matplotlib", "grace_hopper.jpg")]
 DIGITS_SOURCE = "builtin:digits (scikit-learn load_digits)"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
 
@@ -164,13 +172,19 @@ def _size_text(hw: tuple[int, int]) -> str:
 
 # -- training data --------------------------------------------------------------------------------
 def load_training(source: str | None, *, resize: tuple[int, int] | None, channels: str,
-                  likelihood: str, noise: NoiseSpec) -> LoadedData:
+                  likelihood: str, noise: NoiseSpec, patch: int | None = None) -> LoadedData:
     resize_done = False  # folders resize while decoding, in the worker threads
     if source is None or source == "builtin:digits":
         stack, labels, class_names, sources = _digits()
         kind = "digits"
         arrays: Sequence[np.ndarray] = stack
         gray = [True]
+    elif source == "builtin:photos":
+        arrays, gray, sources = _fair_photos()
+        labels, class_names, kind = None, [], "photos"
+        if patch is None and resize is None:
+            raise GenError("builtin:photos differ in size", where="--data",
+                           hint="train --arch denoiser with --patch 64, or pass --resize H,W")
     elif source.startswith("builtin:"):
         name = source[len("builtin:"):]
         avail = ", ".join(f"builtin:{k} ({v})" for k, v in BUILTINS.items())
@@ -191,13 +205,15 @@ def load_training(source: str | None, *, resize: tuple[int, int] | None, channel
             kind = "idx"
             arrays, gray = stack, [True]
         else:
-            arrays, gray, labels, class_names, sources = _load_folder(root, resize)
+            arrays, gray, labels, class_names, sources = _load_folder(root, resize, any_size=patch is not None)
             kind = "folder"
             resize_done = True
 
     if not resize_done and resize is not None:
         arrays = _parallel_map(lambda a: resize_array(a, resize), list(arrays))
     c = 1 if channels == "1" or (channels == "auto" and all(gray)) else 3
+    if patch is not None:
+        return _photos(arrays, c, patch, sources, likelihood, resize, kind, noise)
     n = len(arrays)
     h, w = arrays[0].shape[:2]
     out = np.empty((n, c, h, w), dtype=np.float32)
@@ -223,6 +239,51 @@ def load_training(source: str | None, *, resize: tuple[int, int] | None, channel
               "resize": list(resize) if resize is not None else None,
               "source_kind": kind, "noise": noise.text()},
     )
+
+
+def _photos(arrays, c: int, patch: int, sources: list[str], likelihood: str, resize, kind: str,
+            noise: NoiseSpec) -> LoadedData:
+    """Whole images of any size, for fully convolutional training on random `patch` crops."""
+    import torch
+
+    images = []
+    for array, source in zip(arrays, sources):
+        h, w = array.shape[:2]
+        if min(h, w) < patch:
+            raise GenError(f"the image is {h}x{w}, smaller than the {patch}-pixel patches", where=source,
+                           hint="use a smaller --patch or remove the image")
+        images.append(torch.from_numpy(np.ascontiguousarray(to_channels(array, c))))
+    return LoadedData(
+        items=torch.empty((0, c, patch, patch)), conditions=None, class_names=[], likelihood=likelihood,
+        item_kind="grid2d", normalisation={"scale": "0..1"}, sources=list(sources), images=images,
+        meta={"channels": c, "patch": patch, "resize": list(resize) if resize is not None else None,
+              "source_kind": kind, "noise": noise.text()},
+    )
+
+
+def _fair_photos() -> tuple[list[np.ndarray], list[bool], list[str]]:
+    try:
+        import skimage.data
+    except ImportError:
+        raise GenError("builtin:photos needs scikit-image", where="--data",
+                       hint="pip install 'gencore[denoise]'") from None
+    from matplotlib import cbook
+
+    arrays, sources = [], []
+    for module, name in FAIR_PHOTOS:
+        if module == "skimage":
+            attr, _, index = name.partition(":")
+            image = getattr(skimage.data, attr)()
+            image = image[int(index)] if index else image
+        else:
+            from PIL import Image
+
+            with cbook.get_sample_data(name) as fh, Image.open(fh) as im:
+                image = np.asarray(im.convert("RGB"))
+        arr = np.asarray(image, dtype=np.float32) / 255.0
+        arrays.append(arr[..., :3] if arr.ndim == 3 else arr)
+        sources.append(f"{module}:{name}")
+    return arrays, [a.ndim == 2 for a in arrays], sources
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
@@ -274,7 +335,7 @@ def _read_for_training(job: tuple[Path, tuple[int, int] | None]):
     return arr, None, orig, gray
 
 
-def _load_folder(root: Path, resize: tuple[int, int] | None):
+def _load_folder(root: Path, resize: tuple[int, int] | None, any_size: bool = False):
     try:
         with os.scandir(root) as entries:
             empty = not any(entries)
@@ -329,7 +390,7 @@ def _load_folder(root: Path, resize: tuple[int, int] | None):
         raise GenError(f"none of the {len(paths)} images could be read; {path.name}: {reason}",
                        where=str(root), hint="check that the files are valid PNG or JPEG images")
 
-    if resize is None:
+    if resize is None and not any_size:
         first = kept_sizes[0]
         for path, size in zip(kept_paths, kept_sizes):
             if size != first:

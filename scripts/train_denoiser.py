@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Train the denoiser that ships in assets/denoiser/, and install it there.
+
+The training photos are the fair ones bundled with scikit-image and matplotlib (builtin:photos:
+stereo motorcycle left and right, grass, gravel, immunohistochemistry, retina, Hubble deep field,
+Grace Hopper), in grayscale, blind to sigma 5-50. The evaluation images of bench/denoise_psnr.py
+are never used.
+
+    python scripts/train_denoiser.py --minutes 5 --device cuda     # what shipped (see PROVENANCE.md)
+    python scripts/train_denoiser.py --minutes 60 --device cpu      # the same on a CPU, slower
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="training wall time, e.g. --minutes 5")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--epochs", type=int, default=100_000, help="upper bound; --minutes usually stops first")
+    parser.add_argument("--out", type=Path, default=ROOT / "assets" / "denoiser", help="where the weights go")
+    parser.add_argument("--keep-run", type=Path, default=None, help="also keep the whole run folder here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "run"
+        command = [sys.executable, "-m", "gencore", "--device", args.device, "train", "images", "--arch", "denoiser",
+                   "--data", "builtin:photos", "--channels", "1", "--patch", "64", "--noise", "gaussian:5-50",
+                   "--batch-size", "64", "--lr", "1e-3", "--epochs", str(args.epochs), "--max-minutes",
+                   str(args.minutes), "--patience", str(args.epochs), "--keep-checkpoints", "1", "-o", str(run)]
+        subprocess.run(command, check=True)
+        if args.keep_run:
+            shutil.copytree(run, args.keep_run, dirs_exist_ok=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "model.safetensors", "complete.json", "loss.png"):
+            shutil.copy2(run / name, args.out / name)
+        final = json.loads((run / "complete.json").read_text())["metrics"]
+        print(f"installed in {args.out}: validation PSNR {final['val_psnr']:.2f} dB")
+
+
+if __name__ == "__main__":
+    main()

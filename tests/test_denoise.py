@@ -1,0 +1,143 @@
+"""`gen denoise` with the shipped denoiser and with runs of yours: quality, formats kept, stdin and
+stdout, tiling, and the bad inputs that must leave no partial output."""
+import errno
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY, assert_one_line_error, gen
+
+skimage_data = pytest.importorskip("skimage.data")
+
+
+def noisy_photo(size=(160, 200), sigma=25, seed=0):
+    clean = skimage_data.camera()[: size[0], : size[1]].astype(np.float64) / 255  # never trained on
+    noisy = np.clip(clean + np.random.default_rng(seed).normal(0, sigma / 255, clean.shape), 0, 1)
+    return clean, (np.round(noisy * 255)).astype(np.uint8)
+
+
+def test_shipped_denoiser_improves_psnr(tmp_path):
+    clean, noisy = noisy_photo()
+    Image.fromarray((clean * 255 + 0.5).astype(np.uint8)).save(tmp_path / "clean.png")
+    Image.fromarray(noisy).save(tmp_path / "noisy.png")
+    result = gen("denoise", tmp_path / "noisy.png", "-o", tmp_path / "out.png", "--reference", tmp_path / "clean.png",
+                 cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    line = next(l for l in result.stderr.splitlines() if l.startswith("PSNR"))
+    out_psnr, in_psnr = float(line.split()[1]), float(line.split("input: PSNR ")[1].split()[0])
+    assert out_psnr > in_psnr + 5, line
+    assert Image.open(tmp_path / "out.png").mode == "L"
+
+
+def test_formats_alpha_16bit_jpeg_metadata_and_stdin(tmp_path):
+    _, noisy = noisy_photo((64, 80))
+    rgba = np.dstack([noisy, noisy[::-1], noisy[:, ::-1], np.arange(64 * 80, dtype=np.uint8).reshape(64, 80)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(noisy.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    exif = Image.Exif()
+    exif[0x010F] = "gen-test-camera"  # Make
+    Image.fromarray(np.dstack([noisy] * 3)).save(tmp_path / "c.jpg", exif=exif, quality=90)
+    result = gen("denoise", tmp_path / "a.png", tmp_path / "deep.png", tmp_path / "c.jpg", "--out-dir",
+                 tmp_path / "out", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    out = Image.open(tmp_path / "out" / "a.png")
+    assert out.mode == "RGBA" and np.array_equal(np.asarray(out)[..., 3], rgba[..., 3])
+    deep = Image.open(tmp_path / "out" / "deep.png")
+    assert deep.mode.startswith("I") and np.asarray(deep).max() > 255
+    jpeg = Image.open(tmp_path / "out" / "c.jpg")
+    assert jpeg.format == "JPEG" and jpeg.getexif().get(0x010F) == "gen-test-camera"
+    # stdin -> stdout gives the same bytes as file -> file
+    piped = subprocess.run([sys.executable, "-m", "gencore", "denoise", "-"], input=(tmp_path / "a.png").read_bytes(),
+                           capture_output=True, cwd=tmp_path, timeout=300)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == (tmp_path / "out" / "a.png").read_bytes()
+
+
+def test_tiles_are_seamless():
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise, psnr
+
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    _, noisy = noisy_photo((150, 170))
+    x = torch.from_numpy(noisy.astype(np.float32) / 255)[None]
+    whole = denoise(model, x, None, torch.device("cpu"))
+    tiled = denoise(model, x, None, torch.device("cpu"), tile=96, overlap=24)
+    assert psnr(whole, tiled) > 60
+
+
+def test_sigma_estimate():
+    from gencore.denoising import estimate_sigma
+
+    g = torch.Generator().manual_seed(0)
+    flat = 0.5 + 0.1 * torch.randn(256, 256, generator=g)
+    assert abs(estimate_sigma(flat) - 0.1) < 0.005
+
+
+def test_train_a_denoiser_and_use_it(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(skimage_data.gravel()[:96, :128]).save(photos / "a.png")
+    Image.fromarray(skimage_data.grass()[:80, :64]).save(photos / "b.png")
+    run = tmp_path / "den"
+    result = gen("train", "images", "--arch", "denoiser", "--data", photos, "--patch", "32", "--epochs", "2",
+                 "--width", "4", "--batch-size", "4", "-o", run, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert {"model.safetensors", "config.json", "complete.json", "samples.png", "loss.png"} <= {p.name for p in run.iterdir()}
+    _, noisy = noisy_photo((40, 48))
+    Image.fromarray(noisy).save(tmp_path / "n.png")
+    result = gen("denoise", tmp_path / "n.png", "-r", run, "--sigma", "25", "-o", tmp_path / "o.png", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(tmp_path / "o.png").size == (48, 40)
+    assert_one_line_error(gen("sample", "-r", run, cwd=tmp_path), "denoiser")
+    assert_one_line_error(gen("train", "images", "--arch", "denoiser", cwd=tmp_path), "--patch")
+
+
+def test_digits_autoencoder_denoises_digits(tmp_path):
+    run = tmp_path / "dae"
+    result = gen("train", "images", "--arch", "dae", "--no-condition", *TINY, "-o", run, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    from sklearn.datasets import load_digits
+
+    digit = (load_digits().images[0] / 16 * 255).astype(np.uint8)
+    Image.fromarray(digit).save(tmp_path / "d.png")
+    result = gen("denoise", tmp_path / "d.png", "-r", run, "-o", tmp_path / "d-clean.png", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(tmp_path / "d-clean.png").size == (8, 8)
+
+
+def test_bad_inputs_leave_nothing(tmp_path, monkeypatch):
+    (tmp_path / "text.png").write_text("not an image")
+    _, noisy = noisy_photo((64, 64))
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, format="PNG")
+    (tmp_path / "truncated.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    bomb = io.BytesIO()
+    Image.new("L", (1, 1)).save(bomb, format="PNG")
+    raw = bytearray(bomb.getvalue())
+    raw[16:24] = (60000).to_bytes(4, "big") + (60000).to_bytes(4, "big")  # IHDR claims 60000x60000
+    (tmp_path / "bomb.png").write_bytes(bytes(raw))
+    for name, needle in (("text.png", "not a readable"), ("truncated.png", "truncated"), ("bomb.png", "bomb")):
+        result = gen("denoise", tmp_path / name, "-o", tmp_path / f"out-{name}", cwd=tmp_path)
+        assert_one_line_error(result, name)
+        assert needle in result.stderr.lower()
+        assert not (tmp_path / f"out-{name}").exists()
+    Image.fromarray(noisy).save(tmp_path / "ok.png")
+
+    def denied(fd):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(os, "fsync", denied)
+    result = gen("denoise", tmp_path / "ok.png", "-o", tmp_path / "ro" / "out.png", cwd=tmp_path)
+    assert_one_line_error(result, "permission denied")
+    assert not (tmp_path / "ro" / "out.png").exists()
+    monkeypatch.undo()
+    assert_one_line_error(gen("denoise", tmp_path / "ok.png", tmp_path / "ok.png", "-o", "x.png", cwd=tmp_path), "-o")
+    assert_one_line_error(gen("denoise", tmp_path / "nothing*.png", cwd=tmp_path), "nothing")
