@@ -47,7 +47,7 @@ def write_images(items: np.ndarray, out: Path, labels: list[str]) -> None:
 
 
 def write_levels(items: np.ndarray, out: Path, labels: list[str], rules: dict) -> None:
-    chars = rules["tiles"]  # category index -> tile character
+    chars = rules.get("meta", rules)["tiles"]  # category index -> tile character
     for i, item in enumerate(items):
         index = item if item.ndim == 2 else item.argmax(axis=0)  # (H, W) after argmax
         text = "\n".join("".join(chars[k] for k in row) for row in index) + "\n"
