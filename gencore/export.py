@@ -87,9 +87,71 @@ def _require_onnx() -> None:
                        hint=ONNX_HINT) from None
 
 
+def _to_onnx(module: nn.Module, example: tuple, names: list[str], output: str, dynamic: dict, opset: int):
+    # The exporter talks on stdout, through warnings and through logging; gen keeps stdout for
+    # data and stderr for its own lines.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logger("torch.onnx"):
+        warnings.simplefilter("ignore")
+        return torch.onnx.export(module, example, None, input_names=names, output_names=[output],
+                                 dynamic_shapes=dynamic, dynamo=True, opset_version=opset).model_proto
+
+
+def _finish(model, meta: dict[str, Any], out: Path | None, started: float, opset: int, parity_fn) -> tuple[bytes, dict]:
+    for key, value in {"gencore": json.dumps(meta), "domain": meta["domain"],
+                       "class_names": json.dumps(meta.get("class_names", [])),
+                       "latent_dim": str(meta.get("latent_dim", "")),
+                       "output_shape": json.dumps(meta.get("item_shape"))}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.producer_name, model.producer_version = "gencore", __version__
+    data = model.SerializeToString()
+    report = {"bytes": len(data), "export_s": time.perf_counter() - started, "opset": opset,
+              "parity_max_abs_diff": parity_fn(data)}
+    if out is not None:
+        write_bytes(out, data)
+    return data, report
+
+
+def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:
+    """The whole fully convolutional denoiser: noisy (B, C, H, W) in [0, 1] and sigma (B,) in
+    [0, 1] units -> denoised (B, C, H, W); batch, height and width are dynamic."""
+    _require_onnx()
+    model = run.model().cpu().float().eval()
+    c = model.spec["channels"]
+    started = time.perf_counter()
+    dims = {"batch": torch.export.Dim("batch"), "height": torch.export.Dim("height", min=8, max=16384),
+            "width": torch.export.Dim("width", min=8, max=16384)}
+    proto = _to_onnx(model, (torch.rand(1, c, 64, 64), torch.tensor([0.1])), ["noisy", "sigma"], "denoised",
+                     {"noisy": {0: dims["batch"], 2: dims["height"], 3: dims["width"]}, "sigma": {0: dims["batch"]}},
+                     opset)
+    meta = {"format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
+            "arch": "denoiser", "item_shape": [c, "height", "width"],
+            "inputs": {"noisy": f"float32 (batch, {c}, height, width) in [0, 1]",
+                       "sigma": "float32 (batch,), the noise standard deviation in [0, 1] units (25/255 for sigma 25)"},
+            "output": {"name": "denoised", "meaning": "float32 (batch, channels, height, width); clip to [0, 1]"}}
+
+    def check(data: bytes) -> float | None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        x = torch.rand(2, c, 45, 70, generator=torch.Generator().manual_seed(0))
+        sigma = torch.tensor([0.05, 0.2])
+        got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(
+            None, {"noisy": x.numpy(), "sigma": sigma.numpy()})[0]
+        with torch.no_grad():
+            return float((torch.from_numpy(got).double() - model(x, sigma).double()).abs().max())
+
+    return _finish(proto, meta, out, started, opset, check)
+
+
 def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none",
                 threshold: float | None = None) -> tuple[bytes, dict[str, Any]]:
     """Build the ONNX model; write it to `out` (None: return bytes only). Returns (bytes, report)."""
+    if run.config["arch"] == "denoiser":
+        if postprocess != "none":
+            raise GenError("a denoiser export has no post-processing", where="--postprocess")
+        return export_denoiser(run, out, opset)
     _require_onnx()
     likelihood = run.config["model"]["likelihood"]
     check_postprocess(postprocess, likelihood)
@@ -101,27 +163,10 @@ def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none
     names = ["noise"] + (["condition"] if k else [])
     batch = torch.export.Dim("batch")
     started = time.perf_counter()
-    # The exporter talks on stdout, through warnings and through logging; gen keeps stdout for
-    # data and stderr for its own lines.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_logger("torch.onnx"):
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(graph, example, None, input_names=names, output_names=["items"],
-                                    dynamic_shapes={n: {0: batch} for n in ["noise", "condition"][:len(names)]},
-                                    dynamo=True, opset_version=opset)
-    model = program.model_proto
-    meta = metadata(run, postprocess, threshold)
-    for key, value in {"gencore": json.dumps(meta), "domain": run.domain_name,
-                       "class_names": json.dumps(run.class_names), "latent_dim": str(d),
-                       "output_shape": json.dumps(meta["item_shape"])}.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.producer_name, model.producer_version = "gencore", __version__
-    data = model.SerializeToString()
-    report = {"bytes": len(data), "export_s": time.perf_counter() - started, "opset": opset,
-              "parity_max_abs_diff": parity(data, graph, d, k)}
-    if out is not None:
-        write_bytes(out, data)
-    return data, report
+    proto = _to_onnx(graph, example, names, "items", {n: {0: batch} for n in ["noise", "condition"][:len(names)]},
+                     opset)
+    return _finish(proto, metadata(run, postprocess, threshold), out, started, opset,
+                   lambda data: parity(data, graph, d, k))
 
 
 @contextlib.contextmanager
@@ -163,9 +208,13 @@ def export_bundle(run, out: Path) -> Path:
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        config = dict(run.config, bundle="decoder-only", exported_from=str(run.path))
+        if run.config["arch"] == "denoiser":  # the whole network: it has no decoder of its own
+            config = dict(run.config, bundle="model", exported_from=str(run.path))
+            save_tensors(staging / "model.safetensors", run.model().state_dict(), "model", run.domain_name)
+        else:
+            config = dict(run.config, bundle="decoder-only", exported_from=str(run.path))
+            save_tensors(staging / "decoder.safetensors", run.decoder.state_dict(), "decoder", run.domain_name)
         write_json(staging / CONFIG, config)
-        save_tensors(staging / "decoder.safetensors", run.decoder.state_dict(), "decoder", run.domain_name)
         write_json(staging / COMPLETE, {"finished": config.get("created"), "exported": True})
         if out.exists():
             out.rmdir()

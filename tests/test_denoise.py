@@ -141,3 +141,21 @@ def test_bad_inputs_leave_nothing(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert_one_line_error(gen("denoise", tmp_path / "ok.png", tmp_path / "ok.png", "-o", "x.png", cwd=tmp_path), "-o")
     assert_one_line_error(gen("denoise", tmp_path / "nothing*.png", cwd=tmp_path), "nothing")
+
+
+def test_denoiser_exports_whole_network_with_dynamic_size(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+
+    result = gen("export", "-r", asset_path("denoiser"), "-o", tmp_path / "d.onnx", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    session = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.rand(2, 1, 37, 91, generator=torch.Generator().manual_seed(3))
+    sigma = torch.tensor([0.1, 0.05])
+    got = session.run(None, {"noisy": x.numpy(), "sigma": sigma.numpy()})[0]
+    with torch.no_grad():
+        assert np.abs(got - model(x, sigma).numpy()).max() <= 1e-4
+    assert_one_line_error(gen("export", "-r", asset_path("denoiser"), "--postprocess", "threshold", cwd=tmp_path),
+                          "--postprocess")

@@ -33,8 +33,10 @@ def export_command(
     if fmt == "safetensors":
         from gencore.export import export_bundle
 
-        target = export_bundle(opened, Path(out or f"{name}-decoder"))
-        console.info(f"wrote a decoder-only bundle to {target} (sample with: gen sample -r {target})")
+        denoiser = opened.config["arch"] == "denoiser"
+        target = export_bundle(opened, Path(out or f"{name}-{'model' if denoiser else 'decoder'}"))
+        use = f"gen denoise IN -r {target}" if denoiser else f"gen sample -r {target}"
+        console.info(f"wrote a {'model' if denoiser else 'decoder-only'} bundle to {target} (use it with: {use})")
         return
     from gencore.export import export_onnx, onnx_stdout
 

@@ -54,8 +54,8 @@ class Denoiser(nn.Module):
         """noisy (B, C, H, W) in [0, 1], sigma (B,) in [0, 1] units -> denoised (B, C, H, W)."""
         h, w = noisy.shape[-2:]
         m = self.multiple
-        pad = (0, (-w) % m, 0, (-h) % m)
-        x = F.pad(noisy, pad, mode="reflect") if any(pad) else noisy
+        # Always pad (by zero when already aligned), so an exported graph handles every size.
+        x = F.pad(noisy, (0, (-w) % m, 0, (-h) % m), mode="reflect")
         level = sigma.view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
         feat = self.stem(torch.cat([x, level], dim=1))
         skips = []
