@@ -40,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-r", "--run", default=None, help="a denoiser run; default the shipped one")
     parser.add_argument("--no-nlm", action="store_true", help="skip non-local means")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16")
     args = parser.parse_args()
     run = load_run(args.run or asset_path("denoiser"), device="cpu")
     model = run.model()
@@ -47,7 +48,7 @@ def main() -> None:
     for name, clean, noisy in protocol():
         x = torch.from_numpy(noisy.astype(np.float32))[None]
         start = time.perf_counter()
-        ours = denoise(model, x, None, torch.device("cpu"))[0].double().numpy()
+        ours = denoise(model, x, None, torch.device("cpu"), precision=args.precision)[0].double().numpy()
         elapsed = time.perf_counter() - start
         if clean.shape == (512, 512):
             times.append(elapsed)
@@ -62,7 +63,10 @@ def main() -> None:
         print("  ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v:<9}" for k, v in row.items()))
     keys = [k for k in rows[0] if k != "image"]
     print("mean    " + "  ".join(f"{k} {np.mean([r[k] for r in rows]):.2f}" for k in keys))
-    print(f"gen: {np.median(times):.2f} s per 512x512 image (median), {torch.get_num_threads()} threads, fp32")
+    from gencore.denoising import use_bf16
+
+    kind = "bf16" if use_bf16(torch.device("cpu"), args.precision) else "fp32"
+    print(f"gen: {np.median(times):.2f} s per 512x512 image (median), {torch.get_num_threads()} threads, {kind}")
 
 
 if __name__ == "__main__":

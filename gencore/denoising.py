@@ -20,11 +20,27 @@ def estimate_sigma(channel: torch.Tensor) -> float:
     return float(hh.abs().median() / 0.6745)
 
 
+def use_bf16(device: torch.device, precision: str) -> bool:
+    """bf16 autocast: on GPUs, and on CPUs with native bf16 (AVX-512 BF16, AMX), where it is
+    2-3x faster for a few thousandths of a dB."""
+    if precision == "fp32":
+        return False
+    if device.type == "cuda":
+        return True
+    supported = device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    if precision == "bf16" and not supported:
+        from gencore.errors import GenError
+
+        raise GenError(f"bf16 is not supported on this {device.type}", where="--precision", hint="use fp32 or auto")
+    return supported
+
+
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
-            tile: int = TILE, overlap: int = OVERLAP) -> torch.Tensor:
+            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto") -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A model with fewer channels than the image
     runs on each channel; tiles overlap so that no seam shows."""
+    bf16 = use_bf16(device, precision)
     channels = model.spec["channels"]
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     out = []
@@ -32,22 +48,21 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
         level = sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))
-        out.append(_tiled(model, plane, level, device, tile, overlap))
+        out.append(_tiled(model, plane, level, device, tile, overlap, bf16))
     return torch.cat(out).clamp(0, 1)
 
 
-def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int) -> torch.Tensor:
+def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:
     _, h, w = plane.shape
     result = torch.empty_like(plane)
     step = tile - 2 * overlap
     sig = torch.tensor([sigma], dtype=torch.float32, device=device)
-    autocast = device.type == "cuda"
     for top in range(0, h, step):
         for left in range(0, w, step):
             t0, l0 = max(0, top - overlap), max(0, left - overlap)
             t1, l1 = min(h, top + step + overlap), min(w, left + step + overlap)
             patch = plane[:, t0:t1, l0:l1].unsqueeze(0).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 den = model(patch, sig).float()[0].cpu()
             bottom, right = min(h, top + step), min(w, left + step)
             result[:, top:bottom, left:right] = den[:, top - t0:bottom - t0, left - l0:right - l0]

@@ -53,11 +53,11 @@ def _open_model(run: str | None, device: str):
     return opened, opened.model()
 
 
-def _denoise_one(opened, model, values, sigma):
+def _denoise_one(opened, model, values, sigma, precision: str):
     from gencore.denoising import denoise
 
     if opened.config["arch"] == "denoiser":
-        return denoise(model, values, sigma, opened.device)
+        return denoise(model, values, sigma, opened.device, precision=precision)
     # an autoencoder of the images domain (the classic digits tutorial): reconstruct the image
     shape = tuple(opened.config["model"]["item_shape"])
     if tuple(values.shape) != shape:
@@ -79,12 +79,15 @@ def denoise_command(
     run: str = typer.Option(None, "--run", "-r", help="A denoiser run, or an images autoencoder run; default the shipped denoiser. e.g. -r runs/my-denoiser"),
     sigma: float = typer.Option(None, "--sigma", help="Noise level in 0-255 pixel units; default estimated per image. e.g. --sigma 25"),
     reference: Path = typer.Option(None, "--reference", help="Clean image to report PSNR and SSIM against (one input). e.g. --reference clean.png"),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU or GPU does it natively), fp32 or bf16. e.g. --precision fp32"),
     device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
 ) -> None:
     """Remove noise from photos; format, size, mode, alpha, 16-bit depth, ICC and EXIF are kept.
 
     e.g. gen denoise noisy.png -o clean.png
     """
+    if precision not in ("auto", "fp32", "bf16"):
+        raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
     files = _inputs(inputs)
     if sigma is not None and not 0 < sigma <= 255:
         raise GenError(f"must be in (0, 255], got {sigma}", where="--sigma")
@@ -104,7 +107,7 @@ def denoise_command(
         except OSError as exc:
             raise GenError(f"cannot read ({exc.strerror or exc})", where=where) from None
         values, state = opened.domain.read_native(data, where)
-        clean = _denoise_one(opened, model, values, level)
+        clean = _denoise_one(opened, model, values, level, precision)
         encoded = opened.domain.encode_native(clean, state)
         if reference is not None:
             _report(opened, reference, values, clean)
