@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 TILE = 512
 OVERLAP = 32
+WHOLE_MAX = 1024 * 1024  # images up to this many pixels go through in one piece
 
 
 def estimate_sigma(channel: torch.Tensor) -> float:
@@ -41,6 +42,7 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A model with fewer channels than the image
     runs on each channel; tiles overlap so that no seam shows."""
     bf16 = use_bf16(device, precision)
+    model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     out = []
@@ -54,6 +56,8 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
 
 def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:
     _, h, w = plane.shape
+    if tile == TILE and h * w <= WHOLE_MAX:
+        tile, overlap = max(h, w) + 2 * OVERLAP, OVERLAP  # one tile: no seams, no repeated work
     result = torch.empty_like(plane)
     step = tile - 2 * overlap
     sig = torch.tensor([sigma], dtype=torch.float32, device=device)
@@ -61,7 +65,7 @@ def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap:
         for left in range(0, w, step):
             t0, l0 = max(0, top - overlap), max(0, left - overlap)
             t1, l1 = min(h, top + step + overlap), min(w, left + step + overlap)
-            patch = plane[:, t0:t1, l0:l1].unsqueeze(0).to(device)
+            patch = plane[:, t0:t1, l0:l1].unsqueeze(0).to(device).contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                 den = model(patch, sig).float()[0].cpu()
             bottom, right = min(h, top + step), min(w, left + step)
