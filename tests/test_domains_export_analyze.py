@@ -15,7 +15,6 @@ pytest.importorskip("onnxruntime")
 
 DOMAINS = {
     "levels": (["--data", "builtin:demo"], ".txt"),
-    "midi": (["--data", "builtin:chorales", "--limit-pieces", "12"], ".mid"),
 }
 
 
