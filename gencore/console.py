@@ -5,7 +5,6 @@ with throughput and ETA; without one, it prints plain lines, with no animation.
 """
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass
 
@@ -91,9 +90,6 @@ class TrainProgress:
             self.live.stop()
             self.live = None
 
-
-def is_stdout_tty() -> bool:
-    return sys.stdout.isatty()
 
 
 def track(items, total: int, description: str):

@@ -4,7 +4,6 @@ metadata alone, and latent / traverse / eval / score working on every domain."""
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -6,7 +6,6 @@ Each run is trained once per session with tiny settings."""
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
