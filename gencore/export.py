@@ -74,7 +74,7 @@ def metadata(run, postprocess: str, threshold: float) -> dict[str, Any]:
                    **({"condition": "float32 (batch, classes), one-hot (or multi-hot) over class_names"}
                       if run.conditional else {})},
         "output": {"name": "items", "postprocess": postprocess, "meaning": output},
-        "decoding": run.domain.decoding_rules(run.config["data"]),
+        "decoding": run.domain.decoding_rules(run.config["data"], run=run),
     }
 
 

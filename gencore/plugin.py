@@ -130,10 +130,11 @@ class Domain:
         `options` are the command's domain options (declared for "sample", "reconstruct", ...)."""
         raise NotImplementedError
 
-    def decoding_rules(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def decoding_rules(self, spec: dict[str, Any], run: Any = None) -> dict[str, Any]:
         """JSON-able facts a consumer of an exported decoder needs to turn its outputs into content
-        without gen (a tile legend, a pitch window, a value range). Defaults to the data spec's
-        `meta` and `normalisation`."""
+        without gen (a tile legend, a pitch window, a value range). `run` is the opened run, for
+        rules measured on the trained decoder (a calibrated threshold). Defaults to the data
+        spec's `meta` and `normalisation`."""
         return {"meta": spec.get("meta", {}), "normalisation": spec.get("normalisation", {})}
 
     def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,

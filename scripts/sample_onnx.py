@@ -54,37 +54,56 @@ def write_levels(items: np.ndarray, out: Path, labels: list[str], rules: dict) -
         (out / f"{labels[i] or 'level'}-{i:03d}.txt").write_text(text)
 
 
-def write_midi(items: np.ndarray, out: Path, labels: list[str], rules: dict) -> None:
+def decode_notes(probs: np.ndarray, rules: dict, label: str, rng) -> list[tuple[int, int, int]]:
+    """(channels, rows, steps) probabilities, or 0/1 cells from a thresholded export, -> notes
+    (row, start step, end step), decoded as the embedded rules describe."""
+    onset_p, frame_p = probs[rules["channels"]["onset"]], probs[rules["channels"]["frame"]]
+    if probs.dtype == np.uint8:
+        onset, on = onset_p.astype(bool), frame_p.astype(bool) | onset_p.astype(bool)
+    else:
+        thresholds = rules["frame_thresholds"]
+        threshold = thresholds.get(label) or thresholds.get("all") or np.median(list(thresholds.values()) or [0.3])
+        onset = (rng.random(onset_p.shape) < onset_p) & (onset_p >= rules["onset_floor"])
+        on = (frame_p >= threshold) | onset
+    notes = []
+    for row in range(onset.shape[0]):
+        t = 0
+        while t < onset.shape[1]:
+            if onset[row, t]:
+                end = t + 1
+                while end < onset.shape[1] and on[row, end] and not onset[row, end]:
+                    end += 1
+                notes.append((row, t, end))
+                t = end
+            else:
+                t += 1
+    return notes
+
+
+def write_midi(items: np.ndarray, out: Path, labels: list[str], rules: dict, seed: int) -> None:
     import mido
 
-    low, steps_per_beat = rules["lowest_pitch"], rules["steps_per_beat"]
-    threshold = rules.get("threshold", 0.5)
-    tpb = 480
-    ticks = tpb // steps_per_beat
-    for i, item in enumerate(items):  # (2, pitches, steps): onset, sustain
-        on = item > threshold if item.dtype != np.uint8 else item.astype(bool)
-        onset, sustain = on[0], on[1] | on[0]
-        events = []
-        for p in range(onset.shape[0]):
-            t = 0
-            while t < onset.shape[1]:
-                if onset[p, t]:
-                    end = t + 1
-                    while end < onset.shape[1] and sustain[p, end] and not onset[p, end]:
-                        end += 1
-                    events += [(t * ticks, 1, low + p), (end * ticks, 0, low + p)]
-                    t = end
-                else:
-                    t += 1
-        track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=500000, time=0),
-                                mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0)])
-        now = 0
-        for tick, kind, pitch in sorted(events, key=lambda e: (e[0], e[1])):
-            msg = "note_on" if kind else "note_off"
-            track.append(mido.Message(msg, note=pitch, velocity=80 if kind else 0, time=tick - now))
+    tpb, ticks = rules["ticks_per_beat"], rules["ticks_per_beat"] // rules["steps_per_beat"]
+    drums = {d["row"]: d["note"] for d in rules["drum_rows"]}
+    rng = np.random.default_rng(seed)
+    for i, item in enumerate(items):
+        events = []  # (tick, 0 = off before 1 = on, channel, note)
+        for row, start, end in decode_notes(item, rules, labels[i], rng):
+            channel, note = (9, drums[row]) if row in drums else (0, rules["lowest_pitch"] + row)
+            events += [(start * ticks, 1, channel, note), (end * ticks, 0, channel, note)]
+        meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(rules["tempo_bpm"]), time=0),
+                               mido.MetaMessage("time_signature", numerator=rules["beats_per_bar"], denominator=4,
+                                                time=0)])
+        if rules.get("tonic"):  # the model writes in C; chorale classes say the mode
+            meta.append(mido.MetaMessage("key_signature", key="Cm" if labels[i] == "minor" else "C", time=0))
+        meta.append(mido.MetaMessage("end_of_track", time=0))
+        notes, now = mido.MidiTrack(), 0
+        for tick, kind, channel, note in sorted(events):
+            velocity = rules["velocity"] if kind else 0
+            notes.append(mido.Message("note_on", channel=channel, note=note, velocity=velocity, time=tick - now))
             now = tick
-        track.append(mido.MetaMessage("end_of_track", time=0))
-        mido.MidiFile(type=1, ticks_per_beat=tpb, tracks=[track]).save(out / f"{labels[i] or 'clip'}-{i:03d}.mid")
+        notes.append(mido.MetaMessage("end_of_track", time=0))
+        mido.MidiFile(type=1, ticks_per_beat=tpb, tracks=[meta, notes]).save(out / f"{labels[i] or 'clip'}-{i:03d}.mid")
 
 
 def main() -> None:
@@ -102,7 +121,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     writer = {"images": lambda: write_images(items, out, labels),
               "levels": lambda: write_levels(items, out, labels, meta["decoding"]),
-              "midi": lambda: write_midi(items, out, labels, meta["decoding"])}.get(meta["domain"])
+              "midi": lambda: write_midi(items, out, labels, meta["decoding"], args.seed)}.get(meta["domain"])
     if writer is None:
         raise SystemExit(f"{args.model}: no writer for domain {meta['domain']!r}")
     writer()

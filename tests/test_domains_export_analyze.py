@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime")
 
 DOMAINS = {
     "levels": (["--data", "builtin:demo"], ".txt"),
+    "midi": (["--max-files", "12"], ".mid"),
 }
 
 
@@ -51,10 +52,20 @@ def test_onnx_parity_and_standalone_sampler(domain_run):
         assert set("".join(files[0].read_text().split())) <= tiles
         items, _ = get_domain("levels").load_files(files[:2], config["data"], {})
         assert tuple(items.shape[1:]) == tuple(config["model"]["item_shape"])
-    else:
+    else:  # type-1 MIDI with tempo, metre and key that mido, music21 and the loader all read
         import mido
+        import music21
 
-        assert mido.MidiFile(files[0]).length >= 0
+        midi = mido.MidiFile(files[0])
+        assert midi.type == 1 and midi.ticks_per_beat == 480
+        kinds = {m.type for track in midi.tracks for m in track}
+        assert {"set_tempo", "time_signature", "key_signature", "note_on"} <= kinds
+        assert len(music21.converter.parse(files[0]).flatten().notes) > 0
+        config = json.loads((run / "config.json").read_text())
+        from gencore.registry import get_domain
+
+        items, _ = get_domain("midi").load_files(files[:2], config["data"], {})
+        assert tuple(items.shape[1:]) == tuple(config["model"]["item_shape"]) and items[:, 1].sum() > 0
 
 
 def test_analysis_commands(domain_run, tmp_path):

@@ -123,6 +123,11 @@ class MidiDomain(Domain):
 
         return export(items, out_dir, stems, spec, options)
 
+    def decoding_rules(self, spec: dict[str, Any], run: Any = None) -> dict[str, Any]:
+        from .sampling import decoding_rules
+
+        return decoding_rules(spec, run)
+
     def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
                 options: dict[str, Any] | None = None) -> "Image.Image":
         from .sampling import preview

@@ -20,7 +20,7 @@ from gencore.errors import GenError
 from .decode import calibrate, class_density, decode, to_items, to_rolls
 from .keyframe import parse_key, signature_name
 from .metrics import analyse_keys, key_name
-from .options import WindowSpec, parse_sample_options
+from .options import DEFAULT_TEMPO, DEFAULT_VELOCITY, WindowSpec, parse_sample_options
 
 if TYPE_CHECKING:
     import torch
@@ -87,6 +87,33 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
             threshold_for(run, name, settings.min_steps)
         rolls[sel] = decode(joined[sel], threshold, rng=rng, min_steps=settings.min_steps)
     return torch.from_numpy(to_items(rolls, spec).astype(np.float32))
+
+
+def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
+    """What a consumer of the exported decoder needs to write MIDI without gen: the grid, the
+    pitch window and the decoding of decode.py, with the frame thresholds calibrated per class
+    on this run's decoder (by name; "all" for an unconditional run)."""
+    from .decode import DEFAULT_MIN_STEPS, ONSET_FLOOR
+    from .options import BEATS_PER_BAR, DRUM_ROWS, OUTPUT_TPB, STEPS_PER_BEAT
+
+    spec = window_spec(data_spec)
+    thresholds = {}
+    if run is not None:
+        for name in (run.class_names if run.conditional else [None]):
+            thresholds[name or "all"] = threshold_for(run, name, DEFAULT_MIN_STEPS)
+    return {
+        "channels": {"onset": 0, "frame": 1, "chroma": 2},
+        "lowest_pitch": spec.low, "pitch_rows": spec.pitch_rows,
+        "drum_rows": [{"row": spec.pitch_rows + i, "name": name, "note": notes[0]}  # drums on channel 10
+                      for i, (name, notes) in enumerate(DRUM_ROWS[:spec.drum_rows])],
+        "steps_per_beat": STEPS_PER_BEAT, "beats_per_bar": BEATS_PER_BAR, "bars": spec.bars,
+        "tonic": "C" if spec.normalise_key else None,
+        "onset_floor": ONSET_FLOOR, "frame_thresholds": thresholds, "min_steps": DEFAULT_MIN_STEPS,
+        "decoding": ("a note starts where a uniform draw falls under the onset probability and that "
+                     "probability is at least onset_floor; it sounds while the frame probability stays at or "
+                     "above the class's frame threshold; a new onset on a sounding pitch restarts the note"),
+        "ticks_per_beat": OUTPUT_TPB, "tempo_bpm": DEFAULT_TEMPO, "velocity": DEFAULT_VELOCITY,
+    }
 
 
 def export(items: "torch.Tensor", out_dir: Path, stems: list[str], data_spec: dict[str, Any],
