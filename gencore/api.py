@@ -221,6 +221,17 @@ def _export(self, out, format: str = "onnx", **options):
 Run.export = _export
 
 
+def _score(self, items: torch.Tensor, method: str = "elbo", cls: str | None = None, seed: int = 0):
+    """One anomaly score per item, higher = more unusual: "recon", "elbo" or "mahalanobis"
+    (the encoder alone); for a conditional run the minimum over classes unless `cls` is given."""
+    from gencore import scoring
+
+    return scoring.score(self, items, method, cls, seed)
+
+
+Run.score = _score
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016 for VAE latents), (steps, d)."""
     cos = torch.dot(a, b) / (a.norm() * b.norm()).clamp_min(1e-12)

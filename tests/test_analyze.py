@@ -100,3 +100,20 @@ def test_score_bad_input(tiny_runs, workdir, tmp_path):
     assert_one_line_error(gen("score", tmp_path / "missing.png", "-r", tiny_runs["vae"], cwd=tmp_path), "missing.png")
     assert_one_line_error(gen("score", "builtin:digits", "-r", tiny_runs["vae"], "--threshold", "1",
                               "--contamination", "0.1", cwd=tmp_path), "--threshold")
+
+
+def test_api_score_ranks_unseen_nines_higher(no_nines):
+    import numpy as np
+    import torch
+
+    from conftest import digits_array
+    from gencore import load_run
+
+    run = load_run(no_nines, device="cpu")
+    images, labels = digits_array()
+    pick = np.concatenate([np.flatnonzero(labels == 9)[:40], np.flatnonzero(labels == 3)[-40:]])
+    items = torch.from_numpy(images[pick]).float()[:, None] / 255
+    scores = run.score(items, method="elbo")
+    assert scores.shape == (80,) and np.isfinite(scores).all()
+    assert scores[:40].mean() > scores[40:].mean()
+    assert np.array_equal(scores, run.score(items, method="elbo"))  # seeded: the same twice
