@@ -51,3 +51,4 @@ def test_help_lists_domain_options():
                             timeout=120)
     assert result.returncode == 0
     assert "--resize" in result.stdout and "e.g." in result.stdout
+    assert "(default: 1)" in " ".join(result.stdout.split())  # --hop's default survives Rich's markup

@@ -137,7 +137,7 @@ def domain_options_epilog(command: str) -> str:
         lines.append(f"Options of the {info.name} domain:")
         for o in opts:
             metavar = "" if o.type is bool else " " + ("|".join(o.choices) if o.choices else o.type.__name__.upper())
-            default = "" if o.default in (None, False) else f" [default: {o.default}]"
+            default = "" if o.default in (None, False) else f" (default: {o.default})"  # brackets would read as Rich markup
             lines.append(f"  {o.flag}{metavar}  {o.help}{default}")
     return "\n".join(lines)
 
