@@ -75,6 +75,9 @@ class Domain:
     # How to read each metric `metrics` returns when `gen eval` compares runs:
     # "max", "min", "target:X" (closest to X wins) or "info" (never marked).
     metric_goals: dict[str, str] = {}
+    # `gen score` with no --threshold/--contamination/--val-quantile: flag inputs above this
+    # quantile of the run's held-out validation scores (None: report scores without flags).
+    default_val_quantile: float | None = None
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
@@ -157,6 +160,23 @@ class Domain:
         seed: int,
     ) -> dict[str, float]:
         """Domain metrics of generated samples against real reference data (REFERENCE.md §4)."""
+        return {}
+
+    # -- anomaly scoring (optional) -----------------------------------------------------------
+    def read_scored(self, inputs: list[str], spec: dict[str, Any],
+                    labels: dict[str, int] | None) -> LoadedData | None:
+        """For `gen score INPUTS`: read inputs that hold many items each (windows of a series, rows
+        of a table), prepared like the run's data (`spec` is config["data"]). Return one name per
+        item in `sources`, ground truth (from the inputs, or from `labels`, the --labels rows
+        `name,0|1`) in `anomaly_labels`, and whatever `score_report` needs. None (the default):
+        the core reads a corpus, or one item per file through `load_files`."""
+        return None
+
+    def score_report(self, run: Any, data: LoadedData, index: Any, scores: Any, threshold: float | None,
+                     method: str, out: Path) -> dict[str, Any]:
+        """After `gen score` scored `data.items[index]` (`scores`, higher is more anomalous): write
+        domain views beside the scores file `out` (per-time-step scores, a plot) and return
+        JSON-able entries for the summary. Called only for data from `read_scored`."""
         return {}
 
 

@@ -18,6 +18,8 @@ class ScoreBatch:
     names: list[str]
     labels: np.ndarray | None
     excluded: int = 0
+    data: object = None  # what the domain's read_scored returned, for its score_report
+    index: np.ndarray | None = None  # which of data.items were scored
 
 
 def _row_hashes(items: torch.Tensor) -> list[str]:
@@ -38,7 +40,12 @@ def gather(run, inputs: list[str], anomaly_classes: list[str], labels_by_name: d
            exclude_training: bool) -> ScoreBatch:
     corpus = len(inputs) == 1 and (inputs[0].startswith("builtin:") or Path(inputs[0]).is_dir())
     labels = None
-    if corpus:
+    own = None if anomaly_classes else run.domain.read_scored(inputs, run.config["data"], labels_by_name)
+    if own is not None:  # the domain reads many items per input (series windows, table rows)
+        items, names = own.items, list(own.sources)
+        labels = None if own.anomaly_labels is None else own.anomaly_labels.numpy().astype(int)
+        labels_by_name = None
+    elif corpus:
         data = run.domain.load(inputs[0], run.config["data"]["options"])
         if list(data.item_shape) != run.config["model"]["item_shape"]:
             raise GenError(f"items of shape {list(data.item_shape)} do not fit this run's "
@@ -72,6 +79,7 @@ def gather(run, inputs: list[str], anomaly_classes: list[str], labels_by_name: d
             raise GenError(f"no label for {len(missing)} inputs, e.g. {missing[0]!r}", where="--labels")
         labels = np.array([labels_by_name.get(n, labels_by_name.get(Path(n).name)) for n in names])
     excluded = 0
+    keep = np.ones(items.shape[0], dtype=bool)
     if exclude_training:
         seen = _training_hashes(run)
         keep = np.array([h not in seen for h in _row_hashes(items)])
@@ -81,4 +89,4 @@ def gather(run, inputs: list[str], anomaly_classes: list[str], labels_by_name: d
         labels = None if labels is None else labels[keep]
     if items.shape[0] == 0:
         raise GenError("nothing left to score", where=" ".join(inputs))
-    return ScoreBatch(items, names, labels, excluded)
+    return ScoreBatch(items, names, labels, excluded, own, np.flatnonzero(keep))

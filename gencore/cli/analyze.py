@@ -210,10 +210,11 @@ def _read_labels(path: Path) -> dict[str, int]:
 def score(
     ctx: typer.Context,
     inputs: list[str] = typer.Argument(..., help="Files, a folder, or builtin:NAME to score. e.g. gen score builtin:digits"),
-    method: str = typer.Option("elbo", "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs) or mahalanobis (encoder only). e.g. --method mahalanobis"),
+    method: str = typer.Option("elbo", "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs), mahalanobis or kl (encoder only; kl: VAEs). e.g. --method mahalanobis"),
     cls: str = typer.Option(None, "--class", "-c", help="Score against this class; default: the minimum over classes. e.g. --class 4"),
     threshold: float = typer.Option(None, "--threshold", help="Flag inputs scoring above this. e.g. --threshold 60"),
     contamination: float = typer.Option(None, "--contamination", help="Flag this share of the inputs (highest scores). e.g. --contamination 0.05"),
+    val_quantile: float = typer.Option(None, "--val-quantile", help="Flag inputs above this quantile of the scores of the run's held-out (normal) validation items; some domains use it by default. e.g. --val-quantile 0.99"),
     labels: Path = typer.Option(None, "--labels", help="CSV of `input,label` (1 = anomaly) for ROC AUC. e.g. --labels truth.csv"),
     anomaly_class: list[str] = typer.Option(None, "--anomaly-class", help="Label items of this class of the input data as anomalies (repeatable). e.g. --anomaly-class 9"),
     exclude_training: bool = typer.Option(False, "--exclude-training", help="Skip inputs identical to the run's training items. e.g. --exclude-training"),
@@ -230,15 +231,29 @@ def score(
     from gencore import scoring
     from gencore.scoring_inputs import gather
 
-    if threshold is not None and contamination is not None:
-        raise GenError("give --threshold or --contamination, not both", where="--threshold")
+    if sum(v is not None for v in (threshold, contamination, val_quantile)) > 1:
+        raise GenError("give one of --threshold, --contamination and --val-quantile", where="--threshold")
     if out.suffix.lower() not in (".csv", ".json"):
         raise GenError("the output must end in .csv or .json", where=str(out))
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
     batch = gather(opened, inputs, anomaly_class or [], labels and _read_labels(labels), exclude_training)
-    scores = scoring.score(opened, batch.items, method, cls, global_option(ctx, "seed", seed, 0))
+    seed = global_option(ctx, "seed", seed, 0)
+    scores = scoring.score(opened, batch.items, method, cls, seed)
+    rule = "given" if threshold is not None else None
+    quantile = None
     if contamination is not None:
-        threshold = scoring.threshold_for(scores, contamination)
+        threshold, rule = scoring.threshold_for(scores, contamination), f"contamination {contamination}"
+    elif threshold is None:
+        quantile = val_quantile if val_quantile is not None else opened.domain.default_val_quantile
+    if threshold is None and quantile is not None:
+        try:
+            threshold = scoring.validation_threshold(opened, method, quantile, cls, seed)
+            rule = f"validation quantile {quantile}"
+        except GenError as exc:
+            if val_quantile is not None:
+                raise
+            console.warn(f"no threshold: the validation items could not be scored ({exc.line()}); "
+                         "give --threshold or --contamination")
     auc = scoring.roc_auc(scores, batch.labels) if batch.labels is not None else None
     rows = [{"input": name, "score": float(s)} for name, s in zip(batch.names, scores)]
     for i, row in enumerate(rows):
@@ -249,6 +264,12 @@ def score(
     summary = {"run": str(opened.path), "method": method, "inputs": len(rows), "threshold": threshold,
                "flagged": sum(r.get("anomaly", 0) for r in rows) if threshold is not None else None,
                "roc_auc": auc, "excluded_training_items": batch.excluded}
+    if rule is not None:
+        summary["threshold_rule"] = rule
+    if batch.labels is not None:
+        summary["precision_at_k"] = scoring.precision_at_k(scores, batch.labels)
+    if batch.data is not None:
+        summary.update(opened.domain.score_report(opened, batch.data, batch.index, scores, threshold, method, out))
     if out.suffix.lower() == ".json":
         write_json(out, {**summary, "scores": rows})
     else:
@@ -261,4 +282,5 @@ def score(
         print(json.dumps({**summary, "scores": rows}, indent=2))
     flagged = f", {summary['flagged']} flagged above {threshold:.4g}" if threshold is not None else ""
     auc_text = f", ROC AUC {auc:.3f}" if auc is not None else ""
-    console.info(f"scored {len(rows)} inputs by {method}{flagged}{auc_text}; wrote {out}")
+    extra = "".join(f", {summary[k]}" for k in ("steps_csv", "methods_csv", "plot") if summary.get(k))
+    console.info(f"scored {len(rows)} inputs by {method}{flagged}{auc_text}; wrote {out}{extra}")

@@ -1,0 +1,94 @@
+"""The `series` domain: time series from CSV files, as windows for 1-D conv autoencoders that flag
+the windows (and time steps) they cannot reconstruct.
+
+A CSV holds a time column and one or more value columns (`--columns`); an `is_anomaly` column, or
+a separate `time,0|1` file, gives optional ground truth. Series are cut into sliding windows
+(`--window`, `--stride`) of per-channel standardised values; the statistics are stored in the run
+and reused at score time. Missing values: gaps of up to `--max-gap` steps are interpolated, longer
+ones are left out (see reading.py). `gen score -r RUN FILE.csv` writes per-window scores, per-step
+scores and a plot of the series with the flagged regions shaded.
+
+Importing this module is cheap: numpy, torch and matplotlib load inside the methods.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gencore.plugin import Domain, DomainOption, LoadedData
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+__all__ = ["SeriesDomain", "plugin"]
+
+
+class SeriesDomain(Domain):
+    name = "series"
+    description = ("Time series from CSV (a time column, value columns) as sliding windows; 1-D conv "
+                   "autoencoders that flag anomalous windows and time steps")
+    item_kind = "seq1d"
+    default_data = "builtin:membrane"
+    default_val_quantile = 0.99
+    options = (
+        DomainOption("columns", "value columns to model, comma-separated; default every column but the time "
+                     "and label columns, e.g. --columns temperature,pressure"),
+        DomainOption("time_column", "the time column (numbers or ISO dates): auto (a column named time, "
+                     "timestamp, date, datetime or t), a name, or none (row order), e.g. --time-column ts",
+                     default="auto"),
+        DomainOption("label_column", "0/1 ground-truth column, used when present; windows touching a 1 are left "
+                     "out of training, e.g. --label-column is_anomaly", default="is_anomaly"),
+        DomainOption("label_file", "separate ground truth for a single training series: rows of time,0|1, "
+                     "e.g. --label-file labels.csv"),
+        DomainOption("window", "window length in time steps, e.g. --window 128", type=int, default=64),
+        DomainOption("stride", "step between training windows (scoring always uses every window), "
+                     "e.g. --stride 4", type=int, default=1),
+        DomainOption("max_gap", "interpolate runs of up to this many missing steps; longer gaps are left out "
+                     "and no window crosses them, e.g. --max-gap 10", type=int, default=3),
+    )
+
+    # -- data ---------------------------------------------------------------------------------
+    def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
+        from .loading import load_training
+
+        return load_training(source, options)
+
+    def load_files(self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]):
+        from .loading import load_files
+
+        return load_files(paths, spec)
+
+    # -- anomaly scoring ----------------------------------------------------------------------
+    def read_scored(self, inputs: list[str], spec: dict[str, Any], labels: dict[str, int] | None):
+        from .loading import read_scored
+
+        return read_scored(inputs, spec, labels)
+
+    def score_report(self, run, data, index, scores, threshold, method, out: Path) -> dict[str, Any]:
+        from .report import report
+
+        return report(run, data, index, scores, threshold, method, out)
+
+    # -- output -------------------------------------------------------------------------------
+    def export(self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any],
+               options: dict[str, Any] | None = None) -> list[Path]:
+        from .render import export
+
+        return export(items, out_dir, stems, spec)
+
+    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
+                options: dict[str, Any] | None = None) -> "Image.Image":
+        from .render import preview
+
+        return preview(items, spec, columns)
+
+    def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
+                spec: dict[str, Any] | None = None) -> "torch.Tensor":
+        """For --arch dae: Gaussian noise of 0.2 standard deviations (items are standardised)."""
+        import torch
+
+        return items + 0.2 * torch.randn(items.shape, generator=generator).to(items.device)
+
+
+plugin = SeriesDomain()
