@@ -215,7 +215,8 @@ def export_bundle(run, out: Path) -> Path:
             config = dict(run.config, bundle="decoder-only", exported_from=str(run.path))
             save_tensors(staging / "decoder.safetensors", run.decoder.state_dict(), "decoder", run.domain_name)
         write_json(staging / CONFIG, config)
-        write_json(staging / COMPLETE, {"finished": config.get("created"), "exported": True})
+        write_json(staging / COMPLETE, {"format_version": FORMAT_VERSION, "domain": run.domain_name,
+                                         "finished": config.get("created"), "exported": True})
         if out.exists():
             out.rmdir()
         staging.rename(out)

@@ -78,11 +78,12 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
 
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "gencore", "train", "images", "--epochs", "200", "--width", "8",
-                             "--latent", "4", "--limit", "300", "-o", str(out)], cwd=tmp_path,
+                             "--latent", "4", "--limit", "300", "--patience", "1000", "-o", str(out)], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 120
-        while not list((out / "checkpoints").glob("step-*")) and time.time() < deadline:
+        # Past the step-0 checkpoint, so the signal lands in training (--patience keeps it going).
+        while not list((out / "checkpoints").glob("step-0*[1-9]*")) and time.time() < deadline:
             time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
@@ -93,6 +94,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     assert not (out / "complete.json").exists()
     result = gen("train", "images", "--resume", out, "--epochs", "6", cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
+    assert "resuming from" in result.stderr and "step-00000000" not in result.stderr
     assert (out / "complete.json").is_file()
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from gencore.errors import GenError
-from gencore.storage import fsync_dir, load_tensors, os_error, read_json, save_tensors, write_json
+from gencore.errors import RunFormatError
+from gencore.storage import FORMAT_VERSION, fsync_dir, load_tensors, os_error, read_json, save_tensors, write_json
 
 CHECKPOINTS = "checkpoints"
 
@@ -55,23 +55,36 @@ def save(run_dir: Path, domain: str, step: int, model: torch.nn.Module, optimize
             tensors[f"optim.{index}.{name}"] = value if torch.is_tensor(value) else torch.tensor(value)
     rng_tensors, rng_json = rng_state()
     tensors.update(rng_tensors)
-    state_json = {"step": step, **counters, "param_groups": [
-        {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]], "rng": rng_json}
+    state_json = {"format_version": FORMAT_VERSION, "domain": domain, "step": step, **counters,
+                  "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]],
+                  "rng": rng_json}
     try:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_stale(root)
         staging.mkdir(parents=True, exist_ok=True)
         save_tensors(staging / "train_state.safetensors", tensors, "train_state", domain)
         write_json(staging / "train_state.json", state_json)
+        # Whatever moment a kill lands on, every `step-*` folder is whole: a folder being
+        # replaced or pruned is first renamed aside (atomic), and only then deleted.
         if final.exists():
-            shutil.rmtree(final)
+            final.rename(root / f".step-{step:08d}.old")
         staging.rename(final)
         fsync_dir(root)
+        for old in list_checkpoints(run_dir)[:-keep]:
+            old.rename(root / f".{old.name}.old")
+        fsync_dir(root)
+        _remove_stale(root)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise os_error(exc, final) from exc
-    for old in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _remove_stale(root: Path) -> None:
+    """Delete what killed writers left behind: staging folders and folders renamed aside."""
+    if root.is_dir():
+        for entry in root.iterdir():
+            if entry.name.startswith(".step-"):
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -85,19 +98,39 @@ def load(path: Path, domain: str, model: torch.nn.Module, optimizer: torch.optim
     """Restore model, optimizer and RNG states in place; return the counters."""
     tensors = load_tensors(path / "train_state.safetensors", "train_state", domain)
     state = read_json(path / "train_state.json", "train state")
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    opt_state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            opt_state.setdefault(int(index), {})[name] = value
-    groups = optimizer.state_dict()["param_groups"]
-    for group, saved in zip(groups, state["param_groups"]):
-        group.update({k: v for k, v in saved.items() if k in group})
+    where = str(path / "train_state.json")
+    if not isinstance(state, dict):
+        raise RunFormatError("train state is not a JSON object", where=where, hint=_EDITED)
+    if state.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise RunFormatError(f"format version {state['format_version']!r} is not {FORMAT_VERSION}", where=where,
+                             hint=f"this gencore reads format_version {FORMAT_VERSION} only")
+    if state.get("domain", domain) != domain:
+        raise RunFormatError(f"train state of domain {state['domain']!r}, expected {domain!r}", where=where,
+                             hint="the checkpoint was copied in from another run")
     try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as exc:
+        raise RunFormatError(f"weights do not fit the model ({str(exc).splitlines()[0]})",
+                             where=str(path / "train_state.safetensors"),
+                             hint="the checkpoint belongs to another run") from exc
+    opt_state: dict[int, dict[str, torch.Tensor]] = {}
+    try:
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                opt_state.setdefault(int(index), {})[name] = value
+        groups = optimizer.state_dict()["param_groups"]
+        if len(state["param_groups"]) != len(groups):
+            raise ValueError(f"{len(state['param_groups'])} parameter groups, the optimizer has {len(groups)}")
+        for group, saved in zip(groups, state["param_groups"]):
+            group.update({k: v for k, v in saved.items() if k in group})
         optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-    except (ValueError, KeyError) as exc:
-        raise GenError(f"optimizer state does not fit the model ({exc})", where=str(path),
-                       hint="the checkpoint belongs to another run") from exc
-    set_rng_state(tensors, state["rng"])
+        set_rng_state(tensors, state["rng"])
+        int(state["step"])
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
+        raise RunFormatError(f"train state is incomplete or does not fit the model ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:120]})", where=str(path), hint=_EDITED) from exc
     return state
+
+
+_EDITED = "the checkpoint was edited or belongs to another run; resume from an earlier one or retrain"

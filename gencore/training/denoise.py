@@ -20,7 +20,8 @@ from gencore.models.denoiser import Denoiser, denoiser_spec
 from gencore.plots import loss_curve
 from gencore.plugin import Domain, LoadedData
 from gencore.runs import CONFIG
-from gencore.storage import FORMAT_VERSION, append_line, load_tensors, read_jsonl, save_tensors, write_json, write_png
+from gencore.storage import (FORMAT_VERSION, append_line, load_tensors, read_json, read_jsonl, save_tensors,
+                             write_json, write_png)
 from gencore.training import checkpoint
 from gencore.training.pipeline import claim_run_dir, now
 from gencore.training.settings import TrainSettings, lr_at
@@ -189,4 +190,6 @@ def start_denoiser(domain: Domain, source: str | None, data: LoadedData, options
 
 
 def write_complete(run_dir: Path, final: dict[str, Any], finished: str) -> None:
-    write_json(run_dir / "complete.json", {"finished": finished, "metrics": final})
+    config = read_json(run_dir / CONFIG, "run config")
+    write_json(run_dir / "complete.json", {"format_version": FORMAT_VERSION, "domain": config["domain"],
+                                           "finished": finished, "metrics": final})

@@ -16,7 +16,8 @@ from gencore.models.autoencoder import AutoEncoder, model_spec
 from gencore.plots import loss_curve
 from gencore.plugin import Domain, LoadedData
 from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, check_config
-from gencore.storage import FORMAT_VERSION, load_tensors, read_json, read_jsonl, save_tensors, write_json, write_png
+from gencore.storage import (FORMAT_VERSION, load_tensors, read_json, read_jsonl, save_tensors, write_json, write_png,
+                             write_text)
 from gencore.distributed import Dist, barrier, broadcast
 from gencore.training import checkpoint
 from gencore.training.data import fingerprint, prepare, reload
@@ -123,6 +124,9 @@ def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.devi
     if config["domain"] != domain.name:
         raise GenError(f"--resume run belongs to the {config['domain']!r} domain, not {domain.name!r}",
                        where=str(run_dir), hint=f"resume it with `gen train {config['domain']} --resume {run_dir}`")
+    if config["arch"] == "denoiser":
+        raise GenError("denoiser runs cannot be resumed", where=str(run_dir),
+                       hint="train a new one, e.g. with --max-minutes to bound the time")
     checkpoints = checkpoint.list_checkpoints(run_dir)
     if not checkpoints:
         raise GenError("run has no checkpoint to resume from", where=str(run_dir), hint="start a new run instead")
@@ -135,12 +139,26 @@ def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.devi
     if dist.main:
         write_json(run_dir / CONFIG, config)
         (run_dir / COMPLETE).unlink(missing_ok=True)
+        for stale in run_dir.glob(".*.tmp"):  # temp files of atomic writes that a kill cut short
+            stale.unlink(missing_ok=True)
     trainer = Trainer(run_dir, domain, data, config["model"], config, settings, device, dist)
     trainer.resume(checkpoints[-1])
+    if dist.main:
+        _forget_epochs_after(run_dir / "metrics.jsonl", trainer.counters["epoch"])
     model = trainer.fit()
     if dist.main:
         finish(run_dir, domain, data, config, model, settings)
     return run_dir
+
+
+def _forget_epochs_after(metrics: Path, epoch: int) -> None:
+    """Drop the rows of epochs the resumed run will train again (killed before their checkpoint)."""
+    import json
+
+    rows = read_jsonl(metrics)
+    kept = [r for r in rows if not (r.get("event") == "epoch" and r.get("epoch", 0) > epoch)]
+    if len(kept) != len(rows):
+        write_text(metrics, "".join(json.dumps(r) + "\n" for r in kept))
 
 
 def _describe(data: LoadedData, spec: dict[str, Any], settings: TrainSettings, device: torch.device,
@@ -204,7 +222,8 @@ def finish(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, An
     append_line(run_dir / "metrics.jsonl", _json_line(final))
     if rows:
         loss_curve(rows, run_dir / "loss.png", f"{config['domain']} {config['arch']}")
-    write_json(run_dir / COMPLETE, {"finished": now(), "metrics": final})
+    write_json(run_dir / COMPLETE, {"format_version": FORMAT_VERSION, "domain": config["domain"], "finished": now(),
+                                     "metrics": final})
     summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in final.items() if k != "event" and v is not None)
     console.info(f"done: {summary}")

@@ -22,8 +22,11 @@ from gencore.training.settings import TrainSettings, lr_at
 ACTIVE_UNIT_THRESHOLD = 0.01  # REFERENCE.md §4: posterior-mean variance across the data
 
 
-class TrainingDiverged(RuntimeError):
-    pass
+MAX_ROLLBACKS = 3  # NaN/inf guard: roll-backs, each halving the learning rate, before giving up
+
+
+class NonFiniteStep(Exception):
+    """The loss or the gradient norm of a step was NaN or infinite; the step was not taken."""
 
 
 @dataclass
@@ -118,20 +121,46 @@ class Trainer:
         self.total_steps = settings.epochs * self.steps_per_epoch
         self.warmup_steps = settings.kl_warmup * self.steps_per_epoch if self.model.stochastic else 0
         self.counters = {"epoch": 0, "batch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
-                         "skipped_nonfinite": 0, "world_size": dist.world}
+                         "nan_rollbacks": 0, "lr_scale": 1.0, "world_size": dist.world,
+                         "threads": torch.get_num_threads(), "sums": {}}
         self.step = 0
         self.stopped_early = False
 
     def resume(self, path: Path) -> None:
-        saved = {k: v for k, v in checkpoint.load(path, self.domain.name, self.model, self.optimizer).items()}
+        self._restore(path)
+        console.info(f"resuming from {path} (epoch {self.counters['epoch'] + 1}, step {self.step})")
+        threads = int(self.counters["threads"])
+        if self.device.type == "cpu" and threads != torch.get_num_threads():
+            # CPU kernels split their sums by thread, so the same count keeps the run bitwise exact.
+            console.info(f"using {threads} CPU threads, as the run did before")
+            torch.set_num_threads(threads)
+
+    def _restore(self, path: Path) -> None:
+        saved = checkpoint.load(path, self.domain.name, self.model, self.optimizer)
         if saved.get("batch", 0) and saved.get("world_size", 1) != self.dist.world:
             raise GenError(f"the checkpoint stopped mid-epoch with {saved.get('world_size', 1)} processes, "
                            f"and this run has {self.dist.world}", where=str(path),
                            hint="resume with the same number of processes; at an epoch boundary any number works")
         self.counters.update({k: v for k, v in saved.items() if k in self.counters})
         self.counters["world_size"] = self.dist.world
-        self.step = int(saved.get("step", path.name.split("-")[1]))
-        console.info(f"resuming from {path} (epoch {self.counters['epoch'] + 1}, step {self.step})")
+        self.step = int(saved["step"])
+
+    def _roll_back(self, reason: str) -> None:
+        """NaN/inf guard: back to the last checkpoint with half the learning rate, or give up."""
+        tries = self.counters["nan_rollbacks"] + 1
+        scale = self.counters["lr_scale"] / 2
+        if tries > MAX_ROLLBACKS:
+            raise GenError(f"training diverged: {reason}, after {MAX_ROLLBACKS} roll-backs to the last checkpoint, "
+                           f"each halving the learning rate", where="--lr",
+                           hint=f"train again with a lower --lr than {self.settings.lr:g}, "
+                                f"e.g. --lr {self.settings.lr * scale:.2g}, or look for extreme values in the data")
+        latest = checkpoint.list_checkpoints(self.run_dir)[-1]
+        self._restore(latest)
+        self.counters.update(nan_rollbacks=tries, lr_scale=scale)
+        console.warn(f"{reason}; rolled back to {latest.name} with the learning rate scaled by {scale:g} "
+                     f"(roll-back {tries} of {MAX_ROLLBACKS})")
+        barrier(self.dist)  # every rank has read the checkpoint before rank 0 replaces it
+        self.save_checkpoint()  # the guard's counters survive a kill from here on
 
     def save_checkpoint(self) -> None:
         if self.dist.main:
@@ -143,13 +172,19 @@ class Trainer:
         settings = self.settings
         progress = console.TrainProgress(self.total_steps, self.step, settings.batch_size, enabled=self.dist.main)
         try:
+            if not checkpoint.list_checkpoints(self.run_dir):
+                self.save_checkpoint()  # step 0: the guard always has a checkpoint to roll back to
             while self.counters["epoch"] < settings.epochs:
-                self._epoch(progress)
+                # Checked before the epoch too, so a run resumed after its early stop stays stopped.
                 if self.counters["bad_epochs"] >= settings.patience:
                     self.stopped_early = True
                     console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
                                  f"keeping epoch {self.counters['best_epoch']}")
                     break
+                try:
+                    self._epoch(progress)
+                except NonFiniteStep as exc:
+                    self._roll_back(str(exc))
         except KeyboardInterrupt:
             progress.close()
             self.save_checkpoint()
@@ -174,7 +209,9 @@ class Trainer:
         # already done and sees exactly the same data after them.
         self.sampler.set_epoch(epoch)
         order = torch.tensor(list(iter(self.sampler)), dtype=torch.long, device=self.device)
-        sums = {"loss": 0.0, "recon": 0.0, "kl": 0.0}
+        if counters["batch"] == 0:
+            counters["sums"] = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "items": 0}
+        sums = counters["sums"]  # checkpointed, so an epoch resumed midway still reports its whole means
         seen = 0
         for b in range(counters["batch"], self.steps_per_epoch):
             idx = order[b * self.local_batch:(b + 1) * self.local_batch]
@@ -182,8 +219,9 @@ class Trainer:
             c = None if split.train_c is None else split.train_c[idx]
             out = self._step(x, c)
             if out is not None:
-                for key in sums:
+                for key in ("loss", "recon", "kl"):
                     sums[key] += out[key].item() * x.shape[0]
+                sums["items"] += x.shape[0]
                 seen += x.shape[0]
             self.step += 1
             counters["batch"] = b + 1
@@ -203,9 +241,9 @@ class Trainer:
         elif epoch + 1 > settings.kl_warmup:  # the objective keeps changing during warm-up
             counters["bad_epochs"] += 1
         if self.dist.main:
-            row = {"event": "epoch", "epoch": epoch + 1, "step": self.step,
-                   "train_loss": sums["loss"] / max(1, seen), "train_recon": sums["recon"] / max(1, seen),
-                   "train_kl": sums["kl"] / max(1, seen), **val,
+            items = max(1, sums["items"])
+            row = {"event": "epoch", "epoch": epoch + 1, "step": self.step, "train_loss": sums["loss"] / items,
+                   "train_recon": sums["recon"] / items, "train_kl": sums["kl"] / items, **val,
                    "beta": self._beta() if self.model.stochastic else None, "lr": self._lr(),
                    "samples_per_s": seen * self.dist.world / max(1e-9, time.perf_counter() - started),
                    "best": improved}
@@ -217,7 +255,7 @@ class Trainer:
         self.save_checkpoint()
 
     def _lr(self) -> float:
-        return lr_at(self.step, self.total_steps, self.settings.lr)
+        return lr_at(self.step, self.total_steps, self.settings.lr) * self.counters["lr_scale"]
 
     def _beta(self) -> float:
         if not self.warmup_steps:
@@ -238,21 +276,15 @@ class Trainer:
                        contractive=settings.contractive if settings.arch == "cae" else 0.0,
                        class_weights=self.class_weights)
         self.optimizer.zero_grad(set_to_none=True)
-        finite = torch.isfinite(out["loss"]).float()
-        if self.dist.active:  # every rank must skip together, or DDP's collectives fall out of step
+        out["loss"].backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
+        finite = (torch.isfinite(out["loss"].detach()) & torch.isfinite(norm)).float()
+        if self.dist.active:  # every rank must roll back together, or DDP's collectives fall out of step
             import torch.distributed as td
 
             td.all_reduce(finite, op=td.ReduceOp.MIN)
         if not finite.item():
-            self.counters["skipped_nonfinite"] += 1
-            self._bad_in_a_row = getattr(self, "_bad_in_a_row", 0) + 1
-            if self._bad_in_a_row >= 20:
-                raise TrainingDiverged(f"the loss was not finite for {self._bad_in_a_row} steps in a row at step "
-                                       f"{self.step}; try a lower --lr")
-            return None
-        self._bad_in_a_row = 0
-        out["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
+            raise NonFiniteStep(f"the loss or its gradient was NaN or infinite at step {self.step + 1}")
         self.optimizer.step()
         return out
 
