@@ -68,9 +68,10 @@ def gather(run, inputs: list[str], anomaly_classes: list[str], labels_by_name: d
             raise GenError("--anomaly-class needs a labelled folder or builtin corpus as input",
                            where="--anomaly-class", hint="use --labels for single files")
         paths = [Path(p) for p in inputs]
+        from gencore.storage import check_input_file
+
         for path in paths:
-            if not path.is_file():
-                raise GenError("no such file", where=str(path))
+            check_input_file(path, hint="score files, a folder, or builtin:NAME")
         items, _ = run.domain.load_files(paths, run.config["data"], {})
         names = [str(p) for p in paths]
     if labels_by_name is not None:

@@ -9,6 +9,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -44,6 +45,14 @@ def fsync_dir(folder: Path) -> None:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temp path beside `target`; on success it replaces `target`, on failure it vanishes."""
     target = Path(target)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        # A device or a pipe (/dev/null, /dev/full, a FIFO): write to it directly, for replacing
+        # it with a regular file would destroy it.
+        try:
+            yield target
+        except OSError as exc:
+            raise os_error(exc, target) from exc
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -98,6 +107,20 @@ def write_png(target: Path, image) -> None:
     write_bytes(target, buf.getvalue())
 
 
+def check_input_file(path: Path | str, hint: str | None = None) -> None:
+    """A clear error unless `path` is a regular file: missing, a symlink loop, a folder, a device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        problem = {errno.ENOENT: "no such file", errno.ENOTDIR: "no such file", errno.ELOOP: "a symlink loop",
+                   errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
+        raise GenError(problem, where=str(path), hint=hint) from None
+    if stat.S_ISDIR(mode):
+        raise GenError("this is a folder, not a file", where=str(path), hint=hint)
+    if not stat.S_ISREG(mode):
+        raise GenError("not a regular file (a device, pipe or socket)", where=str(path), hint=hint)
+
+
 def read_json(path: Path, what: str = "file") -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -106,6 +129,9 @@ def read_json(path: Path, what: str = "file") -> Any:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RunFormatError(f"{what} is not valid JSON ({exc})", where=str(path),
                              hint="the file is corrupt or was edited by hand") from exc
+    except RecursionError:
+        raise RunFormatError(f"{what} is nested too deeply to be real", where=str(path),
+                             hint="the file is corrupt or was edited by hand") from None
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -113,8 +139,10 @@ def read_jsonl(path: Path) -> list[dict]:
     if not Path(path).exists():
         return rows
     for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
-            rows.append(json.loads(line))
+        with contextlib.suppress(json.JSONDecodeError, RecursionError):
+            row = json.loads(line)
+            if isinstance(row, dict):
+                rows.append(row)
     return rows
 
 

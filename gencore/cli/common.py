@@ -190,10 +190,12 @@ def staged_output(folder: Path) -> Iterator[Path]:
         for item in sorted(staging.iterdir()):
             os.replace(item, folder / item.name)
         staging.rmdir()
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if not existed:
             shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, GenError) and exc.where and str(staging) in exc.where:
+            exc.where = exc.where.replace(str(staging), str(folder))  # name the output, not the staging folder
         raise
 
 

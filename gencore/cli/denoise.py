@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def _inputs(values: list[str]) -> list[Path | None]:
             out += found
         elif path.is_file():
             out.append(path)
+        elif os.path.lexists(value):  # a symlink loop, a device or a pipe
+            from gencore.storage import check_input_file
+
+            check_input_file(value, hint="give PNG or JPEG files")
         else:
             matches = sorted(Path(m) for m in glob.glob(value, recursive=True) if Path(m).is_file())
             if not matches:

@@ -1,6 +1,7 @@
 """`gen sample`, `gen reconstruct` and `gen interpolate`: the run's decoder at work."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -45,9 +46,10 @@ def _item_classes(run, files: list[Path], implied: list[str | None], classes: li
 
 
 def _read_inputs(run, files: list[Path], args: list[str], command: str):
+    from gencore.storage import check_input_file
+
     for path in files:
-        if not path.is_file():
-            raise GenError("no such file", where=str(path))
+        check_input_file(path, hint=f"give files of the run's domain ({run.domain_name})")
     options = common.parse_domain_options(run.domain, command, args)
     return run.domain.load_files(files, run.config["data"], options)
 
@@ -146,7 +148,8 @@ def interpolate(
     endpoints = []
     for value in (start, end):
         path = Path(value)
-        if path.is_file():
+        # A file, or something in its place (a folder, a symlink loop), unless it is a class name.
+        if os.path.lexists(value) and not (opened.conditional and value in opened.class_names):
             items, implied = _read_inputs(opened, [path], ctx.args, "interpolate")
             name = _item_classes(opened, [path], implied, classes[:1] if classes else None)[0]
             cond = opened.condition(name) if opened.conditional else None

@@ -6,6 +6,7 @@ is built under a temp name and renamed into place, so it is complete or absent.
 """
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from pathlib import Path
@@ -107,6 +108,10 @@ def load(path: Path, domain: str, model: torch.nn.Module, optimizer: torch.optim
     if state.get("domain", domain) != domain:
         raise RunFormatError(f"train state of domain {state['domain']!r}, expected {domain!r}", where=where,
                              hint="the checkpoint was copied in from another run")
+    for key, (kind, low) in _FIELDS.items():
+        value = state.get(key, None if key in _REQUIRED else {} if kind is dict else low)
+        if not isinstance(value, kind) or isinstance(value, bool) or (low is not None and not value >= low):
+            raise RunFormatError(f"train state has no valid {key!r}", where=where, hint=_EDITED)
     try:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as exc:
@@ -126,11 +131,17 @@ def load(path: Path, domain: str, model: torch.nn.Module, optimizer: torch.optim
             group.update({k: v for k, v in saved.items() if k in group})
         optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
         set_rng_state(tensors, state["rng"])
-        int(state["step"])
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
         raise RunFormatError(f"train state is incomplete or does not fit the model ({type(exc).__name__}: "
                              f"{' '.join(str(exc).split())[:120]})", where=str(path), hint=_EDITED) from exc
     return state
 
 
+# What train_state.json holds: each field's kind and least value. Only the first five must be
+# there; checkpoints written before the other counters existed lack them.
+_FIELDS = {"step": (int, 0), "epoch": (int, 0), "batch": (int, 0), "param_groups": (list, None), "rng": (dict, None),
+           "best_epoch": (int, -1), "bad_epochs": (int, 0), "nan_rollbacks": (int, 0), "world_size": (int, 1),
+           "threads": (int, 1), "lr_scale": ((int, float), 0), "best_val": ((int, float), -math.inf),
+           "sums": (dict, None)}
+_REQUIRED = {"step", "epoch", "batch", "param_groups", "rng"}
 _EDITED = "the checkpoint was edited or belongs to another run; resume from an earlier one or retrain"

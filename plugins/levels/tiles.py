@@ -40,6 +40,8 @@ def _read_json(path: Path, what: str, hint: str) -> Any:
         detail = getattr(exc, "msg", None) or "not UTF-8 text"
         line = f" at line {exc.lineno}" if hasattr(exc, "lineno") else ""
         raise GenError(f"malformed {what}: not valid JSON ({detail}{line})", where=str(path), hint=hint) from None
+    except RecursionError:
+        raise GenError(f"malformed {what}: nested too deeply", where=str(path), hint=hint) from None
 
 
 LEGEND_HINT = 'a legend is VGLC JSON like {"tiles": {"X": ["solid", "ground"], "-": ["passable", "empty"]}}'

@@ -44,7 +44,7 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         if data.get("version") == 1 and isinstance(data.get("done"), dict):
             data.setdefault("failed", {})
             return data
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # not JSON, or not an object
         pass
     console.warn(f"{path}: unreadable chorale cache manifest; converting again")
     return {"version": 1, "names": None, "done": {}, "failed": {}}
