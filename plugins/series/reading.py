@@ -152,7 +152,7 @@ def read_series(path: Path | str, options: dict[str, Any], table: Table | None =
     label_name = options.get("label_column") or "is_anomaly"
     label_col = table.header.index(label_name) if label_name in table.header else None
     if columns is not None:
-        picked = [table.index(n, "--columns") for n in columns]
+        picked = [table.index(n, "the run's --columns") for n in columns]
     else:
         picked = value_columns(table, options, {i for i in (time_col, label_col) if i is not None})
     for i in picked:

@@ -1,9 +1,10 @@
 """Per-time-step scores and the shaded plot that `gen score` writes for a series run.
 
-A step's score is the mean score of the windows that cover it (every window, stride 1): the same
-units as the window scores, so one threshold flags windows and steps alike. A spike raises every
-window around it, most of all those centred on it, so flagged regions are centred on the anomaly
-and reach up to about a window further on each side when the anomaly is strong.
+A step's score is the lowest score of the windows that cover it (every window, stride 1): a step is
+flagged when no window through it looks normal. The score is in the units of the window scores, so
+one threshold flags windows and steps alike, and a flagged region has the extent of the anomaly
+rather than of the windows around it (a spike raises every window that holds it, but a step beside
+the spike also lies in windows without it).
 """
 from __future__ import annotations
 
@@ -23,13 +24,11 @@ MAX_PLOTTED_SERIES = 6
 
 
 def step_scores(series: Series, starts: np.ndarray, scores: np.ndarray, window: int) -> np.ndarray:
-    total = np.zeros(len(series))
-    count = np.zeros(len(series))
+    """(T,) the minimum score of the windows covering each step; NaN where no window does."""
+    low = np.full(len(series), np.inf)
     for offset in range(window):
-        np.add.at(total, starts + offset, scores)
-        np.add.at(count, starts + offset, 1.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        np.minimum.at(low, starts + offset, scores)
+    return np.where(np.isfinite(low), low, np.nan)
 
 
 def step_means(series: Series, starts: np.ndarray, windows: np.ndarray) -> np.ndarray:
@@ -50,14 +49,6 @@ def _time_text(series: Series, i: int) -> str:
     if series.time_kind == "datetime":
         return str(np.datetime64(int(round(series.times[i])), "s"))
     return f"{series.times[i]:g}"
-
-
-def precision_at_k(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    k = int(labels.sum())
-    if k == 0:
-        return None
-    top = np.argsort(-scores, kind="stable")[:k]
-    return float(labels[top].mean())
 
 
 def _reconstructions(run, data: ScoredSeries, index: np.ndarray, mean: np.ndarray, std: np.ndarray):
@@ -106,7 +97,7 @@ def report(run, data: ScoredSeries, index: np.ndarray, scores: np.ndarray, thres
     }
     if labelled:
         truth = np.concatenate(all_labels)
-        from gencore.scoring import roc_auc
+        from gencore.scoring import precision_at_k, roc_auc
 
         summary["step_roc_auc"] = roc_auc(scored_scores, truth)
         summary["step_precision_at_k"] = precision_at_k(scored_scores, truth)
