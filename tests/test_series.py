@@ -49,8 +49,8 @@ def series_work(tmp_path_factory):
 def series_run(series_work):
     run = series_work / "run"
     result = gen("train", "series", "--data", series_work / "train.csv", "--columns", "a,b", "--window", WINDOW,
-                 "--stride", "3", "--epochs", "6", "--width", "8", "--latent", "4", "--checkpoint-every", "0",
-                 "-o", run, cwd=series_work)
+                 "--stride", "2", "--epochs", "8", "--lr", "4e-3", "--width", "8", "--latent", "4",
+                 "--checkpoint-every", "0", "-o", run, cwd=series_work)
     assert result.exit_code == 0, result.stderr
     assert "interpolated 6 missing values in short gaps" in result.stderr  # 2 dropped rows x 2, 2 empty cells
     config = json.loads((run / "config.json").read_text())
