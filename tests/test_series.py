@@ -146,3 +146,18 @@ def test_bad_input_is_one_line(series_run, series_work, tmp_path):
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("gen: error:")
     assert "'a'" in result.stderr and "Traceback" not in result.stderr and not (tmp_path / "o.csv").exists()
+
+
+def test_training_leaves_out_windows_with_labelled_anomalies(series_work, tmp_path):
+    from gencore.registry import get_domain
+
+    domain = get_domain("series")
+    options = {"columns": "a,b", "window": WINDOW, "stride": 1}
+    plain = domain.load(str(series_work / "train.csv"), options)
+    assert plain.items.shape == (800 - WINDOW + 1, 2, WINDOW) and plain.item_kind == "seq1d"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("time,is_anomaly\n2024-01-02 00:00:00,1\n")  # step 24
+    fewer = domain.load(str(series_work / "train.csv"), {**options, "label_file": str(labels)})
+    assert plain.items.shape[0] - fewer.items.shape[0] == WINDOW  # every window through step 24
+    strict = domain.load(str(series_work / "train.csv"), {**options, "max_gap": 0})
+    assert strict.items.shape[0] < plain.items.shape[0]  # gaps no longer filled: no window crosses them

@@ -61,7 +61,7 @@ def preview(items: "torch.Tensor", spec: dict[str, Any], columns: int) -> "Image
     if len(features) <= MAX_LABELLED_FEATURES:
         ax.set_xticks(range(len(features)), features, rotation=90, fontsize=6)
     ax.set_ylabel("record")
-    fig.colorbar(image, ax=ax, label="standardised value (clipped at 3)")
+    fig.colorbar(image, ax=ax, label="standardised value")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
