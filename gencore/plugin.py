@@ -78,6 +78,9 @@ class Domain:
     # `gen score` with no --threshold/--contamination/--val-quantile: flag inputs above this
     # quantile of the run's held-out validation scores (None: report scores without flags).
     default_val_quantile: float | None = None
+    # `gen sample --format npy` stores decoded items as "float32" likelihood means, or as "uint8"
+    # 0-255 where they are intensities in [0, 1] (pixels).
+    array_dtype: str = "float32"
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:

@@ -32,6 +32,8 @@ def probe(*args):
     (["train", "images", "--epochs", "0"], 2),
     (["train", "images", "--bogus-option", "3"], 2),
     (["sample", "--n", "zero"], 2),
+    (["sample", "--format", "bogus"], 2),
+    (["train", "images", "--precision", "fp8"], 2),
 ])
 def test_no_torch_on_startup_paths(args, code):
     last, result = probe(*args)

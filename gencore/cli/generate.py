@@ -64,17 +64,34 @@ def sample(
     run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),
     seed: int = typer.Option(None, "--seed", help=common.SEED_HELP),
     device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
-    out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the native files and grid.png. e.g. -o sevens"),
+    out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the native files (or samples.npy) and grid.png. e.g. -o sevens"),
+    format: str = typer.Option("native", "--format", help="native: one file per sample in the domain's format; npy: one samples.npy (N, *item_shape), uint8 for pixels, plus conditions.npy, for bulk jobs. e.g. --n 1000000 --format npy"),
+    precision: str = typer.Option("auto", "--precision", help="Decoder arithmetic: auto (bf16 on GPUs, fp32 elsewhere), fp32 or bf16. e.g. --precision fp32"),
 ) -> None:
     """Sample new items with the run's decoder alone (decoder.safetensors).
 
     e.g. gen sample --class 7 --n 16
     """
     common.positive(n, "--n")
+    if format not in ("native", "npy"):
+        raise GenError(f"unknown format {format!r}", where="--format", hint="use native or npy")
+    if precision not in ("auto", "fp32", "bf16"):
+        raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
     options = common.parse_domain_options(opened.domain, "sample", ctx.args)
-    items, names, _ = opened.sample_with_labels(n, classes or None, global_option(ctx, "seed", seed, 0), temperature,
-                                                options=options)
+    seed = global_option(ctx, "seed", seed, 0)
+    if format == "npy":
+        from gencore.sampling import write_npy
+
+        opened.class_plan(classes or None, 1)  # a bad --class fails before anything is written
+        with common.staged_output(out) as staging:
+            names, preview = write_npy(opened, n, classes or None, seed, temperature, options, staging, precision)
+            write_png(staging / "grid.png", opened.domain.preview(preview, opened.config["data"], 8, options=options))
+        _describe_classes(opened, names)
+        console.info(f"wrote {len(names)} samples to {out / 'samples.npy'}, and grid.png of the first {len(preview)}")
+        return
+    items, names, _ = opened.sample_with_labels(n, classes or None, seed, temperature, options=options,
+                                                precision=precision)
     _describe_classes(opened, names)
     counters: dict[str | None, int] = {}
     stems = []

@@ -19,8 +19,8 @@ def train(
     data: str = typer.Option(None, "--data", help="Training data: a folder, a file, or builtin:NAME; default: the domain's built-in corpus. e.g. --data ./my_digits"),
     arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ALL_ARCHS)}. e.g. --arch beta-vae"),
     epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,000 steps), with early stopping. e.g. --epochs 50"),
-    batch_size: int = typer.Option(64, "--batch-size", help="Items per optimiser step. e.g. --batch-size 256"),
-    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (warm-up, then cosine decay). e.g. --lr 2e-3"),
+    batch_size: int = typer.Option(None, "--batch-size", help="Items per optimiser step; default: 64, or for large data about 1/32 of it (up to 256 on a CPU, 4096 on CUDA). e.g. --batch-size 256"),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (warm-up, then cosine decay); default 2e-3 x sqrt(batch/64), at most 6e-3. e.g. --lr 2e-3"),
     latent: int = typer.Option(16, "--latent", help="Latent dimensions. e.g. --latent 2 for a plottable latent space"),
     width: int = typer.Option(32, "--width", help="Channels of the first conv level; doubles per level up to 256. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
@@ -40,6 +40,8 @@ def train(
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
+    precision: str = typer.Option("auto", "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 28x28 or more), fp32 or bf16. e.g. --precision fp32"),
+    compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.
@@ -60,6 +62,8 @@ def train(
     for value, flag in ((lr, "--lr"), (beta, "--beta")):
         if value is not None and not value > 0:
             raise GenError(f"must be positive, got {value}", where=flag)
+    if precision not in ("auto", "fp32", "bf16"):
+        raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
     if not 0 < val_fraction < 1:
         raise GenError(f"must be between 0 and 1, got {val_fraction}", where="--val-fraction")
     plugin = get_domain(domain)
@@ -93,7 +97,7 @@ def train(
             kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
             val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
             keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-            drop_classes=drop_class or None, max_minutes=max_minutes)
+            drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile)
         run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
     distributed.shutdown(dist)
     follow = f"gen denoise IN -r {run_dir}" if arch == "denoiser" else f"gen sample -r {run_dir} --n 16"

@@ -41,7 +41,7 @@ class Encoder(nn.Module):
         self.register_buffer("code_precision_chol", torch.eye(spec["latent_dim"]))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None):
-        h = self.net(x, cond)  # (B, d) or (B, 2d)
+        h = self.net(x, cond).float()  # (B, d) or (B, 2d); fp32 under autocast too, for the KL
         if self.stochastic:
             mu, logvar = h.chunk(2, dim=1)
             return mu, logvar.clamp(-12.0, 8.0)

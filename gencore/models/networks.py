@@ -79,7 +79,7 @@ class ConvEncoder(nn.Module):
             h = level(h)  # (B, W_i, *S_i)
         h = h.flatten(1)
         if self.cond_dim:
-            h = torch.cat([h, cond], dim=1)
+            h = torch.cat([h, cond.to(h.dtype)], dim=1)
         return self.head(h)
 
 
@@ -117,8 +117,8 @@ class ConvDecoder(nn.Module):
         h = self.head(h).view(-1, *self.bottom_shape)  # (B, W_n, *S_n)
         n = len(self.up)
         for j, up in enumerate(self.up):
-            if self.cond_dim:
-                h = torch.cat([h, _planes(cond, tuple(h.shape[2:]))], dim=1)
+            if self.cond_dim:  # in h's dtype, so bf16 autocast does not widen the planes to fp32
+                h = torch.cat([h, _planes(cond.to(h.dtype), tuple(h.shape[2:]))], dim=1)
             target = self.sizes[n - j - 1]
             h = up(h)[(..., *[slice(0, s) for s in target])]  # crop odd sides back to plan
             if j < n - 1:

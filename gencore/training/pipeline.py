@@ -82,7 +82,7 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
         return start_denoiser(domain, source, data, options, settings, out, device)
     cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
     val_indices = choose_val_indices(data.items.shape[0], settings.val_fraction, settings.seed)
-    settings = settings.resolved(data.items.shape[0] - len(val_indices))
+    settings = settings.resolved(data.items.shape[0] - len(val_indices), device.type, dist.world)
     spec = model_spec(settings.arch, data.item_kind, data.item_shape, data.likelihood, cond_dim,
                       settings.latent_dim, settings.width, settings.hidden)
     init_state = load_init(init, domain.name, spec) if init else None

@@ -7,14 +7,19 @@ from typing import Any
 
 TARGET_STEPS = 2000  # auto epochs aim for about this many optimiser steps
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
+# Auto batch: about ITEMS_PER_STEP_SHARE of the training items per step, a power of two, at
+# least BASE_BATCH and at most the device's cap; the learning rate grows with its square root.
+BASE_BATCH, BASE_LR, MAX_AUTO_LR = 64, 2e-3, 6e-3
+ITEMS_PER_STEP_SHARE = 1 / 32
+MAX_AUTO_BATCH = {"cuda": 4096, "cpu": 256}
 
 
 @dataclass
 class TrainSettings:
     arch: str = "vae"
     epochs: int | None = None  # None: sized from the data (see auto_epochs)
-    batch_size: int = 64
-    lr: float = 2e-3
+    batch_size: int | None = None  # None: sized from the data and device (auto_batch)
+    lr: float | None = None  # None: scaled from the batch (scaled_lr)
     latent_dim: int = 16
     width: int = 32
     hidden: int = 256
@@ -31,9 +36,17 @@ class TrainSettings:
     condition: bool = True
     drop_classes: list[str] | None = None  # classes left out of training (anomaly demos)
     max_minutes: float | None = None  # stop at the first epoch end past this wall time
+    precision: str = "auto"  # auto | fp32 | bf16 autocast (see training.fastpath)
+    compile: bool | None = None  # torch.compile the step; None: on CUDA only
 
-    def resolved(self, n_train: int) -> "TrainSettings":
+    def resolved(self, n_train: int, device_type: str | None = None, world: int = 1) -> "TrainSettings":
+        """Fill in what was left to the data: epochs, batch (BASE_BATCH when no device type is
+        given), learning rate, beta and KL warm-up."""
         out = TrainSettings(**asdict(self))
+        if out.batch_size is None:
+            out.batch_size = auto_batch(n_train, device_type, world)
+        if out.lr is None:
+            out.lr = scaled_lr(out.batch_size)
         if out.epochs is None:
             steps_per_epoch = max(1, math.ceil(n_train / out.batch_size))
             out.epochs = int(min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, round(TARGET_STEPS / steps_per_epoch))))
@@ -50,6 +63,21 @@ class TrainSettings:
     def from_json(cls, data: dict[str, Any]) -> "TrainSettings":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def auto_batch(n_train: int, device_type: str | None = None, world: int = 1) -> int:
+    """Larger batches keep a GPU busy; small corpora keep the base batch, so an epoch still has
+    many steps. e.g. 1,600 items -> 64 anywhere; 60,000 -> 1024 on CUDA, 256 on a CPU."""
+    cap = MAX_AUTO_BATCH.get(device_type or "", BASE_BATCH)
+    batch = BASE_BATCH
+    while batch * 2 <= min(cap, n_train * ITEMS_PER_STEP_SHARE):
+        batch *= 2
+    return max(batch, world) // world * world if batch % world else batch
+
+
+def scaled_lr(batch_size: int) -> float:
+    """Square-root scaling from BASE_LR at BASE_BATCH (with lr_at's warm-up), capped."""
+    return min(MAX_AUTO_LR, BASE_LR * math.sqrt(batch_size / BASE_BATCH))
 
 
 def lr_at(step: int, total_steps: int, base_lr: float, warmup_steps: int = 100) -> float:

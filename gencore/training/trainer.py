@@ -16,7 +16,7 @@ from gencore.errors import GenError
 from gencore.models.autoencoder import AutoEncoder
 from gencore.plugin import Domain, LoadedData
 from gencore.storage import append_line, save_tensors
-from gencore.training import checkpoint
+from gencore.training import checkpoint, fastpath
 from gencore.training.settings import TrainSettings, lr_at
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # REFERENCE.md §4: posterior-mean variance across the data
@@ -97,6 +97,9 @@ class Trainer:
         self.model = AutoEncoder(spec).to(device)
         if init_state is not None:
             self.model.load_state_dict(init_state)
+        self.plan = fastpath.plan_step(settings, device, spec, dist.active)
+        if self.plan.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.net = self.model
         if dist.active:
             if settings.arch == "cae":
@@ -108,7 +111,8 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel
 
             self.net = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.optimizer = fastpath.make_optimizer(self.model, settings.lr, self.plan)
+        self.step_fn = fastpath.StepFunction(self.net, self.plan)
         self.class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
                               if data.class_weights else None)
         from torch.utils.data import DistributedSampler
@@ -125,6 +129,11 @@ class Trainer:
                          "threads": torch.get_num_threads(), "sums": {}}
         self.step = 0
         self.stopped_early = False
+        if dist.main:
+            console.info(f"training step: {self.plan.describe()}")
+        last = len(self.sampler) - (self.steps_per_epoch - 1) * self.local_batch  # the epoch's last batch
+        self.compile_seconds = self.step_fn.warm_up(self.model, [self._batch(0, n) for n in {self.local_batch, last}],
+                                                    **self._loss_options())
 
     def resume(self, path: Path) -> None:
         self._restore(path)
@@ -137,6 +146,7 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         saved = checkpoint.load(path, self.domain.name, self.model, self.optimizer)
+        fastpath.match_state_layout(self.optimizer)
         if saved.get("batch", 0) and saved.get("world_size", 1) != self.dist.world:
             raise GenError(f"the checkpoint stopped mid-epoch with {saved.get('world_size', 1)} processes, "
                            f"and this run has {self.dist.world}", where=str(path),
@@ -262,6 +272,19 @@ class Trainer:
             return self.settings.beta
         return self.settings.beta * min(1.0, (self.step + 1) / self.warmup_steps)
 
+    def _loss_options(self) -> dict[str, Any]:
+        stochastic, settings = self.model.stochastic, self.settings
+        beta = self._beta() if stochastic else 0.0
+        if self.step_fn.compiled:  # a tensor, so a changing beta does not recompile the graph
+            beta = torch.full((), beta, device=self.device)
+        return {"beta": beta, "free_bits": settings.free_bits if stochastic else 0.0,
+                "contractive": settings.contractive if settings.arch == "cae" else 0.0,
+                "class_weights": self.class_weights}
+
+    def _batch(self, start: int, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = self.split.train_x[start:start + size]
+        return x, None if self.split.train_c is None else self.split.train_c[start:start + size]
+
     def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
         settings = self.settings
         x_in = x
@@ -270,11 +293,7 @@ class Trainer:
             x_in = self.domain.corrupt(x, generator, spec=self.config["data"])
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr()
-        stochastic = self.model.stochastic
-        out = self.net(x_in, x, c, beta=self._beta() if stochastic else 0.0,
-                       free_bits=settings.free_bits if stochastic else 0.0,
-                       contractive=settings.contractive if settings.arch == "cae" else 0.0,
-                       class_weights=self.class_weights)
+        out = self.step_fn(x_in, x, c, **self._loss_options())
         self.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)

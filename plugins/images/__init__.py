@@ -23,6 +23,7 @@ class ImagesDomain(Domain):
     description = "Pictures (PNG/JPEG folders, MNIST IDX files, built-in 8x8 digits) as 2-D grids"
     item_kind = "grid2d"
     default_data = "builtin:digits"
+    array_dtype = "uint8"
     metric_goals = {"class_control": "max", "judge_accuracy": "info", "diversity_ratio": "target:1",
                     "diversity_samples": "info", "diversity_real": "info", "nearest_real_distance": "info"}
     options = (

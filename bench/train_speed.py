@@ -1,0 +1,358 @@
+"""Training and sampling speed of gen against plain PyTorch, in one process, on the same data and
+model: REFERENCE.md §1's workload, a class-conditional conv VAE on 28x28 digits.
+
+    python bench/train_speed.py               # on the device --device auto picks; medians of 3
+    python bench/train_speed.py --smoke       # every path once, on tiny sizes, in seconds
+
+It prints, for the plain eager loop (a DataLoader, batch 128, fp32, Adam 1e-3) and for gen's
+Trainer (its automatic fast path: batch and learning-rate rule, bf16 autocast where it pays,
+channels_last, fused Adam, device-resident data, torch.compile on CUDA):
+  - training samples/s and their ratio;
+  - the time each takes to reach the plain loop's 10-epoch validation negative ELBO;
+  - decoder-only sampling samples/s, plain and gen's bulk path;
+  - the share of the device's peak arithmetic each reaches (FLOPs counted by torch's
+    FlopCounterMode; peak estimated in `device_peak`).
+Times are training wall time; the per-epoch validation both loops run is timed apart and left
+out; gen's per-epoch checkpoints are counted. Compile warm-up is reported on its own line.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from gencore import console
+from gencore.models.autoencoder import AutoEncoder, model_spec
+from gencore.plugin import LoadedData
+from gencore.sampling import BulkDecoder
+from gencore.storage import read_jsonl
+from gencore.training import trainer as trainer_module
+from gencore.training.settings import TrainSettings
+from gencore.training.trainer import Trainer, choose_val_indices, evaluate
+
+PLAIN_BATCH, PLAIN_LR, PLAIN_EPOCHS = 128, 1e-3, 10
+LATENT, CLASSES = 16, 10
+
+
+class Reached(Exception):
+    pass
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+# -- data and model -------------------------------------------------------------------------------
+def digits_28(train_items: int, val_items: int, seed: int):
+    """scikit-learn's digits at 28x28 through the images domain; `val_items` held out, the rest
+    tiled to `train_items` (like REFERENCE.md §1's 4k digits tiled to 60k)."""
+    from plugins.images import plugin as images
+
+    data = images.load("builtin:digits", {"resize": "28,28"})
+    n = data.items.shape[0]
+    val = torch.tensor(choose_val_indices(n, val_items / n, seed))
+    train = torch.ones(n, dtype=torch.bool)
+    train[val] = False
+    reps = math.ceil(train_items / int(train.sum()))
+    tx = data.items[train].repeat(reps, 1, 1, 1)[:train_items]
+    tc = data.conditions[train].repeat(reps, 1)[:train_items]
+    return tx, tc, data.items[val], data.conditions[val], data
+
+
+def spec_for(width: int) -> dict:
+    return model_spec("vae", "grid2d", (1, 28, 28), "bernoulli", CLASSES, latent_dim=LATENT, width=width)
+
+
+# -- the plain loop -------------------------------------------------------------------------------
+def plain_run(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int) -> list[dict]:
+    """What most hand-written loops do: a DataLoader, batch 128, fp32, Adam, BCE + KL."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(seed)
+    model = AutoEncoder(spec).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=PLAIN_LR)
+    loader = DataLoader(TensorDataset(tx, tc), batch_size=PLAIN_BATCH, shuffle=True, num_workers=workers,
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+    vx, vc = vx.to(device), vc.to(device)
+    history, elapsed = [], 0.0
+    for _ in range(epochs):
+        model.train()
+        sync(device)
+        started = time.perf_counter()
+        for x, c in loader:
+            x, c = x.to(device, non_blocking=True), c.to(device, non_blocking=True)
+            mu, logvar = model.encoder(x, c)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            logits = model.decoder(z, c)
+            recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
+            kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
+            opt.zero_grad()
+            (recon + kl).backward()
+            opt.step()
+        sync(device)
+        seconds = time.perf_counter() - started
+        elapsed += seconds
+        val = evaluate(model, vx, vc, beta=1.0, free_bits=0.0)["val_neg_elbo"]
+        history.append({"seconds": seconds, "elapsed": elapsed, "val": val, "items": tx.shape[0]})
+    return history
+
+
+# -- gen's trainer --------------------------------------------------------------------------------
+class TimedTrainer(Trainer):
+    """gen's Trainer, with each epoch's training time (validation left out) recorded, stopping
+    once the validation negative ELBO reaches `target`."""
+
+    target: float | None = None
+
+    def _epoch(self, progress) -> None:
+        sync(self.device)
+        started, self.val_seconds = time.perf_counter(), 0.0
+        super()._epoch(progress)
+        sync(self.device)
+        seconds = time.perf_counter() - started - self.val_seconds
+        last = [r for r in read_jsonl(self.run_dir / "metrics.jsonl") if r.get("event") == "epoch"][-1]
+        elapsed = (self.history[-1]["elapsed"] if self.history else 0.0) + seconds
+        self.history.append({"seconds": seconds, "elapsed": elapsed, "val": last["val_neg_elbo"],
+                             "items": self.split.train_x.shape[0]})
+        if self.target is not None and last["val_neg_elbo"] <= self.target:
+            raise Reached
+
+
+def timed_evaluate(*args, **kwargs):
+    trainer = TimedTrainer.current
+    sync(trainer.device)
+    started = time.perf_counter()
+    out = evaluate(*args, **kwargs)
+    trainer.val_seconds += time.perf_counter() - started
+    return out
+
+
+def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, target: float | None, args):
+    data = LoadedData(items=torch.cat([tx, vx]), conditions=torch.cat([tc, vc]), class_names=[str(i) for i in range(10)],
+                      likelihood="bernoulli", item_kind="grid2d")
+    val_indices = list(range(tx.shape[0], tx.shape[0] + vx.shape[0]))
+    settings = TrainSettings(arch="vae", epochs=epochs, batch_size=args.gen_batch, lr=args.gen_lr, latent_dim=LATENT,
+                             width=spec["width"], beta=1.0, kl_warmup=0, free_bits=0.0, patience=10**6, seed=seed,
+                             checkpoint_every=0, keep_checkpoints=1, precision=args.precision,
+                             compile=args.compile).resolved(tx.shape[0], device.type)
+    config = {"split": {"val_indices": val_indices}, "data": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = TimedTrainer(Path(tmp), domain, data, spec, config, settings, device)
+        trainer.history, trainer.target = [], target
+        TimedTrainer.current = trainer
+        try:
+            trainer.fit()
+        except Reached:
+            pass
+    return trainer, settings
+
+
+# -- sampling -------------------------------------------------------------------------------------
+def timed(fn, device, repeats: int) -> float:
+    fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def sampling(spec, device, batch: int, repeats: int, compile: bool) -> dict:
+    decoder = AutoEncoder(spec).decoder.to(device).eval()
+    z = torch.randn(batch, LATENT, generator=torch.Generator().manual_seed(0)).to(device)
+    c = torch.eye(CLASSES)[torch.arange(batch) % CLASSES].to(device)
+
+    @torch.inference_mode()
+    def plain():
+        return torch.sigmoid(decoder(z, c))
+
+    def drain(bulk):
+        return lambda: [chunk for chunk in bulk.chunks(z, c, pixels=True)]
+
+    out = {"plain": batch / timed(plain, device, repeats)}
+    bulk = BulkDecoder(copy.deepcopy(decoder), device, "auto", chunk=batch)
+    out["gen"] = batch / timed(drain(bulk), device, repeats)
+    out["gen_precision"] = "bf16" if bulk.bf16 else "fp32"
+    if compile:
+        bulk = BulkDecoder(copy.deepcopy(decoder), device, "auto", compile=True, chunk=batch)
+        started = time.perf_counter()
+        drain(bulk)()
+        sync(device)
+        out["compile_seconds"] = time.perf_counter() - started
+        out["gen_compiled"] = batch / timed(drain(bulk), device, repeats)
+    return out
+
+
+# -- the hardware limit ---------------------------------------------------------------------------
+def flops_per_sample(spec, device) -> tuple[float, float]:
+    """(training FLOPs per sample: forward and backward; decoder forward FLOPs per sample)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = AutoEncoder(spec).to(device)
+    x = torch.rand(8, 1, 28, 28, device=device)
+    c = torch.eye(CLASSES, device=device)[torch.arange(8) % CLASSES]
+    with FlopCounterMode(display=False) as counter:
+        model.losses(x, x, c)["loss"].backward()
+    train = counter.get_total_flops() / 8
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.decoder(torch.randn(8, LATENT, device=device), c)
+    return train, counter.get_total_flops() / 8
+
+
+def device_peak(device, bf16: bool, override_tflops: float | None) -> tuple[float | None, str]:
+    """Peak FLOP/s and how it was estimated. GPUs: REFERENCE.md §1's ~800 TFLOP/s bf16 for
+    H100/H200 (about 60 fp32). CPUs: cores x clock x 32 fp32 FLOP per cycle (two 256-bit FMA
+    pipes; Zen 4 runs AVX-512 on them), doubled for bf16 on CPUs with AVX-512 BF16."""
+    if override_tflops:
+        return override_tflops * 1e12, "given by --peak-tflops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        if any(k in name for k in ("H100", "H200")):
+            return (800e12 if bf16 else 60e12), f"{name}: {'800 bf16' if bf16 else '60 fp32'} TFLOP/s"
+        return None, f"{name}: unknown peak (pass --peak-tflops)"
+    mhz = 0.0
+    flags = ""
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("cpu MHz") and not mhz:
+                mhz = float(line.split(":")[1])
+            if line.startswith("flags") and not flags:
+                flags = line
+    cores = len(os.sched_getaffinity(0))
+    per_cycle = 32 * (2 if bf16 and "avx512_bf16" in flags else 1)
+    return cores * mhz * 1e6 * per_cycle, f"{cores} cores x {mhz / 1000:.2f} GHz x {per_cycle} FLOP/cycle"
+
+
+# -- the report -----------------------------------------------------------------------------------
+def median_rate(history: list[dict]) -> float:
+    epochs = history[1:] or history  # the first epoch pays for kernel selection and caches
+    return statistics.median(h["items"] / h["seconds"] for h in epochs)
+
+
+def time_to(history: list[dict], target: float) -> float | None:
+    return next((h["elapsed"] for h in history if h["val"] <= target), None)
+
+
+def cpu_name() -> str:
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--repeats", type=int, default=3, help="paired plain/gen runs; medians are reported")
+    parser.add_argument("--train-items", type=int, help="training items per epoch (default 12,000 on CPU, 60,000 on CUDA)")
+    parser.add_argument("--val-items", type=int, default=300)
+    parser.add_argument("--width", type=int, default=16, help="gen's conv width (16: ~10 MFLOP forward per item)")
+    parser.add_argument("--gen-epochs", type=int, default=15, help="gen's epoch budget (its LR schedule spans it)")
+    parser.add_argument("--gen-batch", type=int, help="gen's batch (default: its automatic rule)")
+    parser.add_argument("--gen-lr", type=float, help="gen's peak learning rate (default: its rule)")
+    parser.add_argument("--precision", default="auto", help="gen's --precision")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="gen's --compile")
+    parser.add_argument("--workers", type=int, help="plain DataLoader workers (default 2 on CUDA, 0 on CPU)")
+    parser.add_argument("--sample-batch", type=int, help="sampling batch (default 65,536 on CUDA, 4,096 on CPU)")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak, if the estimate does not know it")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: checks every path in seconds")
+    args = parser.parse_args()
+    from gencore.devices import resolve_device
+
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    console.settings.quiet = True
+    plain_epochs = PLAIN_EPOCHS
+    if args.smoke:
+        args.train_items, args.val_items, args.repeats, plain_epochs = 256, 32, 1, 2
+        args.gen_epochs, args.sample_batch = 2, 256
+    train_items = args.train_items or (60_000 if cuda else 12_000)
+    workers = args.workers if args.workers is not None else (2 if cuda else 0)
+    sample_batch = args.sample_batch or (65_536 if cuda else 4_096)
+    spec = spec_for(args.width)
+    tx, tc, vx, vc, _ = digits_28(train_items, args.val_items, 0)
+    from plugins.images import plugin as domain
+
+    trainer_module.evaluate = timed_evaluate
+    plain_hist, gen_hist, targets, compile_s, settings, plan = [], [], [], [], None, None
+    for rep in range(args.repeats):
+        plain = plain_run(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs)
+        target = plain[-1]["val"]
+        trainer, settings = gen_run(spec, tx, tc, vx, vc, domain, device, rep, args.gen_epochs, target, args)
+        plan = trainer.plan
+        plain_hist.append(plain)
+        gen_hist.append(trainer.history)
+        targets.append(target)
+        if trainer.compile_seconds is not None:
+            compile_s.append(trainer.compile_seconds)
+        print(f"repeat {rep + 1}: plain {median_rate(plain):,.0f}/s to {target:.2f} nats in {time_to(plain, target):.1f} s; "
+              f"gen {median_rate(trainer.history):,.0f}/s, "
+              + (f"reached it in {time_to(trainer.history, target):.1f} s (epoch {len(trainer.history)})"
+                 if time_to(trainer.history, target) is not None
+                 else f"best {min(h['val'] for h in trainer.history):.2f} after {len(trainer.history)} epochs"),
+              flush=True)
+    trainer_module.evaluate = evaluate
+    samp = sampling(spec, device, sample_batch, 1 if args.smoke else 5, compile=cuda and args.compile is not False)
+
+    plain_rate = statistics.median(median_rate(h) for h in plain_hist)
+    gen_rate = statistics.median(median_rate(h) for h in gen_hist)
+    plain_tt = statistics.median(time_to(h, t) for h, t in zip(plain_hist, targets))
+    reached = [time_to(h, t) for h, t in zip(gen_hist, targets)]
+    gen_tt = statistics.median(r if r is not None else math.inf for r in reached)
+    train_flops, decode_flops = flops_per_sample(spec, device)
+    peak32, how32 = device_peak(device, False, args.peak_tflops)
+    peak_gen, how_gen = device_peak(device, plan.bf16, args.peak_tflops)
+    peak_samp, _ = device_peak(device, samp["gen_precision"] == "bf16", args.peak_tflops)
+
+    def share(rate, flops, peak):
+        return f"{100 * rate * flops / peak:.2f}% of peak" if peak else "peak unknown"
+
+    hw = torch.cuda.get_device_name(device) if cuda else f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores"
+    print(f"\n{hw}; torch {torch.__version__}, {torch.get_num_threads()} threads; {train_items:,} training items "
+          f"(digits 28x28, tiled), {args.val_items} held out; gen width {args.width}: {train_flops / 1e6:.1f} MFLOP per "
+          f"training item, {decode_flops / 1e6:.1f} MFLOP per decoded item; medians of {args.repeats}")
+    print(f"gen: batch {settings.batch_size}, lr {settings.lr:.3g}, {plan.describe()}"
+          + (f"; compile warm-up {statistics.median(compile_s):.1f} s (not counted)" if compile_s else ""))
+    print(f"training samples/s: plain {plain_rate:,.0f} ({share(plain_rate, train_flops, peak32)}), "
+          f"gen {gen_rate:,.0f} ({share(gen_rate, train_flops, peak_gen)}); ratio {gen_rate / plain_rate:.2f}x")
+    gen_tt_text = f"{gen_tt:.1f} s, {plain_tt / gen_tt:.2f}x faster" if math.isfinite(gen_tt) else "not reached"
+    print(f"time to the plain loop's {plain_epochs}-epoch validation -ELBO ({statistics.median(targets):.2f} nats): "
+          f"plain {plain_tt:.1f} s, gen {gen_tt_text} ({sum(r is not None for r in reached)}/{len(reached)} reached)")
+    print(f"decoder-only sampling at batch {sample_batch:,}: plain fp32 {samp['plain']:,.0f}/s, gen "
+          f"{samp['gen_precision']} {samp['gen']:,.0f}/s ({share(samp['gen'], decode_flops, peak_samp)})"
+          + (f", gen compiled {samp['gen_compiled']:,.0f}/s (compile {samp['compile_seconds']:.1f} s)"
+             if "gen_compiled" in samp else ""))
+    print(f"peak estimate: {how32} fp32" + (f"; {how_gen} for gen" if how_gen != how32 else ""))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "hardware": hw, "torch": torch.__version__, "train_items": train_items, "repeats": args.repeats,
+            "gen_batch": settings.batch_size, "gen_lr": settings.lr, "gen_plan": plan.describe(),
+            "plain_samples_per_s": plain_rate, "gen_samples_per_s": gen_rate, "ratio": gen_rate / plain_rate,
+            "target_neg_elbo": statistics.median(targets), "plain_time_to_target_s": plain_tt,
+            "gen_time_to_target_s": gen_tt if math.isfinite(gen_tt) else None,
+            "compile_seconds": statistics.median(compile_s) if compile_s else None,
+            "train_flops_per_item": train_flops, "decode_flops_per_item": decode_flops, "sampling": samp,
+            "peak": {"fp32": peak32, "gen": peak_gen, "how": how_gen},
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""The speed paths on the CPU: the batch and learning-rate rule, the torch.compile fallback, and
+bulk sampling into one .npy (GPU checks live in test_gpu.py; figures in bench/train_speed.py)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import TINY, assert_one_line_error, gen
+from gencore.storage import load_tensors
+from gencore.training.settings import TrainSettings
+
+
+def test_batch_and_learning_rate_rule():
+    small = TrainSettings().resolved(1_600, "cuda")
+    assert (small.batch_size, small.lr) == (64, 2e-3)  # small corpora keep the base batch everywhere
+    big = TrainSettings().resolved(60_000, "cuda")
+    assert big.batch_size == 1024 and big.lr == pytest.approx(6e-3)  # sqrt(16) x 2e-3, capped at 6e-3
+    cpu = TrainSettings().resolved(12_000, "cpu")
+    assert (cpu.batch_size, cpu.lr) == (256, pytest.approx(4e-3))
+    assert TrainSettings().resolved(60_000, "cpu").batch_size == 256
+    assert TrainSettings().resolved(60_000).batch_size == 64  # no device given (the denoiser): base batch
+    assert TrainSettings().resolved(60_000, "cuda", world=3).batch_size % 3 == 0
+    mine = TrainSettings(batch_size=100, lr=1e-3).resolved(60_000, "cuda")
+    assert (mine.batch_size, mine.lr) == (100, 1e-3)
+
+
+def test_compile_failure_falls_back_to_the_eager_run(tmp_path, monkeypatch):
+    def broken_compile(module, **kwargs):
+        def call(*args, **kw):
+            raise RuntimeError("no working C++ compiler\nlong details")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    fell = gen("train", "images", *TINY, "--compile", "-o", tmp_path / "fell", cwd=tmp_path)
+    assert fell.exit_code == 0, fell.stderr
+    assert "torch.compile" in fell.stderr.split("training step:")[1].splitlines()[0]
+    warnings = [line for line in fell.stderr.splitlines() if "torch.compile failed" in line]
+    assert len(warnings) == 1 and "RuntimeError: no working C++ compiler); training in eager mode" in warnings[0]
+    eager = gen("train", "images", *TINY, "--no-compile", "-o", tmp_path / "eager", cwd=tmp_path)
+    assert eager.exit_code == 0 and "torch.compile" not in eager.stderr
+    # the failed attempt left the RNG and the gradients as they were: the same run, bit for bit
+    a = load_tensors(tmp_path / "fell" / "model.safetensors", "model", "images")
+    b = load_tensors(tmp_path / "eager" / "model.safetensors", "model", "images")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    refused = gen("train", "images", *TINY, "--arch", "cae", "--compile", "-o", tmp_path / "cae", cwd=tmp_path)
+    assert_one_line_error(refused, "--compile", "double backward")
+
+
+def test_sample_npy_matches_the_native_files(tiny_runs, workdir):
+    run = tiny_runs["vae"]
+    bulk, native = workdir / "bulk", workdir / "bulk-png"
+    result = gen("sample", "-r", run, "--class", "3", "--class", "5", "--n", "100", "--seed", "4",
+                 "--format", "npy", "-o", bulk, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    assert "wrote 200 samples" in result.stderr
+    assert sorted(p.name for p in bulk.iterdir()) == ["conditions.npy", "grid.png", "samples.npy"]
+    pixels, conditions = np.load(bulk / "samples.npy"), np.load(bulk / "conditions.npy")
+    assert pixels.shape == (200, 1, 8, 8) and pixels.dtype == np.uint8
+    assert conditions.shape == (200, 10) and conditions.dtype == np.uint8
+    assert (conditions[:100, 3] == 1).all() and (conditions[100:, 5] == 1).all() and (conditions.sum(1) == 1).all()
+    result = gen("sample", "-r", run, "--class", "3", "--class", "5", "--n", "100", "--seed", "4", "-o", native,
+                 cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    for i, name in ((0, "3-0000"), (107, "5-0007"), (199, "5-0099")):
+        assert (pixels[i, 0] == np.asarray(Image.open(native / f"{name}.png"))).all()
+
+
+def test_sample_bad_format_or_precision(tiny_runs, workdir):
+    for flag, value in (("--format", "png"), ("--precision", "fp8")):
+        result = gen("sample", "-r", tiny_runs["vae"], flag, value, "-o", workdir / "never", cwd=workdir)
+        assert_one_line_error(result, flag)
+        assert not (workdir / "never").exists()
