@@ -3,6 +3,7 @@ the built-in series and tabular demos, on the same seeded splits, in one run.
 
     python bench/anomaly_baselines.py            # the full comparison (a few minutes on 2 CPU cores)
     python bench/anomaly_baselines.py --smoke    # tiny and fast, for CI: checks the pipeline only
+    python bench/anomaly_baselines.py --domains tabular --seeds 0,1,2    # spread over seeds
 
 gen trains through its own CLI (`gen train`, timed, run in this process) and scores with
 `gen score --method M`. The
@@ -153,6 +154,7 @@ def per_step(scored, window_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def run_domain(domain: str, work: Path, smoke: bool, seed: int) -> dict:
+    work.mkdir(parents=True, exist_ok=True)
     train_source, test_source = DEMOS[domain]
     run = work / f"{domain}-run"
     args = (SMOKE if smoke else FULL)[domain]
@@ -190,10 +192,19 @@ def run_domain(domain: str, work: Path, smoke: bool, seed: int) -> dict:
             "pyod": pyod if isinstance(pyod, str) else "used", "results": rows}
 
 
+def mean_over_seeds(blocks: list[dict]) -> dict:
+    """One block whose figures are the means over the seeds' blocks."""
+    out = dict(blocks[0], gen_train_seconds=float(np.mean([b["gen_train_seconds"] for b in blocks])))
+    out["results"] = {name: {k: float(np.mean([b["results"][name][k] for b in blocks])) for k in row}
+                      for name, row in blocks[0]["results"].items()}
+    return out
+
+
 def show(report: dict) -> None:
-    for domain, block in report["domains"].items():
+    for key, block in report["domains"].items():
+        domain = key.split()[0]
         unit = "windows" if domain == "series" else "records"
-        print(f"\n{domain}: train {block['train']}, score {block['test']} ({block['test_items']} {unit}, "
+        print(f"\n{key}: train {block['train']}, score {block['test']} ({block['test_items']} {unit}, "
               f"{block['test_anomalies']} anomalous); gen trained in {block['gen_train_seconds']:.1f} s "
               f"({' '.join(block['gen_train_args'])}); PyOD: {block['pyod']}")
         step = domain == "series"
@@ -208,7 +219,8 @@ def show(report: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny models: checks the pipeline, not the figures")
-    parser.add_argument("--seed", type=int, default=0, help="training and baseline seed")
+    parser.add_argument("--seeds", default="0", help="training and baseline seeds, comma-separated; with "
+                        "several, each seed's figures and their mean are shown, e.g. --seeds 0,1,2")
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the runs, scores, plots and JSON report in this folder (default: a temporary one)")
     parser.add_argument("--domains", default="series,tabular", help="comma-separated: series, tabular")
@@ -216,9 +228,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="anomaly-bench-") as scratch:
         work = args.out or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        report = {"smoke": args.smoke, "seed": args.seed, "domains": {}}
+        seeds = [int(x) for x in args.seeds.split(",")]
+        report = {"smoke": args.smoke, "seeds": seeds, "domains": {}}
         for domain in args.domains.split(","):
-            report["domains"][domain] = run_domain(domain, work, args.smoke, args.seed)
+            blocks = []
+            for seed in seeds:
+                blocks.append(run_domain(domain, work / f"seed-{seed}", args.smoke, seed))
+                report["domains"][f"{domain} (seed {seed})" if len(seeds) > 1 else domain] = blocks[-1]
+            if len(seeds) > 1:
+                report["domains"][f"{domain} (mean of seeds {args.seeds})"] = mean_over_seeds(blocks)
         (work / "anomaly_baselines.json").write_text(json.dumps(report, indent=2))
         show(report)
         if args.out:
