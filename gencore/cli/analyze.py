@@ -106,7 +106,8 @@ def traverse(
     """
     import torch
 
-    common.positive(steps, "--steps", 2)
+    common.bounded(steps, "--steps", 2, common.MAX_PATH_STEPS)
+    common.bounded(span, "--range", 1e-6, 1e6)
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
     d = opened.latent_dim
     if dim == "all":
@@ -215,7 +216,7 @@ def score(
     threshold: float = typer.Option(None, "--threshold", help="Flag inputs scoring above this. e.g. --threshold 60"),
     contamination: float = typer.Option(None, "--contamination", help="Flag this share of the inputs (highest scores). e.g. --contamination 0.05"),
     val_quantile: float = typer.Option(None, "--val-quantile", help="Flag inputs above this quantile of the scores of the run's held-out (normal) validation items; some domains use it by default. e.g. --val-quantile 0.99"),
-    labels: Path = typer.Option(None, "--labels", help="CSV of `input,label` (1 = anomaly) for ROC AUC. e.g. --labels truth.csv"),
+    labels: Path = typer.Option(None, "--labels", help="CSV of `input,label` (1 = anomaly) for ROC AUC; a series names time steps (`time,label`), a table its rows (`ROW,label`). e.g. --labels truth.csv"),
     anomaly_class: list[str] = typer.Option(None, "--anomaly-class", help="Label items of this class of the input data as anomalies (repeatable). e.g. --anomaly-class 9"),
     exclude_training: bool = typer.Option(False, "--exclude-training", help="Skip inputs identical to the run's training items. e.g. --exclude-training"),
     run: str = typer.Option(None, "--run", "-r", help=common.RUN_HELP),

@@ -21,6 +21,7 @@ from .loading import ScoredSeries
 from .reading import Series
 
 MAX_PLOTTED_SERIES = 6
+MIN_SPAN = 0.004  # of the time axis
 
 
 def step_scores(series: Series, starts: np.ndarray, scores: np.ndarray, window: int) -> np.ndarray:
@@ -109,12 +110,16 @@ def _num(value: float) -> str:
 
 
 def _spans(mask: np.ndarray, x: np.ndarray):
-    """(start, end) x-coordinates of each run of True, half a step wider on either side."""
+    """(start, end) x-coordinates of each run of True, half a step wider on either side, and at
+    least MIN_SPAN of the axis wide, so that a one-step spike still shows."""
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     half = (x[1] - x[0]) / 2 if len(x) > 1 else 0
+    pad = (x[-1] - x[0]) * MIN_SPAN / 2 if len(x) > 1 else 0
     for a, b in zip(edges[::2], edges[1::2]):
-        yield x[a] - half, x[b - 1] + half
+        lo, hi = x[a] - half, x[b - 1] + half
+        centre = lo + (hi - lo) / 2
+        yield min(lo, centre - pad), max(hi, centre + pad)
 
 
 def plot(panels, threshold: float | None, method: str, columns: list[str], title: str) -> bytes:
