@@ -80,7 +80,7 @@ def builtin_table(source: str) -> tuple[Table, list[str]]:
     name = source.removeprefix("builtin:")
     if name not in NAMES:
         raise GenError(f"unknown built-in table {name!r}", where=source,
-                       hint=f"use builtin:breast-cancer, builtin:breast-cancer-test, kddcup99 or kddcup99-test")
+                       hint="use builtin:breast-cancer, builtin:breast-cancer-test, kddcup99 or kddcup99-test")
     test = name.endswith("-test")
     if name.startswith("kddcup99"):
         return kddcup99(test), list(KDD_CATEGORICAL)

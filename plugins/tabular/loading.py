@@ -130,8 +130,9 @@ def load_training(source: str | None, options: dict[str, Any]) -> LoadedData:
                            hint="the tabular domain trains on normal records only")
     enc = fit_encoding(table, numeric, cats)
     items, _ = encode(table, enc)
+    left_out = f"; left out {dropped} records labelled anomalous" if dropped else ""
     console.info(f"{len(table)} records of {source}: {len(numeric)} numeric and {len(cats)} categorical columns "
-                 f"-> {items.shape[1]} features" + (f"; left out {dropped} records labelled anomalous" if dropped else ""))
+                 f"-> {items.shape[1]} features{left_out}")
     return LoadedData(items=torch.from_numpy(items.astype(np.float32)), conditions=None, class_names=[],
                       likelihood="gaussian", item_kind="vector", normalisation=enc.to_json(), sources=[source],
                       meta={"columns": numeric + cats, "categorical": cats})
