@@ -20,6 +20,22 @@ from gencore.runs import CONFIG, check_config, resolve_run
 from gencore.storage import load_tensors, read_json
 
 SAMPLE_CHUNK = 4096
+MAX_SAMPLES = 10_000_000  # per command: the per-sample labels and conditions alone fill memory past this
+
+
+def _fits_in_memory(values: int, what: str) -> None:
+    """Refuse work whose float32 tensors would take more than half of this machine's memory."""
+    import os
+
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return
+    need = 4 * values
+    if need > memory / 2:
+        raise GenError(f"{what} would need about {need / 2**30:,.1f} GiB of memory, more than half of this "
+                       f"machine's {memory / 2**30:,.0f} GiB", where="--n",
+                       hint="ask for fewer samples; gen sample --format npy streams large jobs to disk")
 
 
 def load_run(path: str | Path | None = None, *, device: str | None = "auto",
@@ -129,6 +145,10 @@ class Run:
         on a conditional run, `n` samples spread evenly over all classes."""
         if isinstance(classes, str):
             classes = [classes]
+        total = n * max(1, len(classes or []))
+        if total > MAX_SAMPLES:
+            raise GenError(f"{total:,} samples are more than the {MAX_SAMPLES:,} one command makes", where="--n",
+                           hint="split the job over several commands with different --seed values")
         if not self.conditional:
             if classes:
                 self.condition(classes[0])  # raises the clear error
@@ -167,6 +187,7 @@ class Run:
         if not (temperature > 0 and math.isfinite(temperature)):
             raise GenError(f"temperature must be positive, got {temperature}", where="--temperature")
         names, cond = self.class_plan(cls, n)
+        _fits_in_memory(len(names) * math.prod(self.config["model"]["item_shape"]), f"{len(names):,} samples")
         if options is not None:
             items = self.domain.generate(self, names, cond, options, seed, temperature)
             if items is not None:

@@ -43,12 +43,19 @@ def root(
     ctx.obj = {"device": device, "seed": seed}
 
 
+MAX_SEED = 2**32 - 1  # what every generator here (torch, numpy, Python) takes as a seed
+
+
 def global_option(ctx: typer.Context, name: str, value, default):
     """A command's own flag wins over the root one, which wins over the default."""
-    if value is not None:
-        return value
-    root_value = (ctx.find_root().obj or {}).get(name)
-    return default if root_value is None else root_value
+    if value is None:
+        root_value = (ctx.find_root().obj or {}).get(name)
+        value = default if root_value is None else root_value
+    if name == "seed" and not 0 <= value <= MAX_SEED:
+        from gencore.errors import GenError
+
+        raise GenError(f"must be from 0 to {MAX_SEED}, got {value}", where="--seed")
+    return value
 
 
 # The command modules register on `app` when imported; train first, so it leads `gen --help`.

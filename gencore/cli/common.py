@@ -204,6 +204,15 @@ def positive(value: float | int | None, flag: str, minimum: float = 1) -> None:
         raise GenError(f"must be at least {minimum}, got {value}", where=flag)
 
 
+MAX_PATH_STEPS = 1000  # points on an interpolation or traversal: every one becomes a file
+
+
+def bounded(value: float | int, flag: str, low: float, high: float) -> None:
+    """`low <= value <= high`, or one line naming the option (NaN and infinities included)."""
+    if not low <= value <= high:
+        raise GenError(f"must be from {low:g} to {high:g}, got {value}", where=flag)
+
+
 def use_run(run: str | None, device: str | None = None):
     """Open the `-r` run and say which one was used."""
     from gencore.api import load_run

@@ -158,7 +158,8 @@ def interpolate(
     """
     import torch
 
-    common.positive(steps, "--steps", 2)
+    common.bounded(steps, "--steps", 2, common.MAX_PATH_STEPS)
+    common.bounded(temperature, "--temperature", 1e-6, 1e6)
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
     generator = torch.Generator().manual_seed(global_option(ctx, "seed", seed, 0))
     shared_z = opened.decoder.sample_latent(1, generator, temperature)[0].cpu()

@@ -11,6 +11,9 @@ from gencore.errors import GenError
 from gencore.models import ALL_ARCHS
 
 
+MAX_LATENT, MAX_WIDTH = 4096, 1024
+
+
 @app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
 @common.handle_errors
 def train(
@@ -62,6 +65,16 @@ def train(
     for value, flag in ((lr, "--lr"), (beta, "--beta")):
         if value is not None and not value > 0:
             raise GenError(f"must be positive, got {value}", where=flag)
+    for value, flag in ((lr, "--lr"), (beta, "--beta"), (free_bits, "--free-bits"), (contractive, "--contractive"),
+                        (max_minutes, "--max-minutes")):
+        if value is not None and not value < float("inf"):
+            raise GenError(f"must be finite, got {value}", where=flag)
+    if max_minutes is not None and not max_minutes > 0:
+        raise GenError(f"must be positive, got {max_minutes}", where="--max-minutes")
+    for value, flag, most in ((latent, "--latent", MAX_LATENT), (width, "--width", MAX_WIDTH)):
+        if value > most:
+            raise GenError(f"must be at most {most}, got {value}", where=flag,
+                           hint="a model that large would not fit in memory")
     if precision not in ("auto", "fp32", "bf16"):
         raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
     if not 0 < val_fraction < 1:

@@ -76,6 +76,8 @@ def read_level(path: Path, group: str = "") -> Level:
     rows = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     while rows and rows[-1] == "":
         rows.pop()
+    if not rows:  # a byte-order mark and nothing else
+        raise GenError("empty level file", where=str(path), hint=hint_text)
     bad = next((ch for row in rows for ch in row if not ch.isprintable() or ch in "\t\x0b\x0c"), None)
     if bad is not None:
         raise GenError(f"not a text level (control character {bad!r})", where=str(path), hint=hint_text)
