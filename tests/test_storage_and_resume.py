@@ -100,8 +100,11 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
 
 def test_resume_auto_starts_then_continues(tmp_path):
     out = tmp_path / "auto"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # a start killed before its first checkpoint
     first = gen("train", "images", *TINY, "--resume", "auto", "-o", out, cwd=tmp_path)
     assert first.exit_code == 0 and "resuming" not in first.stderr, first.stderr
+    assert "stopped before its first checkpoint; starting it again" in first.stderr
     again = gen("train", "images", *TINY[2:], "--epochs", "3", "--resume", "auto", "-o", out, cwd=tmp_path)
     assert again.exit_code == 0 and "resuming from" in again.stderr, again.stderr
     assert_one_line_error(gen("train", "images", "--resume", "auto", cwd=tmp_path), "-o")

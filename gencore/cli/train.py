@@ -100,6 +100,8 @@ def train(
         from gencore.training.checkpoint import list_checkpoints
 
         resume = str(out) if list_checkpoints(out) else None
+        if resume is None and dist.main and pipeline.clear_unstarted(out):
+            console.info(f"{out}: the run stopped before its first checkpoint; starting it again")
     if resume is not None:
         from gencore.runs import resolve_run
 

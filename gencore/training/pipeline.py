@@ -3,6 +3,7 @@ finish the run (latent prior, split weights, previews, domain metrics, completio
 from __future__ import annotations
 
 import platform
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +54,23 @@ def claim_run_dir(out: Path | None, domain: str, arch: str) -> Path:
         from gencore.storage import os_error
         raise os_error(exc, path) from exc
     return path
+
+
+def clear_unstarted(folder: Path) -> bool:
+    """Empty a run folder killed before its first checkpoint (config.json, metrics.jsonl, temp
+    files and no checkpoint), so that `--resume auto` can start it again. Anything else stays."""
+    if not (folder / CONFIG).is_file() or checkpoint.list_checkpoints(folder):
+        return False
+    known = {CONFIG, "metrics.jsonl", checkpoint.CHECKPOINTS}
+    entries = list(folder.iterdir())
+    if any(e.name not in known and not e.name.startswith(".") for e in entries):
+        return False
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return True
 
 
 def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Tensor]:
