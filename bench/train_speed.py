@@ -44,10 +44,6 @@ PLAIN_BATCH, PLAIN_LR, PLAIN_EPOCHS = 128, 1e-3, 10
 LATENT, CLASSES = 16, 10
 
 
-class Reached(Exception):
-    pass
-
-
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -75,17 +71,22 @@ def spec_for(width: int) -> dict:
 
 
 # -- the plain loop -------------------------------------------------------------------------------
-def plain_run(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int) -> list[dict]:
-    """What most hand-written loops do: a DataLoader, batch 128, fp32, Adam, BCE + KL."""
+def plain_epochs(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int, history: list[dict]):
+    """What most hand-written loops do: a DataLoader, batch 128, fp32, Adam, BCE + KL. Yields
+    after each epoch (appended to `history`), so the bench can interleave it with gen's epochs
+    and both meet the same load on a shared machine. Its randomness has its own generators."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    torch.manual_seed(seed)
-    model = AutoEncoder(spec).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = AutoEncoder(spec).to(device)
+    noise = torch.Generator(device=device).manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=PLAIN_LR)
     loader = DataLoader(TensorDataset(tx, tc), batch_size=PLAIN_BATCH, shuffle=True, num_workers=workers,
-                        pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                        pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                        generator=torch.Generator().manual_seed(seed))
     vx, vc = vx.to(device), vc.to(device)
-    history, elapsed = [], 0.0
+    elapsed = 0.0
     for _ in range(epochs):
         model.train()
         sync(device)
@@ -93,7 +94,7 @@ def plain_run(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int
         for x, c in loader:
             x, c = x.to(device, non_blocking=True), c.to(device, non_blocking=True)
             mu, logvar = model.encoder(x, c)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=noise, device=device)
             logits = model.decoder(z, c)
             recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / x.shape[0]
             kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
@@ -105,15 +106,15 @@ def plain_run(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int
         elapsed += seconds
         val = evaluate(model, vx, vc, beta=1.0, free_bits=0.0)["val_neg_elbo"]
         history.append({"seconds": seconds, "elapsed": elapsed, "val": val, "items": tx.shape[0]})
-    return history
+        yield
 
 
 # -- gen's trainer --------------------------------------------------------------------------------
 class TimedTrainer(Trainer):
-    """gen's Trainer, with each epoch's training time (validation left out) recorded, stopping
-    once the validation negative ELBO reaches `target`."""
+    """gen's Trainer, with each epoch's training time (validation left out) recorded; after
+    each of its epochs, the `partner` (the plain loop) runs one of its own."""
 
-    target: float | None = None
+    partner = None
 
     def _epoch(self, progress) -> None:
         sync(self.device)
@@ -125,8 +126,7 @@ class TimedTrainer(Trainer):
         elapsed = (self.history[-1]["elapsed"] if self.history else 0.0) + seconds
         self.history.append({"seconds": seconds, "elapsed": elapsed, "val": last["val_neg_elbo"],
                              "items": self.split.train_x.shape[0]})
-        if self.target is not None and last["val_neg_elbo"] <= self.target:
-            raise Reached
+        next(self.partner, None)
 
 
 def timed_evaluate(*args, **kwargs):
@@ -138,7 +138,33 @@ def timed_evaluate(*args, **kwargs):
     return out
 
 
-def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, target: float | None, args):
+def profile_steps(trainer: Trainer, steps: int = 10) -> str:
+    """Where gen's training step spends its time: the top operators, and how busy the device
+    was over the steps' wall time (low: bound by the host, launches and syncs; high: by kernels)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = trainer.device.type == "cuda"
+    x, c = trainer._batch(0, trainer.local_batch)
+    for _ in range(3):
+        trainer._step(x, c)
+    sync(trainer.device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        started = time.perf_counter()
+        for _ in range(steps):
+            trainer._step(x, c)
+        sync(trainer.device)
+        wall = time.perf_counter() - started
+    events = prof.key_averages()
+    table = events.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=15)
+    line = f"profile: {steps} steps of batch {x.shape[0]} in {wall * 1e3:.1f} ms"
+    if cuda:
+        busy = sum(e.self_device_time_total for e in events) / 1e6
+        line += f"; kernels busy {100 * busy / wall:.0f}% of that time"
+    return f"{table}\n{line}"
+
+
+def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, partner, args, profile: bool = False):
     data = LoadedData(items=torch.cat([tx, vx]), conditions=torch.cat([tc, vc]), class_names=[str(i) for i in range(10)],
                       likelihood="bernoulli", item_kind="grid2d")
     val_indices = list(range(tx.shape[0], tx.shape[0] + vx.shape[0]))
@@ -149,26 +175,26 @@ def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, target
     config = {"split": {"val_indices": val_indices}, "data": {}}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = TimedTrainer(Path(tmp), domain, data, spec, config, settings, device)
-        trainer.history, trainer.target = [], target
+        trainer.history, trainer.partner = [], partner
         TimedTrainer.current = trainer
-        try:
-            trainer.fit()
-        except Reached:
-            pass
+        trainer.fit()
+        trainer.profile = profile_steps(trainer) if profile else None
     return trainer, settings
 
 
 # -- sampling -------------------------------------------------------------------------------------
-def timed(fn, device, repeats: int) -> float:
-    fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def timed(fns: list, device, repeats: int) -> list[float]:
+    """Median seconds of each function, called in turn `repeats` times after one warm-up call."""
+    times = [[] for _ in fns]
+    for r in range(repeats + 1):
+        for fn, spent in zip(fns, times):
+            sync(device)
+            started = time.perf_counter()
+            fn()
+            sync(device)
+            if r:
+                spent.append(time.perf_counter() - started)
+    return [statistics.median(t) for t in times]
 
 
 def sampling(spec, device, batch: int, repeats: int, compile: bool) -> dict:
@@ -183,17 +209,18 @@ def sampling(spec, device, batch: int, repeats: int, compile: bool) -> dict:
     def drain(bulk):
         return lambda: [chunk for chunk in bulk.chunks(z, c, pixels=True)]
 
-    out = {"plain": batch / timed(plain, device, repeats)}
     bulk = BulkDecoder(copy.deepcopy(decoder), device, "auto", chunk=batch)
-    out["gen"] = batch / timed(drain(bulk), device, repeats)
-    out["gen_precision"] = "bf16" if bulk.bf16 else "fp32"
+    fns = [plain, drain(bulk)]
+    out = {"gen_precision": "bf16" if bulk.bf16 else "fp32"}
     if compile:
-        bulk = BulkDecoder(copy.deepcopy(decoder), device, "auto", compile=True, chunk=batch)
+        compiled = BulkDecoder(copy.deepcopy(decoder), device, "auto", compile=True, chunk=batch)
         started = time.perf_counter()
-        drain(bulk)()
+        drain(compiled)()
         sync(device)
         out["compile_seconds"] = time.perf_counter() - started
-        out["gen_compiled"] = batch / timed(drain(bulk), device, repeats)
+        fns.append(drain(compiled))
+    rates = [batch / t for t in timed(fns, device, repeats)]
+    out.update(zip(("plain", "gen", "gen_compiled"), rates))
     return out
 
 
@@ -270,6 +297,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="plain DataLoader workers (default 2 on CUDA, 0 on CPU)")
     parser.add_argument("--sample-batch", type=int, help="sampling batch (default 65,536 on CUDA, 4,096 on CPU)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, if the estimate does not know it")
+    parser.add_argument("--profile", action="store_true", help="profile gen's step after the last repeat")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: checks every path in seconds")
     args = parser.parse_args()
@@ -280,10 +308,10 @@ def main() -> None:
     if cuda:
         torch.backends.cudnn.benchmark = True
     console.settings.quiet = True
-    plain_epochs = PLAIN_EPOCHS
+    plain_epochs_n = PLAIN_EPOCHS
     if args.smoke:
-        args.train_items, args.val_items, args.repeats, plain_epochs = 256, 32, 1, 2
-        args.gen_epochs, args.sample_batch = 2, 256
+        args.train_items, args.val_items, args.repeats, plain_epochs_n = 256, 32, 1, 2
+        args.gen_epochs, args.sample_batch, args.profile = 2, 256, True
     train_items = args.train_items or (60_000 if cuda else 12_000)
     workers = args.workers if args.workers is not None else (2 if cuda else 0)
     sample_batch = args.sample_batch or (65_536 if cuda else 4_096)
@@ -294,22 +322,31 @@ def main() -> None:
     trainer_module.evaluate = timed_evaluate
     plain_hist, gen_hist, targets, compile_s, settings, plan = [], [], [], [], None, None
     for rep in range(args.repeats):
-        plain = plain_run(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs)
+        plain = []
+        partner = plain_epochs(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs_n, plain)
+        trainer, settings = gen_run(spec, tx, tc, vx, vc, domain, device, rep, args.gen_epochs, partner, args,
+                                    profile=args.profile and rep == args.repeats - 1)
+        for _ in partner:  # the plain epochs that outlast gen's budget
+            pass
         target = plain[-1]["val"]
-        trainer, settings = gen_run(spec, tx, tc, vx, vc, domain, device, rep, args.gen_epochs, target, args)
         plan = trainer.plan
         plain_hist.append(plain)
         gen_hist.append(trainer.history)
         targets.append(target)
         if trainer.compile_seconds is not None:
             compile_s.append(trainer.compile_seconds)
+        reached = time_to(trainer.history, target)
+        at = next((i + 1 for i, h in enumerate(trainer.history) if h["val"] <= target), None)
+        curve = " ".join(f"{h['val']:.1f}" for h in trainer.history)
         print(f"repeat {rep + 1}: plain {median_rate(plain):,.0f}/s to {target:.2f} nats in {time_to(plain, target):.1f} s; "
               f"gen {median_rate(trainer.history):,.0f}/s, "
-              + (f"reached it in {time_to(trainer.history, target):.1f} s (epoch {len(trainer.history)})"
-                 if time_to(trainer.history, target) is not None
-                 else f"best {min(h['val'] for h in trainer.history):.2f} after {len(trainer.history)} epochs"),
+              + (f"reached it in {reached:.1f} s (epoch {at})" if reached is not None
+                 else f"best {min(h['val'] for h in trainer.history):.2f} in {len(trainer.history)} epochs")
+              + f"; gen's validation -ELBO by epoch: {curve}",
               flush=True)
     trainer_module.evaluate = evaluate
+    if trainer.profile:
+        print(trainer.profile)
     samp = sampling(spec, device, sample_batch, 1 if args.smoke else 5, compile=cuda and args.compile is not False)
 
     plain_rate = statistics.median(median_rate(h) for h in plain_hist)
@@ -334,7 +371,7 @@ def main() -> None:
     print(f"training samples/s: plain {plain_rate:,.0f} ({share(plain_rate, train_flops, peak32)}), "
           f"gen {gen_rate:,.0f} ({share(gen_rate, train_flops, peak_gen)}); ratio {gen_rate / plain_rate:.2f}x")
     gen_tt_text = f"{gen_tt:.1f} s, {plain_tt / gen_tt:.2f}x faster" if math.isfinite(gen_tt) else "not reached"
-    print(f"time to the plain loop's {plain_epochs}-epoch validation -ELBO ({statistics.median(targets):.2f} nats): "
+    print(f"time to the plain loop's {plain_epochs_n}-epoch validation -ELBO ({statistics.median(targets):.2f} nats): "
           f"plain {plain_tt:.1f} s, gen {gen_tt_text} ({sum(r is not None for r in reached)}/{len(reached)} reached)")
     print(f"decoder-only sampling at batch {sample_batch:,}: plain fp32 {samp['plain']:,.0f}/s, gen "
           f"{samp['gen_precision']} {samp['gen']:,.0f}/s ({share(samp['gen'], decode_flops, peak_samp)})"

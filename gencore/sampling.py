@@ -3,8 +3,9 @@ on GPUs, with the likelihood means turned into their output dtype on the device,
 output that streams chunk by chunk into one file instead of going through PNG encoding."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
