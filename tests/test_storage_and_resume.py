@@ -70,6 +70,20 @@ def test_resume_continues_to_more_epochs(tmp_path):
     assert_one_line_error(gen("train", "images", *TINY, "-o", out, cwd=tmp_path), "not empty")
 
 
+def test_max_minutes_stops_at_an_epoch_end_and_the_run_trains_on(tmp_path):
+    out = tmp_path / "run"
+    tiny = [a for a in TINY if a not in ("--epochs", "2")]
+    result = gen("train", "images", *tiny, "--epochs", "40", "--max-minutes", "0.0001", "-o", out, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "--max-minutes" in result.stderr and (out / "complete.json").is_file()
+    epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["event"] == "epoch"]
+    assert epochs == [1]
+    result = gen("train", "images", "--resume", out, "--epochs", "3", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "epoch 2" in result.stderr
+
+
 def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     import signal
     import subprocess

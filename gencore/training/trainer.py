@@ -181,6 +181,7 @@ class Trainer:
         """Train to the end (or an early stop); return the best model (rank 0; others get None)."""
         settings = self.settings
         progress = console.TrainProgress(self.total_steps, self.step, settings.batch_size, enabled=self.dist.main)
+        started = time.perf_counter()
         try:
             if not checkpoint.list_checkpoints(self.run_dir):
                 self.save_checkpoint()  # step 0: the guard always has a checkpoint to roll back to
@@ -195,6 +196,11 @@ class Trainer:
                     self._epoch(progress)
                 except NonFiniteStep as exc:
                     self._roll_back(str(exc))
+                if self._out_of_time(started):
+                    console.info(f"stopping after {settings.max_minutes:g} minutes (--max-minutes) at epoch "
+                                 f"{self.counters['epoch']}; keeping epoch {self.counters['best_epoch']}. "
+                                 f"Train on with: gen train {self.domain.name} --resume {self.run_dir}")
+                    break
         except KeyboardInterrupt:
             progress.close()
             self.save_checkpoint()
@@ -263,6 +269,13 @@ class Trainer:
                                 f"{val['val_recon']:.2f} kl {val['val_kl']:.2f})  au {val['active_units']}/"
                                 f"{self.spec['latent_dim']}")
         self.save_checkpoint()
+
+    def _out_of_time(self, started: float) -> bool:
+        if not self.settings.max_minutes:
+            return False
+        # rank 0's clock decides for every rank, so all stop after the same epoch
+        over = {"over": time.perf_counter() - started > 60 * self.settings.max_minutes}
+        return bool(broadcast(self.dist, over)["over"])
 
     def _lr(self) -> float:
         return lr_at(self.step, self.total_steps, self.settings.lr) * self.counters["lr_scale"]
