@@ -203,17 +203,22 @@ def parity(data: bytes, graph: SamplingGraph, d: int, k: int) -> float | None:
 def export_bundle(run, out: Path) -> Path:
     """A decoder-only run folder: config.json, decoder.safetensors and the completion marker.
     `gen sample -r BUNDLE` and `load_run(BUNDLE)` work on it."""
+    if run.config["arch"] == "denoiser":  # the whole network: it has no decoder of its own
+        return write_bundle(run, out, "model", {"model": run.model().state_dict()})
+    return write_bundle(run, out, "decoder-only", {"decoder": run.decoder.state_dict()})
+
+
+def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
+    """A run folder holding part of `run`: config.json, `KIND.safetensors` for each of `weights`
+    and the completion marker, staged and renamed into place so it is whole or absent."""
     if out.exists() and any(out.iterdir()):
         raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        if run.config["arch"] == "denoiser":  # the whole network: it has no decoder of its own
-            config = dict(run.config, bundle="model", exported_from=str(run.path))
-            save_tensors(staging / "model.safetensors", run.model().state_dict(), "model", run.domain_name)
-        else:
-            config = dict(run.config, bundle="decoder-only", exported_from=str(run.path))
-            save_tensors(staging / "decoder.safetensors", run.decoder.state_dict(), "decoder", run.domain_name)
+        config = dict(run.config, bundle=bundle, exported_from=str(run.path))
+        for kind, state in weights.items():
+            save_tensors(staging / f"{kind}.safetensors", state, kind, run.domain_name)
         write_json(staging / CONFIG, config)
         write_json(staging / COMPLETE, {"format_version": FORMAT_VERSION, "domain": run.domain_name,
                                          "finished": config.get("created"), "exported": True})

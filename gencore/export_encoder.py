@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -20,8 +19,7 @@ from torch import nn
 
 from gencore import __version__
 from gencore.errors import GenError
-from gencore.runs import COMPLETE, CONFIG
-from gencore.storage import FORMAT_VERSION, save_tensors, write_json
+from gencore.storage import FORMAT_VERSION
 
 
 class ScoringGraph(nn.Module):
@@ -44,24 +42,10 @@ def _refuse_denoiser(run) -> None:
 
 
 def export_encoder_bundle(run, out: Path) -> Path:
+    from gencore.export import write_bundle
+
     _refuse_denoiser(run)
-    if out.exists() and any(out.iterdir()):
-        raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        config = dict(run.config, bundle="encoder-only", exported_from=str(run.path))
-        save_tensors(staging / "encoder.safetensors", run.encoder.state_dict(), "encoder", run.domain_name)
-        write_json(staging / CONFIG, config)
-        write_json(staging / COMPLETE, {"format_version": FORMAT_VERSION, "domain": run.domain_name,
-                                        "finished": config.get("created"), "exported": True})
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    return write_bundle(run, out, "encoder-only", {"encoder": run.encoder.state_dict()})
 
 
 def export_encoder_onnx(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:

@@ -52,12 +52,7 @@ def export_command(
     data, report = export_onnx(opened, target, opset=opset, postprocess=postprocess, threshold=threshold)
     if to_stdout:
         onnx_stdout(data)
-    parity = report["parity_max_abs_diff"]
-    check = ("onnxruntime not installed, parity unchecked" if parity is None
-             else f"onnxruntime matches torch to {parity:.1e}")
-    console.info(f"wrote {target or 'stdout'}: {report['bytes'] / 1e6:.2f} MB, opset {opset}, {check}")
-    if parity is not None and parity > 1e-4:
-        console.warn(f"the ONNX outputs differ from torch by {parity:.2e} (more than 1e-4)")
+    _report_onnx(target, report, opset, "")
 
 
 def _export_encoder(opened, fmt: str, out: str | None, name: str, opset: int, postprocess: str) -> None:
@@ -77,7 +72,13 @@ def _export_encoder(opened, fmt: str, out: str | None, name: str, opset: int, po
     data, report = export_encoder.export_encoder_onnx(opened, target, opset=opset)
     if to_stdout:
         onnx_stdout(data)
+    _report_onnx(target, report, opset, "the encoder, ")
+
+
+def _report_onnx(target: Path | None, report: dict, opset: int, what: str) -> None:
     parity = report["parity_max_abs_diff"]
     check = ("onnxruntime not installed, parity unchecked" if parity is None
              else f"onnxruntime matches torch to {parity:.1e}")
-    console.info(f"wrote {target or 'stdout'}: the encoder, {report['bytes'] / 1e6:.2f} MB, opset {opset}, {check}")
+    console.info(f"wrote {target or 'stdout'}: {what}{report['bytes'] / 1e6:.2f} MB, opset {opset}, {check}")
+    if parity is not None and parity > 1e-4:
+        console.warn(f"the ONNX outputs differ from torch by {parity:.2e} (more than 1e-4)")
