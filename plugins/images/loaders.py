@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from gencore.datafiles import scan_class_folder
 from gencore.errors import GenError
 from gencore.plugin import LoadedData
 
@@ -295,34 +296,6 @@ def _digits() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
 
 
 # -- folders --------------------------------------------------------------------------------------
-def _scan(root: Path) -> tuple[list[Path], dict[str, list[Path]], int]:
-    """Image files at the top level, image files per first-level subfolder, and other files."""
-    top: list[Path] = []
-    classes: dict[str, list[Path]] = {}
-    other = 0
-    seen = 0
-    errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .git, .ipynb_checkpoints
-        here = Path(dirpath)
-        rel = here.relative_to(root)
-        seen += len(filenames) + len(dirnames)
-        if seen > MAX_FILES:
-            raise GenError(f"the folder holds over {MAX_FILES:,} entries", where=str(root),
-                           hint="point --data at a smaller folder")
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
-                other += 1  # includes macOS ._ files, which are not images
-                continue
-            if rel.parts:
-                classes.setdefault(rel.parts[0], []).append(here / name)
-            else:
-                top.append(here / name)
-    if errors and errors[0].filename is not None and Path(errors[0].filename) == root:
-        raise GenError(f"cannot read the folder ({errors[0].strerror})", where=str(root))
-    return top, classes, other
-
-
 def _read_for_training(job: tuple[Path, tuple[int, int] | None]):
     path, size = job
     try:
@@ -344,7 +317,7 @@ def _load_folder(root: Path, resize: tuple[int, int] | None, any_size: bool = Fa
     if empty:
         raise GenError("folder is empty", where=str(root),
                        hint="put PNG or JPEG images in it, one subfolder per class")
-    top, classes, other = _scan(root)
+    top, classes, other = scan_class_folder(root, IMAGE_SUFFIXES, MAX_FILES)
     if top and classes:
         sub = next(iter(sorted(classes)))
         raise GenError(f"images both at the top level ({len(top)}, e.g. {top[0].name}) and in class "

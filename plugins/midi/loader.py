@@ -6,7 +6,6 @@ Corrupt files are skipped with one named warning each and counted; training goes
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from gencore import console
+from gencore.datafiles import scan_class_folder
 from gencore.errors import GenError
 from gencore.plugin import LoadedData
 
@@ -38,30 +38,6 @@ def warn(message: str) -> None:
         warnings.warn(message, MidiWarning, stacklevel=3)
 
 
-def scan(root: Path) -> tuple[list[Path], dict[str, list[Path]], int]:
-    """MIDI files at the top level, per first-level subfolder, and the count of other files."""
-    top: list[Path] = []
-    classes: dict[str, list[Path]] = {}
-    other = seen = 0
-    errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        here = Path(dirpath)
-        rel = here.relative_to(root)
-        seen += len(filenames) + len(dirnames)
-        if seen > MAX_FILES:
-            raise GenError(f"the folder holds over {MAX_FILES:,} entries", where=str(root),
-                           hint="point --data at a smaller folder")
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(MIDI_SUFFIXES):
-                other += 1
-                continue
-            (classes.setdefault(rel.parts[0], []) if rel.parts else top).append(here / name)
-    if errors and errors[0].filename is not None and Path(errors[0].filename) == root:
-        raise GenError(f"cannot read the folder ({errors[0].strerror})", where=str(root))
-    return top, classes, other
-
-
 def folder_files(root: Path, max_files: int | None) -> tuple[list[Path], list[int], list[str]]:
     """(paths, class index per path, class names); no class names for an unlabelled folder."""
     if not root.exists():
@@ -71,7 +47,7 @@ def folder_files(root: Path, max_files: int | None) -> tuple[list[Path], list[in
     if not root.is_dir():
         raise GenError("this is a file, not a folder", where=str(root),
                        hint="point --data at a folder of .mid files, one subfolder per class")
-    top, classes, other = scan(root)
+    top, classes, other = scan_class_folder(root, MIDI_SUFFIXES, MAX_FILES)
     if top and classes:
         raise GenError(f"MIDI files both at the top level ({len(top)}, e.g. {top[0].name}) and in class "
                        f"subfolders ({len(classes)}, e.g. {sorted(classes)[0]}/)", where=str(root),
