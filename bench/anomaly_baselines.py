@@ -3,7 +3,12 @@ the built-in series and tabular demos, on the same seeded splits, in one run.
 
     python bench/anomaly_baselines.py            # the full comparison (a few minutes on 2 CPU cores)
     python bench/anomaly_baselines.py --smoke    # tiny and fast, for CI: checks the pipeline only
-    python bench/anomaly_baselines.py --domains tabular --seeds 0,1,2    # spread over seeds
+    python bench/anomaly_baselines.py --domains tabular --seeds 0,1,2,3,4    # spread over seeds
+    python bench/anomaly_baselines.py --domains tabular --seeds 5,6,7,8,9 --resplit    # fresh test sets
+
+The seeds vary gen's training and the baselines' randomness; the built-in test set is one fixed
+split. `--resplit` draws, per seed, a fresh split of breast cancer the built-in way (other benign
+halves, other 14 malignant records), written as CSVs, so that the seeds vary the test set too.
 
 gen trains through its own CLI (`gen train`, timed, run in this process) and scores with
 `gen score --method M`. The
@@ -36,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 METHODS = ("recon", "elbo", "mahalanobis", "kl")
 FULL = {
     "series": ["--window", "64", "--stride", "2", "--epochs", "30", "--width", "16", "--latent", "8"],
-    "tabular": ["--epochs", "300", "--latent", "4"],
+    "tabular": [],  # the domain's defaults
 }
 SMOKE = {
     "series": ["--window", "32", "--stride", "16", "--epochs", "1", "--width", "8", "--latent", "2"],
@@ -153,9 +158,23 @@ def per_step(scored, window_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(steps), np.concatenate(labels)
 
 
-def run_domain(domain: str, work: Path, smoke: bool, seed: int) -> dict:
+def fresh_split(work: Path, seed: int) -> tuple[str, str]:
+    """Breast cancer split the built-in way with another seed, as train and test CSVs in `work`."""
+    from plugins.csvtable import csv_text
+    from plugins.tabular.builtin import breast_cancer
+
+    paths = []
+    for test in (False, True):
+        table = breast_cancer(test, seed)
+        path = work / f"breast-cancer-split{seed}{'-test' if test else ''}.csv"
+        path.write_text(csv_text(table.header, table.rows))
+        paths.append(str(path))
+    return paths[0], paths[1]
+
+
+def run_domain(domain: str, work: Path, smoke: bool, seed: int, resplit: bool = False) -> dict:
     work.mkdir(parents=True, exist_ok=True)
-    train_source, test_source = DEMOS[domain]
+    train_source, test_source = fresh_split(work, seed) if resplit and domain == "tabular" else DEMOS[domain]
     run = work / f"{domain}-run"
     args = (SMOKE if smoke else FULL)[domain]
     started = time.perf_counter()
@@ -187,7 +206,7 @@ def run_domain(domain: str, work: Path, smoke: bool, seed: int) -> dict:
             step, step_labels = per_step(scored, scores)
             row.update({f"step_{k}": v for k, v in metrics(step, step_labels).items()})
         rows[name] = row
-    return {"train": train_source, "test": test_source, "gen_train_args": args, "gen_train_seconds": train_s,
+    return {"train": Path(train_source).name, "test": Path(test_source).name, "gen_train_args": args, "gen_train_seconds": train_s,
             "test_items": int(len(labels)), "test_anomalies": int(labels.sum()),
             "pyod": pyod if isinstance(pyod, str) else "used", "results": rows}
 
@@ -195,6 +214,8 @@ def run_domain(domain: str, work: Path, smoke: bool, seed: int) -> dict:
 def mean_over_seeds(blocks: list[dict]) -> dict:
     """One block whose figures are the means over the seeds' blocks."""
     out = dict(blocks[0], gen_train_seconds=float(np.mean([b["gen_train_seconds"] for b in blocks])))
+    if len({b["test"] for b in blocks}) > 1:
+        out.update(train="a fresh split per seed", test="its test half")
     out["results"] = {name: {k: float(np.mean([b["results"][name][k] for b in blocks])) for k in row}
                       for name, row in blocks[0]["results"].items()}
     return out
@@ -206,7 +227,7 @@ def show(report: dict) -> None:
         unit = "windows" if domain == "series" else "records"
         print(f"\n{key}: train {block['train']}, score {block['test']} ({block['test_items']} {unit}, "
               f"{block['test_anomalies']} anomalous); gen trained in {block['gen_train_seconds']:.1f} s "
-              f"({' '.join(block['gen_train_args'])}); PyOD: {block['pyod']}")
+              f"({' '.join(block['gen_train_args']) or 'defaults'}); PyOD: {block['pyod']}")
         step = domain == "series"
         print(f"  {'method':18s} {'ROC AUC':>8s} {'P@k':>6s}" + (f" {'step AUC':>9s} {'step P@k':>9s}" if step else ""))
         for name, row in block["results"].items():
@@ -224,16 +245,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="keep the runs, scores, plots and JSON report in this folder (default: a temporary one)")
     parser.add_argument("--domains", default="series,tabular", help="comma-separated: series, tabular")
+    parser.add_argument("--resplit", action="store_true", help="tabular: score a fresh split of breast cancer "
+                        "per seed instead of the fixed built-in one, e.g. --seeds 5,6,7,8,9 --resplit")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="anomaly-bench-") as scratch:
         work = args.out or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         seeds = [int(x) for x in args.seeds.split(",")]
-        report = {"smoke": args.smoke, "seeds": seeds, "domains": {}}
+        report = {"smoke": args.smoke, "seeds": seeds, "resplit": args.resplit, "domains": {}}
         for domain in args.domains.split(","):
             blocks = []
             for seed in seeds:
-                blocks.append(run_domain(domain, work / f"seed-{seed}", args.smoke, seed))
+                blocks.append(run_domain(domain, work / f"seed-{seed}", args.smoke, seed, args.resplit))
                 report["domains"][f"{domain} (seed {seed})" if len(seeds) > 1 else domain] = blocks[-1]
             if len(seeds) > 1:
                 report["domains"][f"{domain} (mean of seeds {args.seeds})"] = mean_over_seeds(blocks)

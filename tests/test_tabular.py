@@ -128,6 +128,8 @@ def test_builtin_breast_cancer_split():
     assert test.header[-1] == "is_anomaly" and len(train.header) == 30
     assert {tuple(r) for r in train.rows}.isdisjoint({tuple(r[:-1]) for r in test.rows})
     assert breast_cancer(True).rows == test.rows
+    fresh = breast_cancer(True, seed=5)  # bench --resplit: another split drawn the same way
+    assert len(fresh) == 192 and sum(int(r[-1]) for r in fresh.rows) == 14 and fresh.rows != test.rows
 
 
 def test_bad_input_is_one_line(tab_run, tab_work, tmp_path, monkeypatch):

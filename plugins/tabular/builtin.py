@@ -24,8 +24,8 @@ NAMES = ("breast-cancer", "breast-cancer-test", "kddcup99", "kddcup99-test")
 KDD_CATEGORICAL = ("protocol_type", "service", "flag")
 
 
-def _split(normal: np.ndarray, anomalies: np.ndarray, test: bool, n_anomalies: int | None):
-    rng = np.random.default_rng(SEED)
+def _split(normal: np.ndarray, anomalies: np.ndarray, test: bool, n_anomalies: int | None, seed: int = SEED):
+    rng = np.random.default_rng(seed)
     normal = rng.permutation(normal)
     half = (len(normal) + 1) // 2
     if not test:
@@ -48,13 +48,14 @@ def _cell(value) -> str:
     return repr(float(value)) if isinstance(value, (float, np.floating)) else str(value)
 
 
-def breast_cancer(test: bool) -> Table:
+def breast_cancer(test: bool, seed: int = SEED) -> Table:
+    """The built-in split; another `seed` draws a fresh one the same way (bench/anomaly_baselines.py --resplit)."""
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer()
     header = [n.replace(" ", "_") for n in data.feature_names]
     benign, malignant = np.flatnonzero(data.target == 1), np.flatnonzero(data.target == 0)
-    rows, labels = _split(benign, malignant, test, TEST_ANOMALIES)
+    rows, labels = _split(benign, malignant, test, TEST_ANOMALIES, seed)
     return _table("breast-cancer-test" if test else "breast-cancer", header, data.data, rows, labels, test)
 
 
