@@ -243,9 +243,10 @@ def _export(self, out, format: str = "onnx", **options):
 Run.export = _export
 
 
-def _score(self, items: torch.Tensor, method: str = "elbo", cls: str | None = None, seed: int = 0):
-    """One anomaly score per item, higher = more unusual: "recon", "elbo" or "mahalanobis"
-    (the encoder alone); for a conditional run the minimum over classes unless `cls` is given."""
+def _score(self, items: torch.Tensor, method: str | None = None, cls: str | None = None, seed: int = 0):
+    """One anomaly score per item, higher = more unusual: "recon", "elbo", or "mahalanobis" and
+    "kl" (the encoder alone); None: as `gen score` chooses. For a conditional run the minimum over
+    classes unless `cls` is given."""
     from gencore import scoring
 
     return scoring.score(self, items, method, cls, seed)

@@ -78,6 +78,8 @@ class Domain:
     # `gen score` with no --threshold/--contamination/--val-quantile: flag inputs above this
     # quantile of the run's held-out validation scores (None: report scores without flags).
     default_val_quantile: float | None = None
+    # `gen score` with no --method (None: elbo for VAEs, recon for deterministic arches).
+    default_score_method: str | None = None
     # `gen sample --format npy` stores decoded items as "float32" likelihood means, or as "uint8"
     # 0-255 where they are intensities in [0, 1] (pixels).
     array_dtype: str = "float32"

@@ -43,8 +43,18 @@ def _score_given(run, method: str, x: torch.Tensor, c: torch.Tensor | None, gene
     return recon / ELBO_SAMPLES + kl
 
 
-def score(run, items: torch.Tensor, method: str, cls: str | None = None, seed: int = 0,
+def default_method(run) -> str:
+    """The score `gen score` uses with no --method: the domain's choice where it makes one and
+    the run can give it, else the negative ELBO for VAEs and the reconstruction error otherwise."""
+    chosen = run.domain.default_score_method
+    if chosen and (run.stochastic or chosen not in ("elbo", "kl")):
+        return chosen
+    return "elbo" if run.stochastic else "recon"
+
+
+def score(run, items: torch.Tensor, method: str | None, cls: str | None = None, seed: int = 0,
           batch: int = 512) -> np.ndarray:
+    method = method or default_method(run)
     if method not in METHODS:
         raise GenError(f"unknown method {method!r}", where="--method", hint=f"use one of {', '.join(METHODS)}")
     if method in ("elbo", "kl") and not run.stochastic:

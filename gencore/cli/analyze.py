@@ -211,7 +211,7 @@ def _read_labels(path: Path) -> dict[str, int]:
 def score(
     ctx: typer.Context,
     inputs: list[str] = typer.Argument(..., help="Files, a folder, or builtin:NAME to score. e.g. gen score builtin:digits"),
-    method: str = typer.Option("elbo", "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs), mahalanobis or kl (encoder only; kl: VAEs). e.g. --method mahalanobis"),
+    method: str = typer.Option(None, "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs), mahalanobis or kl (encoder only; kl: VAEs); default: the domain's choice (kl for tables), else elbo for VAEs and recon otherwise. e.g. --method mahalanobis"),
     cls: str = typer.Option(None, "--class", "-c", help="Score against this class; default: the minimum over classes. e.g. --class 4"),
     threshold: float = typer.Option(None, "--threshold", help="Flag inputs scoring above this. e.g. --threshold 60"),
     contamination: float = typer.Option(None, "--contamination", help="Flag this share of the inputs (highest scores). e.g. --contamination 0.05"),
@@ -239,6 +239,7 @@ def score(
     opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
     batch = gather(opened, inputs, anomaly_class or [], labels and _read_labels(labels), exclude_training)
     seed = global_option(ctx, "seed", seed, 0)
+    method = method or scoring.default_method(opened)
     scores = scoring.score(opened, batch.items, method, cls, seed)
     rule = "given" if threshold is not None else None
     quantile = None
