@@ -78,4 +78,9 @@ def shutdown(dist: Dist) -> None:
         import torch.distributed as td
 
         if td.is_initialized():
+            import gc
+
+            # A DDP wrapper left in a reference cycle would otherwise be freed after its process
+            # group, at exit, which aborts the process ("terminate called without an active exception").
+            gc.collect()
             td.destroy_process_group()
