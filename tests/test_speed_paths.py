@@ -70,3 +70,21 @@ def test_sample_bad_format_or_precision(tiny_runs, workdir):
         result = gen("sample", "-r", tiny_runs["vae"], flag, value, "-o", workdir / "never", cwd=workdir)
         assert_one_line_error(result, flag)
         assert not (workdir / "never").exists()
+
+
+def test_bulk_decoder_precision_follows_the_training_rule():
+    from gencore.models.autoencoder import AutoEncoder, model_spec
+    from gencore.sampling import BulkDecoder
+    from gencore.training.fastpath import cpu_has_bf16
+
+    cpu = torch.device("cpu")
+    big = AutoEncoder(model_spec("vae", "grid2d", (1, 28, 28), "bernoulli", 10, width=8)).decoder.eval()
+    small = AutoEncoder(model_spec("vae", "grid2d", (1, 8, 8), "bernoulli", 10, width=8)).decoder.eval()
+    assert not BulkDecoder(small, cpu, "auto").bf16 and not BulkDecoder(big, cpu, "fp32").bf16
+    fast = BulkDecoder(big, cpu, "auto", chunk=100)
+    assert fast.bf16 == cpu_has_bf16()
+    z, cond = torch.randn(250, 16), torch.eye(10)[torch.arange(250) % 10]
+    exact = torch.cat(list(BulkDecoder(big, cpu, "fp32").chunks(z, cond)))
+    pixels = torch.cat(list(fast.chunks(z, cond, pixels=True)))  # three chunks, the last one short
+    assert pixels.dtype == torch.uint8 and pixels.shape == (250, 1, 28, 28)
+    assert (pixels.float() - exact * 255).abs().max() <= 0.05 * 255

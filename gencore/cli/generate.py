@@ -66,7 +66,7 @@ def sample(
     device: str = typer.Option(None, "--device", help=common.DEVICE_HELP),
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the native files (or samples.npy) and grid.png. e.g. -o sevens"),
     format: str = typer.Option("native", "--format", help="native: one file per sample in the domain's format; npy: one samples.npy (N, *item_shape), uint8 for pixels, plus conditions.npy, for bulk jobs. e.g. --n 1000000 --format npy"),
-    precision: str = typer.Option("auto", "--precision", help="Decoder arithmetic: auto (bf16 on GPUs, fp32 elsewhere), fp32 or bf16. e.g. --precision fp32"),
+    precision: str = typer.Option("auto", "--precision", help="Decoder arithmetic: auto (bf16 on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 (exact) or bf16. e.g. --precision fp32"),
 ) -> None:
     """Sample new items with the run's decoder alone (decoder.safetensors).
 

@@ -43,7 +43,7 @@ def train(
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
-    precision: str = typer.Option("auto", "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 28x28 or more), fp32 or bf16. e.g. --precision fp32"),
+    precision: str = typer.Option("auto", "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16. e.g. --precision fp32"),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
