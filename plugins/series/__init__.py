@@ -12,19 +12,13 @@ Importing this module is cheap: numpy, torch and matplotlib load inside the meth
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from gencore.plugin import Domain, DomainOption, LoadedData
-
-if TYPE_CHECKING:
-    import torch
-    from PIL import Image
+from gencore.plugin import DomainOption
+from plugins.csvdomain import CsvAnomalyDomain
 
 __all__ = ["SeriesDomain", "plugin"]
 
 
-class SeriesDomain(Domain):
+class SeriesDomain(CsvAnomalyDomain):
     name = "series"
     description = ("Time series from CSV (a time column, value columns) as sliding windows; 1-D conv "
                    "autoencoders that flag anomalous windows and time steps")
@@ -48,48 +42,6 @@ class SeriesDomain(Domain):
         DomainOption("max_gap", "interpolate runs of up to this many missing steps; longer gaps are left out "
                      "and no window crosses them, e.g. --max-gap 10", type=int, default=3),
     )
-
-    # -- data ---------------------------------------------------------------------------------
-    def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
-        from .loading import load_training
-
-        return load_training(source, options)
-
-    def load_files(self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]):
-        from .loading import load_files
-
-        return load_files(paths, spec)
-
-    # -- anomaly scoring ----------------------------------------------------------------------
-    def read_scored(self, inputs: list[str], spec: dict[str, Any], labels: dict[str, int] | None):
-        from .loading import read_scored
-
-        return read_scored(inputs, spec, labels)
-
-    def score_report(self, run, data, index, scores, threshold, method, out: Path) -> dict[str, Any]:
-        from .report import report
-
-        return report(run, data, index, scores, threshold, method, out)
-
-    # -- output -------------------------------------------------------------------------------
-    def export(self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any],
-               options: dict[str, Any] | None = None) -> list[Path]:
-        from .render import export
-
-        return export(items, out_dir, stems, spec)
-
-    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
-                options: dict[str, Any] | None = None) -> "Image.Image":
-        from .render import preview
-
-        return preview(items, spec, columns)
-
-    def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
-                spec: dict[str, Any] | None = None) -> "torch.Tensor":
-        """For --arch dae: Gaussian noise of 0.2 standard deviations (items are standardised)."""
-        import torch
-
-        return items + 0.2 * torch.randn(items.shape, generator=generator).to(items.device)
 
 
 plugin = SeriesDomain()

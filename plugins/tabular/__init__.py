@@ -13,19 +13,13 @@ Importing this module is cheap: numpy, torch and matplotlib load inside the meth
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from gencore.plugin import Domain, DomainOption, LoadedData
-
-if TYPE_CHECKING:
-    import torch
-    from PIL import Image
+from gencore.plugin import DomainOption
+from plugins.csvdomain import CsvAnomalyDomain
 
 __all__ = ["TabularDomain", "plugin"]
 
 
-class TabularDomain(Domain):
+class TabularDomain(CsvAnomalyDomain):
     name = "tabular"
     description = ("Tables of numeric and categorical columns (CSV; built in: breast cancer, KDD Cup 99) as "
                    "feature vectors; MLP VAEs that score records by reconstruction or by the encoder alone")
@@ -41,48 +35,6 @@ class TabularDomain(Domain):
         DomainOption("label_column", "0/1 ground-truth column, used when present; records labelled 1 are left out "
                      "of training, e.g. --label-column is_anomaly", default="is_anomaly"),
     )
-
-    # -- data ---------------------------------------------------------------------------------
-    def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:
-        from .loading import load_training
-
-        return load_training(source, options)
-
-    def load_files(self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]):
-        from .loading import load_files
-
-        return load_files(paths, spec)
-
-    # -- anomaly scoring ----------------------------------------------------------------------
-    def read_scored(self, inputs: list[str], spec: dict[str, Any], labels: dict[str, int] | None):
-        from .loading import read_scored
-
-        return read_scored(inputs, spec, labels)
-
-    def score_report(self, run, data, index, scores, threshold, method, out: Path) -> dict[str, Any]:
-        from .report import report
-
-        return report(run, data, index, scores, threshold, method, out)
-
-    # -- output -------------------------------------------------------------------------------
-    def export(self, items: "torch.Tensor", out_dir: Path, stems: list[str], spec: dict[str, Any],
-               options: dict[str, Any] | None = None) -> list[Path]:
-        from .render import export
-
-        return export(items, out_dir, stems, spec)
-
-    def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
-                options: dict[str, Any] | None = None) -> "Image.Image":
-        from .render import preview
-
-        return preview(items, spec, columns)
-
-    def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
-                spec: dict[str, Any] | None = None) -> "torch.Tensor":
-        """For --arch dae: Gaussian noise of 0.2 standard deviations on every feature."""
-        import torch
-
-        return items + 0.2 * torch.randn(items.shape, generator=generator).to(items.device)
 
 
 plugin = TabularDomain()
