@@ -4,7 +4,8 @@ model: REFERENCE.md §1's workload, a class-conditional conv VAE on 28x28 digits
     python bench/train_speed.py               # on the device --device auto picks; medians of 3
     python bench/train_speed.py --smoke       # every path once, on tiny sizes, in seconds
 
-It prints, for the plain eager loop (a DataLoader, batch 128, fp32, Adam 1e-3, the plain ELBO) and
+It prints, for the plain eager loop (a DataLoader with 2 workers, batch 128, fp32, Adam 1e-3, the
+plain ELBO: REFERENCE.md §1's "what most hand-written training loops do"; --workers 0 for none) and
 for gen's Trainer at its defaults (KL warm-up and free bits, which keep the latent from collapsing;
 the automatic fast path: batch and learning-rate rule, bf16 autocast where it pays, channels_last,
 fused Adam, device-resident data, torch.compile on CUDA):
@@ -42,6 +43,9 @@ from gencore.training.settings import TrainSettings
 from gencore.training.trainer import Trainer, choose_val_indices, evaluate
 
 PLAIN_BATCH, PLAIN_LR, PLAIN_EPOCHS = 128, 1e-3, 10
+# On a CPU the two loops take turns of about this many items (a second or so): short enough that
+# both meet the same load, long enough that neither pays for the other evicting its caches.
+TURN_ITEMS = 2048
 LATENT, CLASSES = 16, 10
 
 
@@ -75,10 +79,13 @@ def spec_for(width: int) -> dict:
 
 
 # -- the plain loop -------------------------------------------------------------------------------
-def plain_epochs(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int, history: list[dict]):
-    """What most hand-written loops do: a DataLoader, batch 128, fp32, Adam, BCE + KL. Yields
-    after each epoch (appended to `history`), so the bench can interleave it with gen's epochs
-    and both meet the same load on a shared machine. Its randomness has its own generators."""
+def plain_loop(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: int, history: list[dict],
+               per_step: bool):
+    """What most hand-written loops do: a DataLoader, batch 128, fp32, Adam, BCE + KL. A generator
+    that yields the items it trained on after each step (`per_step`, for CPUs) or each epoch, so
+    the bench interleaves it with gen's and both meet the same load on a shared machine; on a GPU
+    per-epoch turns leave its asynchronous launches alone. Each finished epoch is appended to
+    `history`. Its randomness has its own generators."""
     from torch.utils.data import DataLoader, TensorDataset
 
     with torch.random.fork_rng(devices=[]):
@@ -94,9 +101,14 @@ def plain_epochs(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: 
     for _ in range(epochs):
         model.train()
         sync(device)
-        started = time.perf_counter()
-        for x, c in loader:
-            x, c = x.to(device, non_blocking=True), c.to(device, non_blocking=True)
+        epoch_started, stepping = time.perf_counter(), 0.0
+        batches = iter(loader)
+        while True:
+            started = time.perf_counter()  # the DataLoader's fetch counts
+            batch = next(batches, None)
+            if batch is None:
+                break
+            x, c = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             mu, logvar = model.encoder(x, c)
             z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=noise, device=device)
             logits = model.decoder(z, c)
@@ -105,32 +117,55 @@ def plain_epochs(spec, tx, tc, vx, vc, device, workers: int, seed: int, epochs: 
             opt.zero_grad()
             (recon + kl).backward()
             opt.step()
+            if per_step:
+                sync(device)
+                stepping += time.perf_counter() - started
+                yield x.shape[0]
         sync(device)
-        seconds = time.perf_counter() - started
+        seconds = stepping if per_step else time.perf_counter() - epoch_started
         elapsed += seconds
         val = evaluate(model, vx, vc, beta=1.0, free_bits=0.0)["val_neg_elbo"]
         history.append({"seconds": seconds, "elapsed": elapsed, "val": val, "items": tx.shape[0]})
-        yield
+        if not per_step:
+            yield tx.shape[0]
 
 
 # -- gen's trainer --------------------------------------------------------------------------------
 class TimedTrainer(Trainer):
-    """gen's Trainer, with each epoch's training time (validation left out) recorded; after
-    each of its epochs, the `partner` (the plain loop) runs one of its own."""
+    """gen's Trainer, with each epoch's training time recorded (its validation, and the plain
+    loop's turns taken inside it, left out). The `partner` (the plain loop) takes its turns:
+    whenever gen is TURN_ITEMS ahead, until it has trained on as many items (`per_step`), or after
+    each of gen's epochs."""
 
-    partner = None
+    partner, per_step = None, False
+    gen_items = plain_items = 0
 
     def _epoch(self, progress) -> None:
         sync(self.device)
-        started, self.val_seconds = time.perf_counter(), 0.0
+        started, self.val_seconds, self.partner_seconds = time.perf_counter(), 0.0, 0.0
         super()._epoch(progress)
         sync(self.device)
-        seconds = time.perf_counter() - started - self.val_seconds
+        seconds = time.perf_counter() - started - self.val_seconds - self.partner_seconds
         last = [r for r in read_jsonl(self.run_dir / "metrics.jsonl") if r.get("event") == "epoch"][-1]
         elapsed = (self.history[-1]["elapsed"] if self.history else 0.0) + seconds
         self.history.append({"seconds": seconds, "elapsed": elapsed, "val": last["val_neg_elbo"],
                              "items": self.split.train_x.shape[0]})
-        next(self.partner, None)
+        if not self.per_step:
+            next(self.partner, None)
+
+    def _step(self, x, c):
+        if self.per_step:
+            self.gen_items += x.shape[0]
+            if self.gen_items - self.plain_items < TURN_ITEMS:
+                return super()._step(x, c)
+            started = time.perf_counter()
+            while self.plain_items < self.gen_items:
+                done = next(self.partner, None)
+                if done is None:
+                    break
+                self.plain_items += done
+            self.partner_seconds += time.perf_counter() - started
+        return super()._step(x, c)
 
 
 def timed_evaluate(*args, **kwargs):
@@ -179,9 +214,10 @@ def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, partne
     config = {"split": {"val_indices": val_indices}, "data": {}}
     with tempfile.TemporaryDirectory() as tmp:
         trainer = TimedTrainer(Path(tmp), domain, data, spec, config, settings, device)
-        trainer.history, trainer.partner = [], partner
+        trainer.history, trainer.partner, trainer.per_step = [], partner, device.type != "cuda"
         TimedTrainer.current = trainer
         trainer.fit()
+        trainer.per_step = False
         trainer.profile = profile_steps(trainer) if profile else None
     return trainer, settings
 
@@ -298,7 +334,7 @@ def main() -> None:
     parser.add_argument("--gen-lr", type=float, help="gen's peak learning rate (default: its rule)")
     parser.add_argument("--precision", default="auto", help="gen's --precision")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="gen's --compile")
-    parser.add_argument("--workers", type=int, help="plain DataLoader workers (default 2 on CUDA, 0 on CPU)")
+    parser.add_argument("--workers", type=int, default=2, help="plain DataLoader workers (2, as in REFERENCE.md §1)")
     parser.add_argument("--sample-batch", type=int, help="sampling batch (default 65,536 on CUDA, 4,096 on CPU)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, if the estimate does not know it")
     parser.add_argument("--profile", action="store_true", help="profile gen's step after the last repeat")
@@ -317,7 +353,7 @@ def main() -> None:
         args.train_items, args.val_items, args.repeats, plain_epochs_n = 256, 32, 1, 2
         args.gen_epochs, args.sample_batch, args.profile = 2, 256, True
     train_items = args.train_items or (60_000 if cuda else 12_000)
-    workers = args.workers if args.workers is not None else (2 if cuda else 0)
+    workers = 0 if args.smoke else args.workers
     sample_batch = args.sample_batch or (65_536 if cuda else 4_096)
     spec = spec_for(args.width)
     tx, tc, vx, vc, _ = digits_28(train_items, args.val_items, 0)
@@ -327,7 +363,7 @@ def main() -> None:
     plain_hist, gen_hist, targets, compile_s, settings, plan = [], [], [], [], None, None
     for rep in range(args.repeats):
         plain = []
-        partner = plain_epochs(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs_n, plain)
+        partner = plain_loop(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs_n, plain, per_step=not cuda)
         trainer, settings = gen_run(spec, tx, tc, vx, vc, domain, device, rep, args.gen_epochs, partner, args,
                                     profile=args.profile and rep == args.repeats - 1)
         for _ in partner:  # the plain epochs that outlast gen's budget
@@ -371,7 +407,8 @@ def main() -> None:
     print(f"\n{hw}; torch {torch.__version__}, {torch.get_num_threads()} threads; {train_items:,} training items "
           f"(digits 28x28, tiled), {args.val_items} held out; gen width {args.width}: {train_flops / 1e6:.1f} MFLOP per "
           f"training item, {decode_flops / 1e6:.1f} MFLOP per decoded item; medians of {args.repeats}")
-    print(f"gen: batch {settings.batch_size}, lr {settings.lr:.3g}, {plan.describe()}"
+    print(f"plain: DataLoader with {workers} workers, batch {PLAIN_BATCH}, lr {PLAIN_LR:g}, fp32; "
+          f"gen: batch {settings.batch_size}, lr {settings.lr:.3g}, {plan.describe()}"
           + (f"; compile warm-up {statistics.median(compile_s):.1f} s (not counted)" if compile_s else ""))
     print(f"training samples/s: plain {plain_rate:,.0f} ({share(plain_rate, train_flops, peak32)}), "
           f"gen {gen_rate:,.0f} ({share(gen_rate, train_flops, peak_gen)}); ratio {gen_rate / plain_rate:.2f}x")
@@ -386,7 +423,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "hardware": hw, "torch": torch.__version__, "train_items": train_items, "repeats": args.repeats,
-            "gen_batch": settings.batch_size, "gen_lr": settings.lr, "gen_plan": plan.describe(),
+            "plain_workers": workers, "gen_batch": settings.batch_size, "gen_lr": settings.lr, "gen_plan": plan.describe(),
             "plain_samples_per_s": plain_rate, "gen_samples_per_s": gen_rate, "ratio": gen_rate / plain_rate,
             "target_neg_elbo": statistics.median(targets), "plain_time_to_target_s": plain_tt,
             "gen_time_to_target_s": gen_tt if math.isfinite(gen_tt) else None,

@@ -25,6 +25,13 @@ def to_pixels(means: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(means, nan=0.0).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
+def _positions(shape: tuple[int, ...]) -> int:
+    """Grid cells (H x W) or sequence steps (L) per channel; 0 for feature vectors."""
+    if len(shape) == 3:
+        return shape[1] * shape[2]
+    return shape[1] if len(shape) == 2 else 0
+
+
 class BulkDecoder:
     """Latents -> likelihood means in chunks, on the decoder's device. `precision` auto means bf16
     where training would use it (training.fastpath.resolve_bf16), fp32 elsewhere; the API's
@@ -38,31 +45,28 @@ class BulkDecoder:
 
         self.decoder, self.device = decoder, device
         shape = tuple(getattr(decoder, "item_shape", ()))
-        grid = len(shape) == 3
-        positions = {3: lambda: shape[1] * shape[2], 2: lambda: shape[1]}.get(len(shape), lambda: 0)()
-        self.bf16 = resolve_bf16(precision, device, positions)
+        self.bf16 = resolve_bf16(precision, device, _positions(shape))
         self.chunk = chunk or CHUNK.get(device.type, SAMPLE_CHUNK)
-        if grid and (device.type == "cuda" or self.bf16):  # on a CPU, fp32 keeps its exact layout
+        if len(shape) == 3 and (device.type == "cuda" or self.bf16):  # on a CPU, fp32 keeps its exact layout
             decoder.to(memory_format=torch.channels_last)
-        self.fn = self._means
-        if compile:
-            self.fn = torch.compile(self._means, dynamic=False)
+        self.fn = torch.compile(self._decode, dynamic=False) if compile else self._decode
 
-    def _means(self, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
+    def _decode(self, z: torch.Tensor, cond: torch.Tensor | None, pixels: bool) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             params = self.decoder(z, cond)
-        return self.decoder.mean(params.float())
+        means = self.decoder.mean(params.float())
+        return to_pixels(means) if pixels else means
 
-    def _call(self, z: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        if self.fn is self._means:
-            return self._means(z, cond)
+    def _call(self, z: torch.Tensor, cond: torch.Tensor | None, pixels: bool) -> torch.Tensor:
+        if self.fn is self._decode:
+            return self._decode(z, cond, pixels)
         try:
-            return self.fn(z, cond)
+            return self.fn(z, cond, pixels)
         except Exception as exc:  # noqa: BLE001 -- compilers fail in many ways; eager still samples
             first = (str(exc).strip().splitlines() or [""])[0][:160]
             console.warn(f"torch.compile failed ({type(exc).__name__}: {first}); sampling in eager mode")
-            self.fn = self._means
-            return self._means(z, cond)
+            self.fn = self._decode
+            return self._decode(z, cond, pixels)
 
     @torch.inference_mode()
     def chunks(self, z: torch.Tensor, cond: torch.Tensor | None, pixels: bool = False) -> Iterator[torch.Tensor]:
@@ -71,8 +75,7 @@ class BulkDecoder:
         for start in range(0, z.shape[0], self.chunk):
             zc = z[start:start + self.chunk].to(self.device, non_blocking=True)
             cc = None if cond is None else cond[start:start + self.chunk].to(self.device, non_blocking=True)
-            means = self._call(zc, cc)
-            yield to_pixels(means) if pixels else means
+            yield self._call(zc, cc, pixels)
 
 
 def write_npy(run: "Run", n: int, classes: list[str] | None, seed: int, temperature: float,

@@ -23,7 +23,7 @@ def train(
     arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ALL_ARCHS)}. e.g. --arch beta-vae"),
     epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,000 steps), with early stopping. e.g. --epochs 50"),
     batch_size: int = typer.Option(None, "--batch-size", help="Items per optimiser step; default: 64, or for large data about 1/32 of it (up to 256 on a CPU, 4096 on CUDA). e.g. --batch-size 256"),
-    lr: float = typer.Option(None, "--lr", help="Peak learning rate (warm-up, then cosine decay); default 2e-3 x sqrt(batch/64), at most 6e-3. e.g. --lr 2e-3"),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (warm-up, then cosine decay); default 2e-3 at any batch (higher rates stalled the latent in our measurements). e.g. --lr 1e-3"),
     latent: int = typer.Option(16, "--latent", help="Latent dimensions. e.g. --latent 2 for a plottable latent space"),
     width: int = typer.Option(32, "--width", help="Channels of the first conv level; doubles per level up to 256. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
