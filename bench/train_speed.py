@@ -3,6 +3,7 @@ model: REFERENCE.md §1's workload, a class-conditional conv VAE on 28x28 digits
 
     python bench/train_speed.py               # on the device --device auto picks; medians of 3
     python bench/train_speed.py --smoke       # every path once, on tiny sizes, in seconds
+    python bench/train_speed.py --sweep       # then gen at other batches, compile modes, learning rates
 
 It prints, for the plain eager loop (a DataLoader with 2 workers, batch 128, fp32, Adam 1e-3, the
 plain ELBO: REFERENCE.md §1's "what most hand-written training loops do"; --workers 0 for none) and
@@ -38,6 +39,7 @@ from gencore.models.autoencoder import AutoEncoder, model_spec
 from gencore.plugin import LoadedData
 from gencore.sampling import BulkDecoder
 from gencore.storage import read_jsonl
+from gencore.training import fastpath
 from gencore.training import trainer as trainer_module
 from gencore.training.settings import TrainSettings
 from gencore.training.trainer import Trainer, choose_val_indices, evaluate
@@ -177,49 +179,136 @@ def timed_evaluate(*args, **kwargs):
     return out
 
 
-def profile_steps(trainer: Trainer, steps: int = 10) -> str:
-    """Where gen's training step spends its time: the top operators, and how busy the device
-    was over the steps' wall time (low: bound by the host, launches and syncs; high: by kernels)."""
+def profile_call(fn, device, title: str) -> str:
+    """The top operators of one call of `fn`, and how busy the device was over its wall time."""
     from torch.profiler import ProfilerActivity, profile
 
-    cuda = trainer.device.type == "cuda"
-    x, c = trainer._batch(0, trainer.local_batch)
-    for _ in range(3):
-        trainer._step(x, c)
-    sync(trainer.device)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
+    cuda = device.type == "cuda"
+    fn()
+    sync(device)
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
         started = time.perf_counter()
-        for _ in range(steps):
-            trainer._step(x, c)
-        sync(trainer.device)
+        fn()
+        sync(device)
         wall = time.perf_counter() - started
     events = prof.key_averages()
-    table = events.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=15)
-    line = f"profile: {steps} steps of batch {x.shape[0]} in {wall * 1e3:.1f} ms"
+    table = events.table(sort_by="self_cuda_time_total" if cuda else "self_cpu_time_total", row_limit=12)
+    line = f"profile: {title} in {wall * 1e3:.1f} ms"
     if cuda:
-        busy = sum(e.self_device_time_total for e in events) / 1e6
-        line += f"; kernels busy {100 * busy / wall:.0f}% of that time"
+        line += f"; kernels busy {100 * sum(e.self_device_time_total for e in events) / 1e6 / wall:.0f}% of that time"
     return f"{table}\n{line}"
 
 
-def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int, partner, args, profile: bool = False):
+def profile_steps(trainer: Trainer, steps: int = 10) -> str:
+    """Where gen's training step spends its time: the top operators, and how busy the device
+    was over the steps' wall time (low: bound by the host, launches and syncs; high: by kernels)."""
+    x, c = trainer._batch(0, trainer.local_batch)
+    trainer.counters["sums"] = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "items": 0}
+
+    def run():
+        for _ in range(steps):
+            trainer._step(x, c)
+        trainer.pending_steps = 0
+
+    run()
+    return profile_call(run, trainer.device, f"{steps} steps of batch {x.shape[0]}")
+
+
+def gen_settings(spec, n_train: int, device, seed: int, epochs: int | None, args, batch=None, lr=None) -> TrainSettings:
+    return TrainSettings(arch="vae", epochs=epochs, batch_size=batch or args.gen_batch, lr=lr or args.gen_lr,
+                         latent_dim=LATENT, width=spec["width"], patience=10**6, seed=seed, checkpoint_every=0,
+                         keep_checkpoints=1, precision=args.precision,
+                         compile=args.compile).resolved(n_train, device.type)
+
+
+def make_trainer(cls, folder: Path, spec, tx, tc, vx, vc, domain, device, settings: TrainSettings):
     data = LoadedData(items=torch.cat([tx, vx]), conditions=torch.cat([tc, vc]), class_names=[str(i) for i in range(10)],
                       likelihood="bernoulli", item_kind="grid2d")
     val_indices = list(range(tx.shape[0], tx.shape[0] + vx.shape[0]))
-    settings = TrainSettings(arch="vae", epochs=epochs, batch_size=args.gen_batch, lr=args.gen_lr, latent_dim=LATENT,
-                             width=spec["width"], patience=10**6, seed=seed,
-                             checkpoint_every=0, keep_checkpoints=1, precision=args.precision,
-                             compile=args.compile).resolved(tx.shape[0], device.type)
     config = {"split": {"val_indices": val_indices}, "data": {}}
+    if device.type == "cuda":
+        torch._dynamo.reset()  # each trainer compiles afresh: no stale graphs, no cache limit reached
+    return cls(folder, domain, data, spec, config, settings, device)
+
+
+def gen_run(spec, tx, tc, vx, vc, domain, device, seed: int, epochs: int | None, partner, args, profile: bool = False,
+            batch=None, lr=None):
+    settings = gen_settings(spec, tx.shape[0], device, seed, epochs, args, batch, lr)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = TimedTrainer(Path(tmp), domain, data, spec, config, settings, device)
+        trainer = make_trainer(TimedTrainer, Path(tmp), spec, tx, tc, vx, vc, domain, device, settings)
         trainer.history, trainer.partner, trainer.per_step = [], partner, device.type != "cuda"
         TimedTrainer.current = trainer
         trainer.fit()
         trainer.per_step = False
         trainer.profile = profile_steps(trainer) if profile else None
     return trainer, settings
+
+
+# -- the sweep: gen's step at other batches, compile modes and learning rates ---------------------
+def step_rate(trainer: Trainer, seconds: float = 2.0) -> float:
+    """Training samples/s of gen's step as its epoch loop runs it (results read back every
+    read_every steps), after warm-up steps (CUDA graphs record on their first calls)."""
+    n, batch = trainer.split.train_x.shape[0], trainer.local_batch
+    trainer.counters["sums"] = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "items": 0}
+    starts = list(range(0, n - batch + 1, batch))
+    for i in range(5):
+        trainer._step(*trainer._batch(starts[i % len(starts)], batch))
+        trainer.pending_steps = 0
+        trainer.pending.zero_()
+    sync(trainer.device)
+    started, steps = time.perf_counter(), 0
+    while True:
+        trainer._step(*trainer._batch(starts[steps % len(starts)], batch))
+        steps += 1
+        trainer.step += 1
+        if trainer.pending_steps >= trainer.read_every:
+            trainer._read_pending()
+        if steps % 10 == 0:
+            sync(trainer.device)
+            if time.perf_counter() - started > seconds:
+                break
+    trainer._read_pending()
+    sync(trainer.device)
+    return steps * batch / (time.perf_counter() - started)
+
+
+def sweep(spec, tx, tc, vx, vc, domain, device, args, target: float, budget_s: float) -> list[dict]:
+    """Throughput at each batch:compile-mode of --sweep-steps, then time to `target` for each
+    batch:lr of --sweep-tt, in that order until `budget_s` is spent. Compile time is apart."""
+    started, rows = time.perf_counter(), []
+    for entry in filter(None, args.sweep_steps.split(",")):
+        batch, mode = entry.split(":")
+        batch, mode = int(batch), (None if mode == "default" else mode)
+        if time.perf_counter() - started > budget_s:
+            return rows
+        fastpath.CUDA_COMPILE_MODE = mode
+        usable = tx.shape[0] // batch * batch  # one batch shape: one compile
+        settings = gen_settings(spec, usable, device, 0, 1, args, batch=batch)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            trainer = make_trainer(Trainer, Path(tmp), spec, tx[:usable], tc[:usable], vx, vc, domain, device,
+                                   settings)
+            build = time.perf_counter() - t0
+            rate = step_rate(trainer)
+        rows.append({"kind": "throughput", "batch": batch, "mode": mode or "default", "samples_per_s": rate,
+                     "compile_s": trainer.compile_seconds, "build_s": build})
+        print(f"sweep: batch {batch:>6,} compile mode {mode or 'default':<16} {rate:>12,.0f} samples/s "
+              f"(compile {trainer.compile_seconds or 0:.1f} s)", flush=True)
+    fastpath.CUDA_COMPILE_MODE = None
+    for entry in filter(None, args.sweep_tt.split(",")):
+        if time.perf_counter() - started > budget_s:
+            break
+        batch, lr = entry.split(":")
+        trainer, settings = gen_run(spec, tx, tc, vx, vc, domain, device, 0, args.gen_epochs, iter(()), args,
+                                    batch=int(batch), lr=float(lr))
+        reached = time_to(trainer.history, target)
+        rows.append({"kind": "time_to_target", "batch": int(batch), "lr": float(lr), "seconds": reached,
+                     "rate": median_rate(trainer.history), "curve": [h["val"] for h in trainer.history]})
+        print(f"sweep: batch {batch:>6} lr {lr:<7} " + (f"reached {target:.2f} in {reached:.1f} s" if reached is not None
+              else f"best {min(h['val'] for h in trainer.history):.2f}, not reached")
+              + f" ({median_rate(trainer.history):,.0f} samples/s; compile {trainer.compile_seconds or 0:.1f} s)",
+              flush=True)
+    return rows
 
 
 # -- sampling -------------------------------------------------------------------------------------
@@ -237,7 +326,7 @@ def timed(fns: list, device, repeats: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
-def sampling(spec, device, batch: int, repeats: int, compile: bool) -> dict:
+def sampling(spec, device, batch: int, repeats: int, compile: bool, profile: bool = False) -> dict:
     decoder = AutoEncoder(spec).decoder.to(device).eval()
     z = torch.randn(batch, LATENT, generator=torch.Generator().manual_seed(0)).to(device)
     c = torch.eye(CLASSES)[torch.arange(batch) % CLASSES].to(device)
@@ -261,6 +350,8 @@ def sampling(spec, device, batch: int, repeats: int, compile: bool) -> dict:
         fns.append(drain(compiled))
     rates = [batch / t for t in timed(fns, device, repeats)]
     out.update(zip(("plain", "gen", "gen_compiled"), rates))
+    if profile:
+        print(profile_call(fns[-1], device, f"gen's sampling of {batch:,} items to uint8"), flush=True)
     return out
 
 
@@ -329,7 +420,8 @@ def main() -> None:
     parser.add_argument("--train-items", type=int, help="training items per epoch (default 12,000 on CPU, 60,000 on CUDA)")
     parser.add_argument("--val-items", type=int, default=300)
     parser.add_argument("--width", type=int, default=16, help="gen's conv width (16: ~10 MFLOP forward per item)")
-    parser.add_argument("--gen-epochs", type=int, default=15, help="gen's epoch budget (its LR schedule spans it)")
+    parser.add_argument("--gen-epochs", type=int, help="gen's epoch budget, which its LR schedule spans (default 15 "
+                        "on CPU; on CUDA gen's own rule: 34 epochs at batch 1024)")
     parser.add_argument("--gen-batch", type=int, help="gen's batch (default: its automatic rule)")
     parser.add_argument("--gen-lr", type=float, help="gen's peak learning rate (default: its rule)")
     parser.add_argument("--precision", default="auto", help="gen's --precision")
@@ -338,6 +430,14 @@ def main() -> None:
     parser.add_argument("--sample-batch", type=int, help="sampling batch (default 65,536 on CUDA, 4,096 on CPU)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, if the estimate does not know it")
     parser.add_argument("--profile", action="store_true", help="profile gen's step after the last repeat")
+    parser.add_argument("--compile-mode", default="default", help="torch.compile mode of gen's CUDA step "
+                        "(default, reduce-overhead: CUDA graphs)")
+    parser.add_argument("--sweep", action="store_true", help="after the comparison, gen's throughput at other batches "
+                        "and compile modes, and its time to the target at other batches and learning rates")
+    parser.add_argument("--sweep-steps", default="4096:default,4096:reduce-overhead,16384:default,1024:reduce-overhead",
+                        help="batch:compile-mode pairs for throughput")
+    parser.add_argument("--sweep-tt", default="2048:3e-3,4096:4e-3", help="batch:lr pairs for time to target")
+    parser.add_argument("--sweep-seconds", type=float, default=150, help="no new sweep entry after this long")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: checks every path in seconds")
     args = parser.parse_args()
@@ -345,6 +445,9 @@ def main() -> None:
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
+    fastpath.CUDA_COMPILE_MODE = None if args.compile_mode == "default" else args.compile_mode
+    if args.gen_epochs is None and not cuda:
+        args.gen_epochs = 15
     if cuda:
         torch.backends.cudnn.benchmark = True
     console.settings.quiet = True
@@ -352,6 +455,7 @@ def main() -> None:
     if args.smoke:
         args.train_items, args.val_items, args.repeats, plain_epochs_n = 256, 32, 1, 2
         args.gen_epochs, args.sample_batch, args.profile = 2, 256, True
+        args.sweep_steps, args.sweep_tt = "64:default", "64:2e-3"
     train_items = args.train_items or (60_000 if cuda else 12_000)
     workers = 0 if args.smoke else args.workers
     sample_batch = args.sample_batch or (65_536 if cuda else 4_096)
@@ -385,10 +489,13 @@ def main() -> None:
                  else f"best {min(h['val'] for h in trainer.history):.2f} in {len(trainer.history)} epochs")
               + f"\n  validation -ELBO by epoch: plain {plain_curve}\n                             gen   {curve}",
               flush=True)
-    trainer_module.evaluate = evaluate
     if trainer.profile:
         print(trainer.profile)
-    samp = sampling(spec, device, sample_batch, 1 if args.smoke else 5, compile=cuda and args.compile is not False)
+    sweep_rows = (sweep(spec, tx, tc, vx, vc, domain, device, args, statistics.median(targets), args.sweep_seconds)
+                  if args.sweep else [])
+    trainer_module.evaluate = evaluate
+    samp = sampling(spec, device, sample_batch, 1 if args.smoke else 5, compile=cuda and args.compile is not False,
+                    profile=args.profile)
 
     plain_rate = statistics.median(median_rate(h) for h in plain_hist)
     gen_rate = statistics.median(median_rate(h) for h in gen_hist)
@@ -430,7 +537,7 @@ def main() -> None:
             "compile_seconds": statistics.median(compile_s) if compile_s else None,
             "train_flops_per_item": train_flops, "decode_flops_per_item": decode_flops, "sampling": samp,
             "peak": {"fp32": peak32, "gen": peak_gen, "how": how_gen},
-            "plain_epochs": plain_hist, "gen_epochs": gen_hist,
+            "plain_epochs": plain_hist, "gen_epochs": gen_hist, "sweep": sweep_rows,
         }, indent=2))
 
 

@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# GPU session script for the speed targets (issue 6), about 5 minutes on one H100/H200:
-#   1. the GPU tests (fast path chosen on CUDA, compile, bf16 bulk sampling, npy output);
-#   2. bench/train_speed.py at gen's automatic settings: samples/s against the plain loop,
-#      time to the plain loop's 10-epoch validation -ELBO (target: >= 6x faster), sampling at
-#      batch 65,536 (target: >= 8M samples/s), compile warm-up apart;
-#   3. the same at batch 4096, for the throughput target (>= 1.0M samples/s), with a profile
-#      of gen's step (what bounds it, if a target is missed).
-# Results land in $OUT (train_speed*.json and the logs).
+# GPU session script for the speed targets (issue 6), about 6 minutes on one H100/H200:
+#   1. bench/train_speed.py at gen's automatic settings against the plain loop: samples/s, time
+#      to the plain loop's 10-epoch validation -ELBO, sampling at batch 65,536, profiles of
+#      gen's step and of its sampling; then the sweep (gen's step at other batches and compile
+#      modes, and time to the target at other batches and learning rates);
+#   2. the GPU tests (fast path chosen on CUDA, compile, bf16 bulk sampling, npy output).
+# Results land in $OUT (train_speed.json and the logs). BENCH_ARGS adds bench options.
 set -uo pipefail
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 python3 -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 | tail -2
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" | tee "$OUT/device.txt"
-timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py 2>&1 | tail -5 | tee "$OUT/test_gpu.log"
-timeout 150 python3 bench/train_speed.py --repeats 2 --json "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
-timeout 90 python3 bench/train_speed.py --repeats 1 --gen-batch 4096 --profile \
-    --json "$OUT/train_speed_b4096.json" 2>&1 | tee "$OUT/train_speed_b4096.log"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,utilization.gpu --format=csv | tee -a "$OUT/device.txt"
+timeout "${BENCH_TIMEOUT:-270}" python3 bench/train_speed.py --repeats "${REPEATS:-1}" --profile --sweep \
+    --sweep-seconds "${SWEEP_SECONDS:-100}" ${BENCH_ARGS:-} --json "$OUT/train_speed.json" 2>&1 | tee "$OUT/train_speed.log"
+[ "${SKIP_TESTS:-0}" = 1 ] || timeout 120 python3 -m pytest -q -p no:cacheprovider -rs tests/test_gpu.py 2>&1 | tee "$OUT/test_gpu.log"

@@ -69,3 +69,28 @@ def test_a_loss_that_stays_nan_gives_up_with_one_line(tmp_path, monkeypatch):
     state = last_state(out)
     assert state["nan_rollbacks"] == MAX_ROLLBACKS and state["lr_scale"] == 0.5 ** MAX_ROLLBACKS
     assert not (out / "complete.json").exists()
+
+
+def test_deferred_reads_as_on_a_gpu_roll_back_and_report_the_same_losses(tmp_path, monkeypatch):
+    """On a GPU the trainer reads its step results every GPU_READ_EVERY steps: a bad step is
+    found at the next read and rolls back all the same, and the epoch means do not change."""
+    from gencore.training import trainer
+
+    clean = gen("train", "images", *TINY, "-o", tmp_path / "each", cwd=tmp_path)
+    assert clean.exit_code == 0, clean.stderr
+    monkeypatch.setattr(trainer, "CPU_READ_EVERY", 4)
+    deferred = gen("train", "images", *TINY, "-o", tmp_path / "deferred", cwd=tmp_path)
+    assert deferred.exit_code == 0, deferred.stderr
+
+    def epochs(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [r for r in rows if r["event"] == "epoch"]
+
+    for a, b in zip(epochs(tmp_path / "each"), epochs(tmp_path / "deferred"), strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-9)
+        assert a["val_neg_elbo"] == b["val_neg_elbo"]
+
+    inject(monkeypatch, nan_at={3})
+    bad = gen("train", "images", *TINY, "-o", tmp_path / "bad", cwd=tmp_path)
+    assert bad.exit_code == 0, bad.stderr
+    assert "NaN or infinite in steps 1-4; rolled back to step-00000000" in bad.stderr

@@ -17,6 +17,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # a 2-core AMD EPYC with AVX-512 BF16 (width 32, batch 64): 8x8 items +7% (not worth leaving
 # fp32 for), 16x16 +33%; the 28x28 digits VAE +39% at batch 256.
 CPU_BF16_MIN_POSITIONS = 16 * 16
+# torch.compile's mode for CUDA training steps ("reduce-overhead" replays CUDA graphs);
+# bench/train_speed.py --sweep measures the modes.
+CUDA_COMPILE_MODE: str | None = None
 
 
 def cpu_has_bf16() -> bool:
@@ -107,7 +110,8 @@ class StepFunction:
     def __init__(self, net: torch.nn.Module, plan: StepPlan):
         self.eager = net
         self.plan = plan
-        self.fn = torch.compile(net, dynamic=False) if plan.compile else net
+        mode = CUDA_COMPILE_MODE if plan.device_type == "cuda" else None
+        self.fn = torch.compile(net, dynamic=False, mode=mode) if plan.compile else net
 
     @property
     def compiled(self) -> bool:

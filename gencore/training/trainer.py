@@ -23,6 +23,11 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # REFERENCE.md §4: posterior-mean variance across
 
 
 MAX_ROLLBACKS = 3  # NaN/inf guard: roll-backs, each halving the learning rate, before giving up
+# Steps between reads of the step results on a GPU. Each read waits for the device, and while the
+# host waits it queues no work; a bad step found late costs nothing more, because the guard rolls
+# back to a checkpoint and none is written before the pending steps are read.
+GPU_READ_EVERY = 32
+CPU_READ_EVERY = 1  # on a CPU reading costs nothing, and a bad step is never taken
 
 
 class NonFiniteStep(Exception):
@@ -129,6 +134,10 @@ class Trainer:
                          "threads": torch.get_num_threads(), "sums": {}}
         self.step = 0
         self.stopped_early = False
+        # (loss, recon, kl sums, non-finite steps) of the steps not yet read back, on the device
+        self.read_every = CPU_READ_EVERY if device.type == "cpu" else GPU_READ_EVERY
+        self.pending = torch.zeros(4, dtype=torch.float64, device=device)
+        self.pending_steps = self.pending_first = 0
         if dist.main:
             console.info(f"training step: {self.plan.describe()}")
         last = len(self.sampler) - (self.steps_per_epoch - 1) * self.local_batch  # the epoch's last batch
@@ -172,7 +181,25 @@ class Trainer:
         barrier(self.dist)  # every rank has read the checkpoint before rank 0 replaces it
         self.save_checkpoint()  # the guard's counters survive a kill from here on
 
+    def _read_pending(self) -> None:
+        """Add the pending steps' sums to the epoch's, or raise NonFiniteStep if one of them was
+        NaN or infinite."""
+        if not self.pending_steps:
+            return
+        loss, recon, kl, bad = self.pending.tolist()
+        first, last = self.pending_first, self.pending_first + self.pending_steps - 1
+        self.pending.zero_()
+        self.pending_steps = 0
+        if bad:
+            where = f"at step {first}" if first == last else f"in steps {first}-{last}"
+            raise NonFiniteStep(f"the loss or its gradient was NaN or infinite {where}")
+        sums = self.counters["sums"]
+        sums["loss"] += loss
+        sums["recon"] += recon
+        sums["kl"] += kl
+
     def save_checkpoint(self) -> None:
+        self._read_pending()  # never a checkpoint with a bad step in it
         if self.dist.main:
             checkpoint.save(self.run_dir, self.domain.name, self.step, self.model, self.optimizer, self.counters,
                             self.settings.keep_checkpoints)
@@ -203,7 +230,10 @@ class Trainer:
                     break
         except KeyboardInterrupt:
             progress.close()
-            self.save_checkpoint()
+            try:
+                self.save_checkpoint()
+            except NonFiniteStep:  # the last checkpoint stays the latest good one
+                pass
             console.info(f"interrupted at step {self.step}; checkpoint saved. Continue with: "
                          f"gen train {self.domain.name} --resume {self.run_dir}")
             raise
@@ -233,17 +263,17 @@ class Trainer:
             idx = order[b * self.local_batch:(b + 1) * self.local_batch]
             x = split.train_x[idx]
             c = None if split.train_c is None else split.train_c[idx]
-            out = self._step(x, c)
-            if out is not None:
-                for key in ("loss", "recon", "kl"):
-                    sums[key] += out[key].item() * x.shape[0]
-                sums["items"] += x.shape[0]
-                seen += x.shape[0]
+            self._step(x, c)
+            sums["items"] += x.shape[0]
+            seen += x.shape[0]
             self.step += 1
             counters["batch"] = b + 1
+            if self.pending_steps >= self.read_every:
+                self._read_pending()
             progress.advance(self.step, f"epoch {epoch + 1}/{settings.epochs}")
             if settings.checkpoint_every and self.step % settings.checkpoint_every == 0:
                 self.save_checkpoint()
+        self._read_pending()
         # Every rank validates the same held-out items; rank 0's figures decide for all.
         val = broadcast(self.dist, evaluate(self.model, split.val_x, split.val_c,
                                             settings.beta if self.model.stochastic else 0.0,
@@ -298,7 +328,7 @@ class Trainer:
         x = self.split.train_x[start:start + size]
         return x, None if self.split.train_c is None else self.split.train_c[start:start + size]
 
-    def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor] | None:
+    def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
         settings = self.settings
         x_in = x
         if settings.arch == "dae":
@@ -310,13 +340,19 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
-        finite = (torch.isfinite(out["loss"].detach()) & torch.isfinite(norm)).float()
+        loss = out["loss"].detach()
+        bad = (~(torch.isfinite(loss) & torch.isfinite(norm))).float()
         if self.dist.active:  # every rank must roll back together, or DDP's collectives fall out of step
             import torch.distributed as td
 
-            td.all_reduce(finite, op=td.ReduceOp.MIN)
-        if not finite.item():
-            raise NonFiniteStep(f"the loss or its gradient was NaN or infinite at step {self.step + 1}")
+            td.all_reduce(bad, op=td.ReduceOp.MAX)
+        n = x.shape[0]
+        self.pending += torch.stack([loss * n, out["recon"].detach() * n, out["kl"].detach() * n, bad]).double()
+        if not self.pending_steps:
+            self.pending_first = self.step + 1
+        self.pending_steps += 1
+        if self.read_every == 1:
+            self._read_pending()
         self.optimizer.step()
         return out
 
