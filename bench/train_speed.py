@@ -275,7 +275,7 @@ def step_rate(trainer: Trainer, seconds: float = 2.0) -> float:
 def sweep(spec, tx, tc, vx, vc, domain, device, args, target: float, budget_s: float) -> list[dict]:
     """Throughput at each batch:compile-mode of --sweep-steps, then time to `target` for each
     batch:lr of --sweep-tt, in that order until `budget_s` is spent. Compile time is apart."""
-    started, rows = time.perf_counter(), []
+    started, rows, main_mode = time.perf_counter(), [], fastpath.CUDA_COMPILE_MODE
     for entry in filter(None, args.sweep_steps.split(",")):
         batch, mode = entry.split(":")
         batch, mode = int(batch), (None if mode == "default" else mode)
@@ -294,7 +294,7 @@ def sweep(spec, tx, tc, vx, vc, domain, device, args, target: float, budget_s: f
                      "compile_s": trainer.compile_seconds, "build_s": build})
         print(f"sweep: batch {batch:>6,} compile mode {mode or 'default':<16} {rate:>12,.0f} samples/s "
               f"(compile {trainer.compile_seconds or 0:.1f} s)", flush=True)
-    fastpath.CUDA_COMPILE_MODE = None
+    fastpath.CUDA_COMPILE_MODE = main_mode
     for entry in filter(None, args.sweep_tt.split(",")):
         if time.perf_counter() - started > budget_s:
             break
@@ -348,8 +348,11 @@ def sampling(spec, device, batch: int, repeats: int, compile: bool, profile: boo
         sync(device)
         out["compile_seconds"] = time.perf_counter() - started
         fns.append(drain(compiled))
+        nchw = BulkDecoder(copy.deepcopy(decoder), device, "auto", compile=True, chunk=batch, channels_last=False)
+        drain(nchw)()
+        fns.append(drain(nchw))
     rates = [batch / t for t in timed(fns, device, repeats)]
-    out.update(zip(("plain", "gen", "gen_compiled"), rates))
+    out.update(zip(("plain", "gen", "gen_compiled", "gen_compiled_nchw"), rates))
     if profile:
         print(profile_call(fns[-1], device, f"gen's sampling of {batch:,} items to uint8"), flush=True)
     return out
@@ -430,13 +433,13 @@ def main() -> None:
     parser.add_argument("--sample-batch", type=int, help="sampling batch (default 65,536 on CUDA, 4,096 on CPU)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak, if the estimate does not know it")
     parser.add_argument("--profile", action="store_true", help="profile gen's step after the last repeat")
-    parser.add_argument("--compile-mode", default="default", help="torch.compile mode of gen's CUDA step "
-                        "(default, reduce-overhead: CUDA graphs)")
+    parser.add_argument("--compile-mode", help="torch.compile mode of gen's CUDA step (default: gen's, "
+                        f"{fastpath.CUDA_COMPILE_MODE}; or default, reduce-overhead: CUDA graphs)")
     parser.add_argument("--sweep", action="store_true", help="after the comparison, gen's throughput at other batches "
                         "and compile modes, and its time to the target at other batches and learning rates")
-    parser.add_argument("--sweep-steps", default="4096:default,4096:reduce-overhead,16384:default,1024:reduce-overhead",
+    parser.add_argument("--sweep-steps", default="16384:reduce-overhead,8192:reduce-overhead,4096:reduce-overhead",
                         help="batch:compile-mode pairs for throughput")
-    parser.add_argument("--sweep-tt", default="2048:3e-3,4096:4e-3", help="batch:lr pairs for time to target")
+    parser.add_argument("--sweep-tt", default="1024:3e-3,2048:3e-3", help="batch:lr pairs for time to target")
     parser.add_argument("--sweep-seconds", type=float, default=150, help="no new sweep entry after this long")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: checks every path in seconds")
@@ -445,7 +448,8 @@ def main() -> None:
 
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    fastpath.CUDA_COMPILE_MODE = None if args.compile_mode == "default" else args.compile_mode
+    if args.compile_mode:
+        fastpath.CUDA_COMPILE_MODE = None if args.compile_mode == "default" else args.compile_mode
     if args.gen_epochs is None and not cuda:
         args.gen_epochs = 15
     if cuda:
@@ -524,8 +528,8 @@ def main() -> None:
           f"plain {plain_tt:.1f} s, gen {gen_tt_text} ({sum(r is not None for r in reached)}/{len(reached)} reached)")
     print(f"decoder-only sampling at batch {sample_batch:,}: plain fp32 {samp['plain']:,.0f}/s, gen "
           f"{samp['gen_precision']} {samp['gen']:,.0f}/s ({share(samp['gen'], decode_flops, peak_samp)})"
-          + (f", gen compiled {samp['gen_compiled']:,.0f}/s (compile {samp['compile_seconds']:.1f} s)"
-             if "gen_compiled" in samp else ""))
+          + (f", gen compiled {samp['gen_compiled']:,.0f}/s (compile {samp['compile_seconds']:.1f} s), "
+             f"compiled NCHW {samp['gen_compiled_nchw']:,.0f}/s" if "gen_compiled" in samp else ""))
     print(f"peak estimate: {how32} fp32" + (f"; {how_gen} for gen" if how_gen != how32 else ""))
     if args.json:
         args.json.write_text(json.dumps({

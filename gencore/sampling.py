@@ -39,7 +39,7 @@ class BulkDecoder:
     decoding millions of samples."""
 
     def __init__(self, decoder: torch.nn.Module, device: torch.device, precision: str = "auto",
-                 compile: bool = False, chunk: int | None = None):
+                 compile: bool = False, chunk: int | None = None, channels_last: bool = True):
         from gencore.api import SAMPLE_CHUNK
         from gencore.training.fastpath import resolve_bf16
 
@@ -47,7 +47,7 @@ class BulkDecoder:
         shape = tuple(getattr(decoder, "item_shape", ()))
         self.bf16 = resolve_bf16(precision, device, _positions(shape))
         self.chunk = chunk or CHUNK.get(device.type, SAMPLE_CHUNK)
-        if len(shape) == 3 and (device.type == "cuda" or self.bf16):  # on a CPU, fp32 keeps its exact layout
+        if channels_last and len(shape) == 3 and (device.type == "cuda" or self.bf16):  # on a CPU, fp32 keeps its exact layout
             decoder.to(memory_format=torch.channels_last)
         self.fn = torch.compile(self._decode, dynamic=False) if compile else self._decode
 
