@@ -9,7 +9,8 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 SMOKE = sorted(p for p in BENCH.glob("*.py") if '"--smoke"' in p.read_text())
 EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to the plain loop's",
-                               "decoder-only sampling at batch", "% of peak"],
+                               "decoder-only sampling at batch", "% of peak", "sweep: batch     64 compile mode",
+                               "sweep: batch     64 lr 2e-3"],
             "anomaly_baselines.py": ["series: train builtin:membrane", "tabular: train builtin:breast-cancer",
                                      "gen mahalanobis", "IsolationForest", "PyOD-style AE", "step AUC"]}
 
