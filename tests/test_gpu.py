@@ -68,3 +68,12 @@ def test_auto_device_is_cuda():
     from gencore.devices import resolve_device
 
     assert resolve_device("auto").type == "cuda"
+
+
+def test_a_corpus_streamed_from_host_memory_trains_on_cuda(tmp_path, monkeypatch):
+    from gencore.training import trainer
+
+    monkeypatch.setattr(trainer, "fits_on_device", lambda nbytes, device: False)
+    result = gen("--device", "cuda", "train", "images", *TINY, "-o", tmp_path / "streamed", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "does not fit in cuda" in result.stderr and "streaming each batch" in result.stderr

@@ -1,5 +1,7 @@
 """The speed paths on the CPU: the batch and learning-rate rule, the torch.compile fallback, and
 bulk sampling into one .npy (GPU checks live in test_gpu.py; figures in bench/train_speed.py)."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,23 @@ def test_bulk_decoder_precision_follows_the_training_rule():
     pixels = torch.cat(list(fast.chunks(z, cond, pixels=True)))  # three chunks, the last one short
     assert pixels.dtype == torch.uint8 and pixels.shape == (250, 1, 28, 28)
     assert (pixels.float() - exact * 255).abs().max() <= 0.05 * 255
+
+
+def test_a_corpus_too_big_for_the_device_streams_each_batch_and_trains_the_same(tmp_path, monkeypatch):
+    """Data that does not fit in the device's free memory stays in host memory and each batch is
+    copied over; the optimisation is the same as with the corpus resident."""
+    from gencore.training import trainer
+
+    resident = gen("train", "images", *TINY, "-o", tmp_path / "resident", cwd=tmp_path)
+    assert resident.exit_code == 0, resident.stderr
+    assert "streaming each batch" not in resident.stderr
+    monkeypatch.setattr(trainer, "fits_on_device", lambda nbytes, device: False)
+    streamed = gen("train", "images", *TINY, "-o", tmp_path / "streamed", cwd=tmp_path)
+    assert streamed.exit_code == 0, streamed.stderr
+    assert "does not fit in cpu's free memory: streaming each batch from host memory" in streamed.stderr
+
+    def epochs(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [(r["train_loss"], r["val_neg_elbo"]) for r in rows if r["event"] == "epoch"]
+
+    assert epochs(tmp_path / "resident") == epochs(tmp_path / "streamed")

@@ -20,6 +20,7 @@ from gencore.training import checkpoint, fastpath
 from gencore.training.settings import TrainSettings, lr_at
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # REFERENCE.md §4: posterior-mean variance across the data
+DEVICE_DATA_SHARE = 0.5  # of a GPU's free memory, at most, for a corpus kept on it whole
 
 
 MAX_ROLLBACKS = 3  # NaN/inf guard: roll-backs, each halving the learning rate, before giving up
@@ -42,15 +43,31 @@ class Split:
     val_c: torch.Tensor | None
 
 
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether a corpus of `nbytes` may live on `device` whole: on a GPU, at most
+    DEVICE_DATA_SHARE of its free memory, the rest left for the model and activations."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_SHARE * free
+
+
 def split_data(data: LoadedData, val_indices: list[int], device: torch.device) -> Split:
     n = data.items.shape[0]
     is_val = torch.zeros(n, dtype=torch.bool)
     is_val[torch.tensor(val_indices, dtype=torch.long)] = True
     conds = data.conditions
-    # Small corpora live on the device whole: no DataLoader, no per-batch host copies.
+    nbytes = data.items.nbytes + (0 if conds is None else conds.nbytes)
+    # A corpus that fits lives on the device whole: no DataLoader, no per-batch host copies.
+    # One that does not stays in host memory, and each batch is gathered there and copied over.
+    resident = fits_on_device(nbytes, device)
+    home = device if resident else torch.device("cpu")
+    if not resident:
+        console.info(f"the corpus ({nbytes / 2**30:.1f} GiB) does not fit in {device}'s free memory: "
+                     f"streaming each batch from host memory")
     return Split(
-        data.items[~is_val].to(device), None if conds is None else conds[~is_val].to(device),
-        data.items[is_val].to(device), None if conds is None else conds[is_val].to(device),
+        data.items[~is_val].to(home), None if conds is None else conds[~is_val].to(home),
+        data.items[is_val].to(home), None if conds is None else conds[is_val].to(home),
     )
 
 
@@ -66,12 +83,13 @@ def evaluate(model: AutoEncoder, x: torch.Tensor, c: torch.Tensor | None, beta: 
     """Validation: reconstruction and KL in nats per item, the negative ELBO, active units, and
     `val_loss`: the training objective at full beta (free bits included), used for early stopping."""
     model.eval()
+    device = next(model.parameters()).device
     recon = 0.0
-    kl_per_dim = torch.zeros(model.spec["latent_dim"], device=x.device)
+    kl_per_dim = torch.zeros(model.spec["latent_dim"], device=device)
     mus = []
     for start in range(0, x.shape[0], batch_size):
-        xb = x[start:start + batch_size]
-        cb = None if c is None else c[start:start + batch_size]
+        xb = x[start:start + batch_size].to(device, non_blocking=True)
+        cb = None if c is None else c[start:start + batch_size].to(device, non_blocking=True)
         out = model.losses(xb, xb, cb)
         recon += out["recon"].item() * xb.shape[0]
         kl_per_dim += out["kl_per_dim"].float() * xb.shape[0]
@@ -254,15 +272,15 @@ class Trainer:
         # The order of an epoch is a function of (seed, epoch): a resumed run skips the batches
         # already done and sees exactly the same data after them.
         self.sampler.set_epoch(epoch)
-        order = torch.tensor(list(iter(self.sampler)), dtype=torch.long, device=self.device)
+        order = torch.tensor(list(iter(self.sampler)), dtype=torch.long, device=split.train_x.device)
         if counters["batch"] == 0:
             counters["sums"] = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "items": 0}
         sums = counters["sums"]  # checkpointed, so an epoch resumed midway still reports its whole means
         seen = 0
         for b in range(counters["batch"], self.steps_per_epoch):
             idx = order[b * self.local_batch:(b + 1) * self.local_batch]
-            x = split.train_x[idx]
-            c = None if split.train_c is None else split.train_c[idx]
+            x = split.train_x[idx].to(self.device, non_blocking=True)
+            c = None if split.train_c is None else split.train_c[idx].to(self.device, non_blocking=True)
             self._step(x, c)
             sums["items"] += x.shape[0]
             seen += x.shape[0]
@@ -325,8 +343,8 @@ class Trainer:
                 "class_weights": self.class_weights}
 
     def _batch(self, start: int, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.split.train_x[start:start + size]
-        return x, None if self.split.train_c is None else self.split.train_c[start:start + size]
+        x = self.split.train_x[start:start + size].to(self.device)
+        return x, None if self.split.train_c is None else self.split.train_c[start:start + size].to(self.device)
 
     def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
         settings = self.settings
