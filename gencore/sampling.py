@@ -47,7 +47,8 @@ class BulkDecoder:
         shape = tuple(getattr(decoder, "item_shape", ()))
         self.bf16 = resolve_bf16(precision, device, _positions(shape))
         self.chunk = chunk or CHUNK.get(device.type, SAMPLE_CHUNK)
-        if channels_last and len(shape) == 3 and (device.type == "cuda" or self.bf16):  # on a CPU, fp32 keeps its exact layout
+        # on a CPU, fp32 keeps its exact layout
+        if channels_last and len(shape) == 3 and (device.type == "cuda" or self.bf16):
             decoder.to(memory_format=torch.channels_last)
         self.fn = torch.compile(self._decode, dynamic=False) if compile else self._decode
 

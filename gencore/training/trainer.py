@@ -343,8 +343,8 @@ class Trainer:
                 "class_weights": self.class_weights}
 
     def _batch(self, start: int, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self.split.train_x[start:start + size].to(self.device)
-        return x, None if self.split.train_c is None else self.split.train_c[start:start + size].to(self.device)
+        x, c = self.split.train_x[start:start + size], self.split.train_c
+        return x.to(self.device), None if c is None else c[start:start + size].to(self.device)
 
     def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
         settings = self.settings
