@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib.util
 import os
 import struct
 import subprocess
@@ -17,6 +18,15 @@ from gencore.cli import app
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TINY = ["--epochs", "2", "--width", "8", "--latent", "4", "--limit", "300", "--checkpoint-every", "0"]
+
+
+def load_script(name: str):
+    """scripts/<name>.py as a module (the scripts folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager

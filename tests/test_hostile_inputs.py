@@ -6,24 +6,13 @@ Each case (scripts/hostile_table.py holds the catalogue) must end with exit code
 one error line on stderr, naming the file or option; no traceback, and no output left behind."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import load_script
 
-
-def _catalogue():
-    spec = importlib.util.spec_from_file_location("hostile_table", ROOT / "scripts" / "hostile_table.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _catalogue()
+hostile = load_script("hostile_table")
 
 
 @pytest.fixture(scope="session")

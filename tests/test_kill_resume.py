@@ -4,23 +4,11 @@ checkpoint may ever be corrupt, and the final weights must equal an uninterrupte
 bit. The harness is scripts/kill_resume.py, which runs 20 kills and more for the record."""
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def harness():
-    spec = importlib.util.spec_from_file_location("kill_resume", ROOT / "scripts" / "kill_resume.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_five_sigkills_resume_to_the_uninterrupted_weights_bit_for_bit(tmp_path):
-    kill_resume = harness()
+    kill_resume = load_script("kill_resume")
     summary = kill_resume.kill_and_resume(tmp_path, kills=5, seed=0, epochs=3)
     log = (tmp_path / "gen.log").read_text(errors="replace")[-3000:]
     assert summary.kills == 5, (summary.lives, log)

@@ -111,15 +111,15 @@ class StepFunction:
     def __init__(self, net: torch.nn.Module, plan: StepPlan):
         self.eager = net
         self.plan = plan
-        mode = CUDA_COMPILE_MODE if plan.device_type == "cuda" else None
-        self.fn = torch.compile(net, dynamic=False, mode=mode) if plan.compile else net
+        self.mode = CUDA_COMPILE_MODE if plan.compile and plan.device_type == "cuda" else None
+        self.fn = torch.compile(net, dynamic=False, mode=self.mode) if plan.compile else net
 
     @property
     def compiled(self) -> bool:
         return self.fn is not self.eager
 
     def __call__(self, *args, **kwargs):
-        if self.compiled and self.plan.device_type == "cuda" and CUDA_COMPILE_MODE == "reduce-overhead":
+        if self.compiled and self.mode == "reduce-overhead":
             # a new step: the graphs may reuse the last step's output memory (read by then)
             torch.compiler.cudagraph_mark_step_begin()
         with self.plan.autocast():
