@@ -146,7 +146,7 @@ def prepared(run: Path, test_source: str):
 
 
 def per_step(scored, window_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from plugins.series.report import step_scores
+    from gencore_series.report import step_scores
 
     steps, labels = [], []
     for k, s in enumerate(scored.series):
@@ -160,8 +160,8 @@ def per_step(scored, window_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def fresh_split(work: Path, seed: int) -> tuple[str, str]:
     """Breast cancer split the built-in way with another seed, as train and test CSVs in `work`."""
-    from plugins.csvtable import csv_text
-    from plugins.tabular.builtin import breast_cancer
+    from gencore_csv.table import csv_text
+    from gencore_tabular.builtin import breast_cancer
 
     paths = []
     for test in (False, True):

@@ -45,11 +45,11 @@ def main() -> None:
 
     from gencore import load_run
     from gencore.cli import main as gen_main
-    from plugins.levels import plugin
-    from plugins.levels import metrics as M
-    from plugins.levels import render, structure
-    from plugins.levels.playability import Physics, check, repair
-    from plugins.levels.sampling import Stitcher, cpu_threads
+    from gencore_levels import plugin
+    from gencore_levels import metrics as M
+    from gencore_levels import render, structure
+    from gencore_levels.playability import Physics, check, repair
+    from gencore_levels.sampling import Stitcher, cpu_threads
 
     timings = {}
     if args.run is None:

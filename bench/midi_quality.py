@@ -37,8 +37,8 @@ def measure(run_dir: Path, n: int, seed: int) -> dict:
     import torch
 
     from gencore import load_run
-    from plugins.midi.metrics import STATS, analyse_keys, compare
-    from plugins.midi.sampling import export, window_spec
+    from gencore_midi.metrics import STATS, analyse_keys, compare
+    from gencore_midi.sampling import export, window_spec
 
     run = load_run(run_dir, device="cpu")
     config = run.config
@@ -99,7 +99,7 @@ def measure(run_dir: Path, n: int, seed: int) -> dict:
 
 
 def markdown(report: dict) -> str:
-    from plugins.midi.metrics import STATS
+    from gencore_midi.metrics import STATS
 
     names = {"pitch_range": "pitch range (semitones)", "pitch_classes": "pitch classes used",
              "polyphony": "polyphony (mean simultaneous pitches)", "scale_consistency": "scale consistency",

@@ -36,7 +36,7 @@ def digits_28(train_items: int, val_items: int, seed: int):
     MNIST: with soft targets the Bernoulli NLL sits on the targets' entropy and hardly moves
     after an epoch); `val_items` held out, the rest tiled to `train_items` (as REFERENCE.md §1
     tiles 4k digits to 60k)."""
-    from plugins.images import plugin as images
+    from gencore_images import plugin as images
 
     data = images.load("builtin:digits", {"resize": "28,28"})
     data.items = (data.items > 0.5).float()

@@ -256,7 +256,7 @@ def main() -> None:
     sample_batch = args.sample_batch or (65_536 if cuda else 4_096)
     spec = spec_for(args.width)
     tx, tc, vx, vc, _ = digits_28(train_items, args.val_items, 0)
-    from plugins.images import plugin as domain
+    from gencore_images import plugin as domain
 
     trainer_module.evaluate = timed_evaluate
     plain_hist, gen_hist, targets, compile_s, settings, plan = [], [], [], [], None, None

@@ -100,8 +100,8 @@ def gen(args: list, cwd: Path):
 
 
 def level_corpus(folder: Path) -> Path:
-    from plugins.levels import tiles as T
-    from plugins.levels.demo import demo_levels
+    from gencore_levels import tiles as T
+    from gencore_levels.demo import demo_levels
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, level in enumerate(demo_levels(3, seed=7)):
@@ -378,7 +378,7 @@ def _newline_file(tmp: Path, runs: dict[str, Path]) -> Setup:
 
 def _train_levels(files: dict[str, bytes | str], names: str, *extra: str, legend: bool = True):
     def build(tmp: Path, runs: dict[str, Path]) -> Setup:
-        from plugins.levels import tiles as T
+        from gencore_levels import tiles as T
 
         folder = tmp / "levels"
         for name, data in files.items():

@@ -63,7 +63,7 @@ def test_mid_epoch_resume_with_other_world_size_is_refused(tiny_runs, tmp_path):
 FLAKY = '''
 import os
 from gencore.errors import GenError
-from plugins.images import ImagesDomain
+from gencore_images import ImagesDomain
 
 
 class Flaky(ImagesDomain):

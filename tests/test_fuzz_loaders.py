@@ -97,8 +97,8 @@ IMAGE_BYTES = st.one_of(st.binary(max_size=300), png_like(), jpeg_like(),
 def test_image_readers(scratch):
     """Training images (skip-with-warning), run input files (resized, and exact size), and the
     denoiser's native reader and writer, all on the same bytes."""
-    from plugins.images.loaders import ImageReadError, bomb_warnings_as_errors, load_user_files, read_image
-    from plugins.images.photo_io import encode_photo, read_photo
+    from gencore_images.loaders import ImageReadError, bomb_warnings_as_errors, load_user_files, read_image
+    from gencore_images.photo_io import encode_photo, read_photo
 
     path = scratch / "fuzz.png"
     resized = {"item_shape": [1, 8, 8], "meta": {"channels": 1, "height": 8, "width": 8, "resize": [8, 8]}}
@@ -146,7 +146,7 @@ def idx_like(draw) -> tuple[bytes, int]:
 def test_idx_reader(scratch):
     import gzip
 
-    from plugins.images.idx import read_idx
+    from gencore_images.idx import read_idx
 
     seen = []
 
@@ -186,8 +186,8 @@ def level_meta(layout: str) -> dict:
 
 
 def test_level_readers(scratch):
-    from plugins.levels.loading import load_files
-    from plugins.levels.reader import read_level
+    from gencore_levels.loading import load_files
+    from gencore_levels.reader import read_level
 
     path = scratch / "fuzz.txt"
     specs = [level_meta(layout) for layout in ("horizontal", "vertical", "whole")]
@@ -222,7 +222,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats
 def test_legend_reader(scratch):
     import json
 
-    from plugins.levels.tiles import read_legend
+    from gencore_levels.tiles import read_legend
 
     path = scratch / "legend.json"
     legends = st.one_of(JSON_VALUES.map(json.dumps), JSON_VALUES.map(lambda v: json.dumps({"tiles": v})),
@@ -309,9 +309,9 @@ def _song() -> bytes:
 
 
 def test_midi_readers(scratch):
-    from plugins.midi.loader import load_user_files
-    from plugins.midi.midifile import MidiReadError, read_midi
-    from plugins.midi.options import WindowSpec
+    from gencore_midi.loader import load_user_files
+    from gencore_midi.midifile import MidiReadError, read_midi
+    from gencore_midi.options import WindowSpec
 
     path = scratch / "fuzz.mid"
     spec = {"meta": {"window": WindowSpec(bars=2).to_json()}}

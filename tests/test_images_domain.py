@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from gencore.errors import GenError
-from plugins.images import ImagesDomain, plugin
-from plugins.images import loaders
-from plugins.images.noise import parse_noise
+from gencore_images import ImagesDomain, plugin
+from gencore_images import loaders
+from gencore_images.noise import parse_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def class_folder(tmp_path_factory, digits):
 
 # -- loading -------------------------------------------------------------------------------------
 def test_module_import_is_cheap():
-    code = "import sys, plugins.images as m; assert m.plugin.name == 'images'; print('torch' in sys.modules)"
+    code = "import sys, gencore_images as m; assert m.plugin.name == 'images'; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr

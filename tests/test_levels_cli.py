@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import TINY, assert_one_line_error, gen
 from gencore import load_run
-from plugins.levels import tiles as T
-from plugins.levels.demo import demo_levels
-from plugins.levels.loading import load_training
-from plugins.levels.playability import Physics, check
-from plugins.levels.reader import read_level
+from gencore_levels import tiles as T
+from gencore_levels.demo import demo_levels
+from gencore_levels.loading import load_training
+from gencore_levels.playability import Physics, check
+from gencore_levels.reader import read_level
 
 VGLC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vglc"
 SMB = VGLC / "Super Mario Bros"

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from gencore.errors import GenError
-from plugins.levels import tiles as T
-from plugins.levels.demo import demo_levels
-from plugins.levels.labels import parse_elements
-from plugins.levels.loading import load_training
-from plugins.levels.metrics import duplicate_rate, tpkl
-from plugins.levels.playability import Physics, check, repair
-from plugins.levels.reader import discover, read_level
-from plugins.levels import structure
+from gencore_levels import tiles as T
+from gencore_levels.demo import demo_levels
+from gencore_levels.labels import parse_elements
+from gencore_levels.loading import load_training
+from gencore_levels.metrics import duplicate_rate, tpkl
+from gencore_levels.playability import Physics, check, repair
+from gencore_levels.reader import discover, read_level
+from gencore_levels import structure
 
 VGLC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vglc"
 needs_vglc = pytest.mark.skipif(not VGLC.is_dir(), reason="../shared/data/vglc is absent")
@@ -219,6 +219,6 @@ def test_legend_errors(tmp_path):
 
 
 def test_plugin_imports_without_torch():
-    code = "import sys, plugins.levels; assert plugins.levels.plugin.name == 'levels'; print('torch' in sys.modules)"
+    code = "import sys, gencore_levels; assert gencore_levels.plugin.name == 'levels'; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr

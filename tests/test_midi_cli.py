@@ -165,7 +165,7 @@ def test_builtin_chorales_subset(chorale_run, chorale_cache, capsys, monkeypatch
     width, height = Image.open(run_dir / "samples.png").size
     assert height < width  # two rows (major, minor) of eight
     # the second time, the cache answers: no conversion, no music21 needed
-    from plugins.midi import plugin
+    from gencore_midi import plugin
 
     monkeypatch.setenv("GENCORE_CACHE", str(chorale_cache))
     monkeypatch.setitem(sys.modules, "music21", None)

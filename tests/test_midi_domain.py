@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 from gencore.errors import GenError
-from plugins.midi import plugin
-from plugins.midi.decode import calibrate, canonical, decode
-from plugins.midi.keyframe import to_frame
-from plugins.midi.loader import load_folder, load_user_files
-from plugins.midi.metrics import analyse_keys, compare, key_name, window_stats
-from plugins.midi.midifile import MidiReadError, read_midi
-from plugins.midi.options import WindowSpec, parse_train_options
-from plugins.midi.roll import FRAME, ONSET, file_roll
-from plugins.midi.sampling import export
+from gencore_midi import plugin
+from gencore_midi.decode import calibrate, canonical, decode
+from gencore_midi.keyframe import to_frame
+from gencore_midi.loader import load_folder, load_user_files
+from gencore_midi.metrics import analyse_keys, compare, key_name, window_stats
+from gencore_midi.midifile import MidiReadError, read_midi
+from gencore_midi.options import WindowSpec, parse_train_options
+from gencore_midi.roll import FRAME, ONSET, file_roll
+from gencore_midi.sampling import export
 
 MAJOR_NAMES_BY_PC = ["C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 MAJOR_PROGRESSION = [(0, 4, 7), (5, 9, 12), (7, 11, 14), (0, 4, 7)]
@@ -354,7 +354,7 @@ def test_key_judge_matches_music21(tmp_path):
 
 
 def test_plugin_imports_without_torch_or_music21():
-    code = ("import sys, plugins.midi, plugins.midi.options; "
+    code = ("import sys, gencore_midi, gencore_midi.options; "
             "print(sorted(m for m in ('torch', 'music21') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr

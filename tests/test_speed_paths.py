@@ -3,7 +3,6 @@ bulk sampling into one .npy (GPU checks live in test_gpu.py; figures in bench/tr
 import json
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 

@@ -53,7 +53,7 @@ def test_plugins_lists_both_anomaly_domains(tab_work):
     result = gen("plugins", cwd=tab_work)
     assert result.exit_code == 0
     for name in ("series", "tabular"):
-        assert f"plugins.{name}:plugin" in result.stdout
+        assert f"gencore_{name}:plugin" in result.stdout
 
 
 def test_score_by_reconstruction_and_encoder(tab_run, tab_work):
@@ -121,7 +121,7 @@ def test_sample_and_reconstruct_tables(tab_run, tab_work, tmp_path):
 
 
 def test_builtin_breast_cancer_split():
-    from plugins.tabular.builtin import breast_cancer
+    from gencore_tabular.builtin import breast_cancer
 
     train, test = breast_cancer(False), breast_cancer(True)
     labels = [int(r[-1]) for r in test.rows]

@@ -13,7 +13,7 @@ Importing this module is cheap: numpy, torch and matplotlib load inside the meth
 from __future__ import annotations
 
 from gencore.plugin import DomainOption
-from plugins.csvdomain import CsvAnomalyDomain
+from gencore_csv.domain import CsvAnomalyDomain
 
 __all__ = ["SeriesDomain", "plugin"]
 

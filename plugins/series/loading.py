@@ -15,7 +15,7 @@ import numpy as np
 from gencore import console
 from gencore.errors import GenError
 from gencore.plugin import LoadedData
-from plugins.csvtable import parse_table
+from gencore_csv.table import parse_table
 
 from . import demo
 from .reading import Series, apply_label_rows, read_label_rows, read_series

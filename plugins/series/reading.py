@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from gencore.errors import GenError
-from plugins.csvtable import Table, column_list, label_values, read_table
+from gencore_csv.table import Table, column_list, label_values, read_table
 
 TIME_NAMES = ("time", "timestamp", "date", "datetime", "t")
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from gencore.errors import GenError
 from gencore.storage import write_text
-from plugins.csvtable import csv_text
+from gencore_csv.table import csv_text
 
 if TYPE_CHECKING:
     import torch

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from gencore.errors import GenError
-from plugins.csvtable import Table
+from gencore_csv.table import Table
 
 SEED = 20242
 TEST_ANOMALIES = 14

@@ -18,7 +18,7 @@ import numpy as np
 from gencore import console
 from gencore.errors import GenError
 from gencore.plugin import LoadedData
-from plugins.csvtable import Table, column_list, label_values, read_table
+from gencore_csv.table import Table, column_list, label_values, read_table
 
 from .builtin import builtin_table, is_builtin
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gencore.storage import write_text
-from plugins.csvtable import csv_text
+from gencore_csv.table import csv_text
 
 if TYPE_CHECKING:
     import torch

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from gencore.storage import write_bytes, write_text
-from plugins.csvtable import csv_text
+from gencore_csv.table import csv_text
 
 
 def methods_for(run) -> list[str]:
