@@ -19,7 +19,7 @@ from gencore_midi.keyframe import to_frame
 from gencore_midi.loader import load_folder, load_user_files
 from gencore_midi.metrics import analyse_keys, compare, key_name, window_stats
 from gencore_midi.midifile import MidiReadError, read_midi
-from gencore_midi.options import WindowSpec, parse_train_options
+from gencore_midi.options import Meter, WindowSpec, parse_train_options
 from gencore_midi.roll import FRAME, ONSET, file_roll
 from gencore_midi.sampling import export
 
@@ -55,11 +55,35 @@ def song_notes(mode: str, seed: int, bars: int = 8, drums: bool = False):
     return notes
 
 
+def meter_notes(meter: str, bars: int, seed: int, start: int = 0, mode: str = "major"):
+    """Notes of `bars` bars in a metre, from step `start`: a bass note held through each bar, and
+    a melody of one note per beat (three eighths in some compound beats), longest on downbeats."""
+    m = Meter.of(meter)
+    rng = np.random.default_rng(seed)
+    tonic = 48 + int(rng.integers(0, 6))
+    scale = [0, 2, 4, 5, 7, 9, 11] if mode == "major" else [0, 2, 3, 5, 7, 8, 10]
+    notes = []
+    for bar in range(bars):
+        s = start + bar * m.steps_per_bar
+        notes.append((s, s + m.steps_per_bar, tonic + (0, 7, 5, 0)[bar % 4], 0))
+        for beat in range(m.beats):
+            b = s + beat * m.beat_steps
+            if m.compound and rng.random() < 0.5:
+                third = m.beat_steps // 3
+                notes += [(b + i * third, b + (i + 1) * third, tonic + 12 + scale[int(rng.integers(0, 7))], 1)
+                          for i in range(3)]
+            else:
+                notes.append((b, b + m.beat_steps, tonic + 12 + scale[int(rng.integers(0, 7))], 1))
+    return notes
+
+
 def write_song(path: Path, notes, *, tpb: int = 480, midi_type: int = 1, tempo_change: bool = False,
-               time_signature: tuple[int, int] = (4, 4), key: str | None = None) -> Path:
+               time_signature: tuple[int, int] | list[tuple[int, int, int]] = (4, 4), key: str | None = None) -> Path:
+    """`time_signature`: (num, den) at 0, or [(step, num, den), ...] for metre changes."""
     per_step = tpb // 4
-    meta = [(0, mido.MetaMessage("time_signature", numerator=time_signature[0], denominator=time_signature[1])),
-            (0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100)))]
+    signatures = [(0, *time_signature)] if isinstance(time_signature, tuple) else time_signature
+    meta = [(at * per_step, mido.MetaMessage("time_signature", numerator=num, denominator=den))
+            for at, num, den in signatures] + [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100)))]
     if key:
         meta.append((0, mido.MetaMessage("key_signature", key=key)))
     if tempo_change:
@@ -112,7 +136,8 @@ def corrupt_files(folder: Path, base: bytes) -> dict[str, Path]:
 
 
 def write_corpus(root: Path, per_class: int = 6, with_corrupt: bool = True) -> Path:
-    """Two classes of 8-bar songs in varied encodings, plus one 3/4 file and four corrupt files."""
+    """Two classes of 8-bar songs in varied encodings, plus a 3/4 file, a 6/8 file, a file that
+    changes from 4/4 to 3/4, and four corrupt files."""
     variants = [dict(tpb=480, midi_type=1), dict(tpb=96, midi_type=0), dict(tpb=960, midi_type=1, tempo_change=True),
                 dict(tpb=1024, midi_type=0, tempo_change=True), dict(tpb=384, midi_type=1), dict(tpb=480, midi_type=1)]
     for c, mode in enumerate(("major", "minor")):
@@ -120,6 +145,9 @@ def write_corpus(root: Path, per_class: int = 6, with_corrupt: bool = True) -> P
             write_song(root / mode / f"{mode}{i}.mid", song_notes(mode, 10 * c + i, drums=(i == 5)),
                        **variants[i % len(variants)])
     write_song(root / "major" / "waltz.mid", song_notes("major", 99), time_signature=(3, 4))
+    write_song(root / "minor" / "jig.mid", meter_notes("6/8", 8, 5, mode="minor"), time_signature=(6, 8))
+    write_song(root / "major" / "change.mid", meter_notes("4/4", 4, 6) + meter_notes("3/4", 6, 7, start=64),
+               time_signature=[(0, 4, 4), (64, 3, 4)])
     if with_corrupt:
         corrupt_files(root / "minor", (root / "major" / "major0.mid").read_bytes())
     return root
@@ -179,12 +207,16 @@ def test_folder_loader_skips_and_counts_corrupt_files(tmp_path):
     messages = [str(w.message) for w in caught]
     for name in ("truncated.mid", "random.mid", "databyte.mid", "keysig.mid"):
         assert sum(name in m and "skipped corrupt MIDI file" in m for m in messages) == 1, messages
-    assert any("no 4/4 section" in m for m in messages), messages
-    assert data.class_names == ["major", "minor"]
-    assert data.items.shape[1:] == (3, 48, 64)
-    assert data.meta["files_skipped"] == 4 and data.meta["files_used"] == 12
-    assert data.meta["windows"] == 12 * 5  # 8 bars, 4-bar windows at every bar
+    assert not any("gave no training window" in m for m in messages), messages  # no file dropped for its metre
+    assert data.class_names == ["major", "minor", "4/4", "3/4", "6/8"] and data.multi_label
+    assert data.items.shape[1:] == (3, 49, 64)  # 48 pitch rows and the metre row; 4 bars of 4/4 is the longest
+    assert data.meta["files_skipped"] == 4 and data.meta["files_used"] == 15
+    # 8-bar songs give 5 windows each; the 6/8 jig 5; the change 1 (4/4) + 3 (3/4); the "waltz" is 4/4
+    # material under a 3/4 signature (128 steps): its bar phase is a guess, and 7 windows fit after it
+    assert data.meta["meters"] == {"4/4": 12 * 5 + 1, "3/4": 7 + 3, "6/8": 5}, data.meta["meters"]
+    assert data.meta["windows"] == 12 * 5 + 1 + 10 + 5
     assert data.items.shape[0] > data.meta["windows"]  # transposed copies
+    assert data.meta["texture"] == "polyphonic"
     assert set(data.items.unique().tolist()) == {0.0, 1.0}
     assert data.conditions.sum(0).tolist()[0] > 0 and data.conditions.sum(0).tolist()[1] > 0
 
@@ -221,8 +253,11 @@ def test_bad_folders(tmp_path):
         plugin.load(str(only_bad), {})
     waltz = tmp_path / "waltz"
     write_song(waltz / "w.mid", song_notes("major", 1), time_signature=(3, 4))
-    with pytest.warns(UserWarning), pytest.raises(GenError, match="no usable 4-bar"):
-        plugin.load(str(waltz), {})
+    with pytest.warns(UserWarning, match="no section in 6/8"), pytest.raises(GenError, match="no usable 4-bar"):
+        plugin.load(str(waltz), {"meter": "6/8"})
+    with pytest.raises(GenError) as info:
+        plugin.load(str(waltz), {"meter": "7/3"})
+    assert info.value.where == "--meter"
     with pytest.raises(GenError, match="unknown built-in"):
         plugin.load("builtin:nope", {})
 
