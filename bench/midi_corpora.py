@@ -12,8 +12,9 @@ class-per-subfolder MIDI folders under the cache:
 | trecento | trecento (14th century)  | 2-3 voices, Italian ars nova | mode by key analysis        |
 
 Each file is written as music21 has it: notes at their offsets (ties joined), the notated time
-signatures at the offsets of their bars, the key signature, and the pickup left in place, so the
-loader has to find the bar lines itself, as it must for a user's files.
+signatures at the offsets of their bars and the key signature. A pickup stays in place and is
+marked as notation programs mark partial bars: a time signature of its own length (2/16 for an
+eighth) from tick 0, then the tune's metre from its first full bar.
 """
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def score_to_midi(score, path: Path) -> dict:
         list(score.getElementsByClass("Measure"))
     if measures and measures[0].duration.quarterLength < measures[0].barDuration.quarterLength:
         pickup = float(measures[0].duration.quarterLength)
+    if pickup > 0 and round(pickup * 4) == pickup * 4:  # the pickup as a stretch of its own length
+        signatures.setdefault(pickup, signatures.get(0.0, (4, 4)))
+        signatures[0.0] = (round(pickup * 4), 16)
     events = []
     for offset, (num, den) in sorted(signatures.items()):
         events.append((round(offset * TPB), 0, mido.MetaMessage("time_signature", numerator=num, denominator=den)))
@@ -96,6 +100,31 @@ def score_to_midi(score, path: Path) -> dict:
     os.replace(tmp, path)
     return {"mode": key.mode, "key": str(key), "pickup": pickup, "notes": len(notes),
             "time_signatures": sorted({f"{n}/{d}" for n, d in signatures.values()})}
+
+
+def mark_pickup(path: Path, pickup: float) -> None:
+    """Mark the pickup of a file written before pickups were marked (see score_to_midi)."""
+    import mido
+
+    mf = mido.MidiFile(path)
+    if pickup <= 0 or round(pickup * 4) != pickup * 4:
+        return
+    track, events, now = mf.tracks[0], [], 0
+    for msg in track:
+        now += msg.time
+        events.append((now, msg))
+    first = next((m for t, m in events if t == 0 and m.type == "time_signature"), None)
+    if first is None or first.denominator == 16:
+        return
+    events = [(t, m) for t, m in events if m is not first]
+    events += [(0, first.copy(numerator=round(pickup * 4), denominator=16)), (round(pickup * TPB), first)]
+    events.sort(key=lambda e: (e[0], not e[1].is_meta))
+    out, now = mido.MidiTrack(), 0
+    for t, m in events:
+        out.append(m.copy(time=t - now))
+        now = t
+    mf.tracks[0] = out
+    mf.save(path)
 
 
 def _ryans_one(args: tuple[str, str, str]) -> dict:
@@ -148,6 +177,12 @@ def build(name: str, workers: int) -> Path:
     root = corpus_root(name)
     manifest = root / "manifest.json"
     if manifest.is_file():
+        summary = json.loads(manifest.read_text())
+        if not summary.get("pickups_marked"):  # built before pickups were marked
+            for d in summary["done"]:
+                mark_pickup(root / d["file"], d["pickup"])
+            summary["pickups_marked"] = True
+            manifest.write_text(json.dumps(summary, indent=1))
         print(f"{name}: already built in {root}", file=sys.stderr)
         return root
     root.mkdir(parents=True, exist_ok=True)
@@ -185,7 +220,7 @@ def build(name: str, workers: int) -> Path:
     summary = {"corpus": name, "files": len(done), "failed": failed,
                "classes": dict(Counter(r["file"].split("/")[0] for r in done)),
                "time_signatures": dict(Counter(ts for r in done for ts in r["time_signatures"])),
-               "with_pickup": sum(r["pickup"] > 0 for r in done), "done": done}
+               "with_pickup": sum(r["pickup"] > 0 for r in done), "pickups_marked": True, "done": done}
     manifest.write_text(json.dumps(summary, indent=1))
     print(f"{name}: {len(done)} files ({len(failed)} failed) in {root}; classes {summary['classes']}; "
           f"metres {summary['time_signatures']}; {summary['with_pickup']} with a pickup", file=sys.stderr)

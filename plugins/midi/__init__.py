@@ -32,7 +32,8 @@ __all__ = ["MidiDomain", "plugin"]
 
 BUILTIN = "builtin:chorales"
 _STATS = ("pitch_range", "pitch_classes", "polyphony", "scale_consistency", "pc_entropy", "empty_beat_rate",
-          "groove_consistency", "qualified_note_rate", "pitches_used", "density", "empty_windows")
+          "groove_consistency", "qualified_note_rate", "pitches_used", "beat_onset_share", "density", "empty_windows",
+          "empty_phrases", "notes", "chord_share")
 
 
 def _goals() -> dict[str, str]:
@@ -40,7 +41,7 @@ def _goals() -> dict[str, str]:
     windows, which differ per run, so only the summaries are marked."""
     goals = {f"{s}{suffix}": "info" for s in _STATS for suffix in ("", "_train", "_train_p10", "_train_p90")}
     goals.update({"stats_inside_p10_p90": "max", "mode_control": "max", "mode_judge_accuracy": "info",
-                  "qualified_note_rate": "max", "empty_windows": "min"})
+                  "qualified_note_rate": "max", "empty_windows": "min", "empty_phrases": "min"})
     return goals
 
 

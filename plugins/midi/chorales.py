@@ -221,8 +221,6 @@ def load(spec: WindowSpec, max_files: int | None):
     if not paths:
         raise GenError("none of the converted chorales is in 4/4", where="builtin:chorales",
                        hint="raise --max-files")
-    # The conversion trimmed each pickup as music21 notated it, so bar lines already fall at 0.
-    data = load_windows(root, paths, owners, classes, spec, source_kind="builtin:chorales", what="chorales",
-                        find_pickups=False)
+    data = load_windows(root, paths, owners, classes, spec, source_kind="builtin:chorales", what="chorales")
     data.sources = [f"builtin:chorales/{s}" for s in data.sources]
     return data

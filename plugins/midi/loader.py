@@ -91,8 +91,8 @@ class _Reading:
     dropped_windows: int = 0
 
 
-def _read_files(root: Path, paths: Sequence[Path], owners: Sequence[int], n_classes: int, spec: WindowSpec,
-                find_pickups: bool) -> _Reading:
+def _read_files(root: Path, paths: Sequence[Path], owners: Sequence[int], n_classes: int,
+                spec: WindowSpec) -> _Reading:
     found = _Reading(windows=[[] for _ in range(max(1, n_classes))])
     for path, owner in zip(paths, owners):
         try:
@@ -101,7 +101,7 @@ def _read_files(root: Path, paths: Sequence[Path], owners: Sequence[int], n_clas
             found.skipped.append((path, exc.reason))
             continue
         parsed, _ = to_frame(parsed, spec)
-        windows, fr, dropped = windows_of(parsed, spec, find_pickups)
+        windows, fr, dropped = windows_of(parsed, spec)
         found.out_of_range += fr.out_of_range
         found.notes += fr.notes
         found.dropped_windows += dropped
@@ -147,11 +147,10 @@ def _report_problems(root: Path, found: _Reading, total: int, spec: WindowSpec) 
 
 
 def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class_names: list[str],
-                 spec: WindowSpec, *, source_kind: str, what: str = "MIDI files",
-                 find_pickups: bool = True) -> LoadedData:
+                 spec: WindowSpec, *, source_kind: str, what: str = "MIDI files") -> LoadedData:
     """Read every file, cut windows in each stretch's own metre, augment by transposition, and
     build the LoadedData. With several metres, each item's metre is part of its condition."""
-    found = _read_files(root, paths, owners, len(class_names), spec, find_pickups)
+    found = _read_files(root, paths, owners, len(class_names), spec)
     _report_problems(root, found, len(paths), spec)
     names = list(class_names)
     if names:

@@ -35,7 +35,7 @@ MINOR_KEYS = ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "B
 # The seven statistics of the acceptance table, then two more.
 STATS = ("pitch_range", "pitch_classes", "polyphony", "scale_consistency", "pc_entropy",
          "empty_beat_rate", "groove_consistency")
-EXTRA_STATS = ("qualified_note_rate", "pitches_used")
+EXTRA_STATS = ("qualified_note_rate", "pitches_used", "beat_onset_share")
 EMPTY_PHRASE_NOTES = 4  # a window with fewer notes is an empty phrase
 REFERENCE_CAP = 20_000  # training windows used for the reference statistics (seeded subset)
 
@@ -128,6 +128,10 @@ def window_stats(rolls: np.ndarray, spec: WindowSpec, meter: str = "4/4") -> dic
         groove_consistency = np.where(has, 1.0 - hamming, np.nan)
     else:
         groove_consistency = nan.copy()
+    onsets = starts.any(axis=1)  # (n, steps)
+    on_beats = onsets[:, ::m.beat_steps].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beat_onset_share = np.where(onsets.any(axis=1), on_beats / np.maximum(onsets.sum(axis=1), 1), np.nan)
     lengths = note_lengths(on, starts)
     owner = np.nonzero(starts)[0]
     qualified = np.bincount(owner, weights=(lengths >= 2).astype(float), minlength=n)
@@ -138,7 +142,7 @@ def window_stats(rolls: np.ndarray, spec: WindowSpec, meter: str = "4/4") -> dic
             "scale_consistency": scale_consistency, "pc_entropy": pc_entropy,
             "empty_beat_rate": empty_beat_rate, "groove_consistency": groove_consistency,
             "qualified_note_rate": qualified_note_rate, "pitches_used": pitches_used,
-            "notes": counts.astype(float), "density": on.mean(axis=(1, 2)), "empty": (~has).astype(float),
+            "beat_onset_share": beat_onset_share, "notes": counts.astype(float), "density": on.mean(axis=(1, 2)), "empty": (~has).astype(float),
             "empty_phrase": (counts < EMPTY_PHRASE_NOTES).astype(float),
             "chords": (voices > 1).sum(axis=1) / np.maximum(sounding_steps, 1)}
 

@@ -23,7 +23,6 @@ from .options import DRUM_CHANNEL, DRUM_ROWS, Meter, WindowSpec, meter_supported
 ONSET, FRAME, CHROMA = 0, 1, 2
 CHANNELS = 3
 MAX_EMPTY_BEATS = 0.5  # windows with more empty beats than this are not training material
-PICKUP_MARGIN = 1.25  # a bar phase other than 0 must meet this much more weight on its bar lines
 _DRUM_ROW_OF = {note: row for row, (_, notes) in enumerate(DRUM_ROWS) for note in notes}
 
 
@@ -74,36 +73,18 @@ def segments(parsed: ParsedMidi) -> list[tuple[int, int, Meter | None]]:
     return out
 
 
-def bar_phase(parsed: ParsedMidi, start: int, stop: int, meter: Meter) -> int:
-    """Where the first full bar of a stretch starts, in steps after `start`: 0, or the length of a
-    pickup (anacrusis) written from the stretch's first tick, as notation programs and music21
-    write them. Long notes and many onsets fall on downbeats: the phase whose bar lines meet
-    clearly more duration-weighted onsets than bar lines at 0 wins; ties stay at 0."""
-    bar, beat = meter.steps_per_bar, meter.beat_steps
-    weights = np.zeros(bar)
-    beat_weights = np.zeros(beat)
-    for n in parsed.notes:
-        if n.channel != DRUM_CHANNEL and start <= n.start < stop:
-            w = min(n.end - n.start, bar)
-            weights[(n.start - start) % bar] += w
-            beat_weights[(n.start - start) % beat] += w
-    if not weights.any():
-        return 0
-    score = 2 * weights + beat_weights[np.arange(bar) % beat]
-    best = int(score.argmax())
-    return best if score[best] > PICKUP_MARGIN * score[0] else 0
-
-
-def window_starts(parsed: ParsedMidi, spec: WindowSpec, find_pickups: bool = True) -> list[tuple[int, str]]:
-    """(start step, metre) of every window: whole bars of each stretch's own metre, from its first
-    full bar (after a pickup, when `find_pickups`), every `hop` bars, whole windows only, in the
-    metres the spec allows."""
+def window_starts(parsed: ParsedMidi, spec: WindowSpec) -> list[tuple[int, str]]:
+    """(start step, metre) of every window: whole bars of each stretch's own metre, from the
+    stretch's start, every `hop` bars, whole windows only, in the metres the spec allows. A pickup
+    written as a stretch of its own length (a time signature such as 2/16 before the tune's 4/4,
+    as notation programs mark partial bars) gives no window, and the tune's windows start on its
+    first full bar."""
     starts: list[tuple[int, str]] = []
     for at, stop, meter in segments(parsed):
         if meter is None or (spec.meters is not None and meter.name not in spec.meters):
             continue
         length = spec.bars * meter.steps_per_bar
-        s = at + (bar_phase(parsed, at, stop, meter) if find_pickups else 0)
+        s = at
         while s + length <= stop:
             starts.append((s, meter.name))
             s += spec.hop * meter.steps_per_bar
@@ -115,12 +96,12 @@ def empty_beat_fraction(window: np.ndarray, meter: Meter = FOUR_FOUR) -> float:
     return float((frames.max(axis=(0, 2)) == 0).mean())
 
 
-def windows_of(parsed: ParsedMidi, spec: WindowSpec, find_pickups: bool = True) -> tuple[list[Window], FileRoll, int]:
+def windows_of(parsed: ParsedMidi, spec: WindowSpec) -> tuple[list[Window], FileRoll, int]:
     """All training windows of one file, the file roll, and how many windows were dropped as
     (mostly) empty."""
     fr = file_roll(parsed, spec)
     out, dropped = [], 0
-    for s, name in window_starts(parsed, spec, find_pickups):
+    for s, name in window_starts(parsed, spec):
         meter = Meter.of(name)
         length = spec.bars * meter.steps_per_bar
         w = fr.roll[:, :, s:s + length]
