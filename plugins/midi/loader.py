@@ -306,11 +306,11 @@ def load_user_files(paths: Iterable[Path], data_spec: dict[str, Any]):
 
 
 def _implied_class(path: Path, meter: str, data_spec: dict[str, Any]) -> str | None:
-    """The folder name, with the file's metre added when the run's classes include metres."""
+    """The folder name; for a run whose only classes are its metres, the file's metre. (The core
+    takes a file's class from the run's class names, so a labelled run of several metres conditions
+    on the folder's class in its main metre unless `--class minor+6/8` says otherwise.)"""
     folder = path.parent.name or path.resolve().parent.name or None
     meta = data_spec.get("meta") or {}
-    if not meta.get("meter_classes"):
-        return folder
-    if meta.get("classes"):
-        return f"{folder}+{meter}" if folder in meta["classes"] else None
-    return meter
+    if meta.get("meter_classes") and not meta.get("classes"):
+        return meter
+    return folder
