@@ -13,7 +13,7 @@ import torch
 
 from gencore.models import likelihoods
 from gencore.plugin import LoadedData
-from gencore.training.trainer import ACTIVE_UNIT_THRESHOLD
+from gencore.training.autoencoder_objective import ACTIVE_UNIT_THRESHOLD
 
 SAMPLES_PER_CLASS = 100
 ELBO_SAMPLES = 10  # posterior samples for the reconstruction term of the ELBO

@@ -22,7 +22,7 @@ from torch import nn
 
 from gencore import __version__
 from gencore.errors import GenError
-from gencore.runs import COMPLETE, CONFIG
+from gencore.runs import CONFIG, write_complete
 from gencore.storage import FORMAT_VERSION, save_tensors, write_bytes, write_json
 
 POSTPROCESS = ("none", "argmax", "threshold")
@@ -112,9 +112,10 @@ def _finish(model, meta: dict[str, Any], out: Path | None, started: float, opset
     return data, report
 
 
-def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:
-    """The whole fully convolutional denoiser: noisy (B, C, H, W) in [0, 1] and sigma (B,) in
-    [0, 1] units -> denoised (B, C, H, W); batch, height and width are dynamic."""
+def export_whole_onnx(run, out: Path | None, opset: int, arch: str) -> tuple[bytes, dict[str, Any]]:
+    """A whole fully convolutional image-to-image network (the denoiser arch): noisy (B, C, H, W)
+    in [0, 1] and sigma (B,) in [0, 1] units -> denoised (B, C, H, W); batch, height and width
+    are dynamic."""
     _require_onnx()
     model = run.model().cpu().float().eval()
     c = model.spec["channels"]
@@ -125,7 +126,7 @@ def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict
                      {"noisy": {0: dims["batch"], 2: dims["height"], 3: dims["width"]}, "sigma": {0: dims["batch"]}},
                      opset)
     meta = {"format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
-            "arch": "denoiser", "item_shape": [c, "height", "width"],
+            "arch": arch, "item_shape": [c, "height", "width"],
             "inputs": {"noisy": f"float32 (batch, {c}, height, width) in [0, 1]",
                        "sigma": "float32 (batch,), the noise standard deviation in [0, 1] units (25/255 for sigma 25)"},
             "output": {"name": "denoised", "meaning": "float32 (batch, channels, height, width); clip to [0, 1]"}}
@@ -147,11 +148,13 @@ def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict
 
 def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none",
                 threshold: float | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Build the ONNX model; write it to `out` (None: return bytes only). Returns (bytes, report)."""
-    if run.config["arch"] == "denoiser":
-        if postprocess != "none":
-            raise GenError("a denoiser export has no post-processing", where="--postprocess")
-        return export_denoiser(run, out, opset)
+    """Build the ONNX model as the run's arch exports it (the sampling decoder, or the whole
+    network); write it to `out` (None: return bytes only). Returns (bytes, report)."""
+    return run.arch.export_onnx(run, out, opset, postprocess, threshold)
+
+
+def export_decoder_onnx(run, out: Path | None, opset: int, postprocess: str,
+                        threshold: float | None) -> tuple[bytes, dict[str, Any]]:
     _require_onnx()
     likelihood = run.config["model"]["likelihood"]
     check_postprocess(postprocess, likelihood)
@@ -201,11 +204,10 @@ def parity(data: bytes, graph: SamplingGraph, d: int, k: int) -> float | None:
 
 
 def export_bundle(run, out: Path) -> Path:
-    """A decoder-only run folder: config.json, decoder.safetensors and the completion marker.
-    `gen sample -r BUNDLE` and `load_run(BUNDLE)` work on it."""
-    if run.config["arch"] == "denoiser":  # the whole network: it has no decoder of its own
-        return write_bundle(run, out, "model", {"model": run.model().state_dict()})
-    return write_bundle(run, out, "decoder-only", {"decoder": run.decoder.state_dict()})
+    """A run folder with what the run's arch needs to be used: for the autoencoder family,
+    config.json, decoder.safetensors and the completion marker (`gen sample -r BUNDLE` and
+    `load_run(BUNDLE)` work on it)."""
+    return write_bundle(run, out, run.arch.bundle_kind, run.arch.bundle_weights(run))
 
 
 def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
@@ -220,8 +222,7 @@ def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
         for kind, state in weights.items():
             save_tensors(staging / f"{kind}.safetensors", state, kind, run.domain_name)
         write_json(staging / CONFIG, config)
-        write_json(staging / COMPLETE, {"format_version": FORMAT_VERSION, "domain": run.domain_name,
-                                         "finished": config.get("created"), "exported": True})
+        write_complete(staging, run.domain_name, {"finished": config.get("created"), "exported": True})
         if out.exists():
             out.rmdir()
         staging.rename(out)

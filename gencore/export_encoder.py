@@ -35,23 +35,23 @@ class ScoringGraph(nn.Module):
         return mu, distance, 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
-def _refuse_denoiser(run) -> None:
-    if run.config["arch"] == "denoiser":
-        raise GenError("a denoiser run has no encoder of its own", where="--part",
-                       hint="export the whole denoiser with --part decoder (the default)")
+def _refuse_without_encoder(run) -> None:
+    if not run.arch.has_latent:
+        raise GenError(f"a {run.config['arch']} run has no encoder of its own", where="--part",
+                       hint=f"export the whole {run.config['arch']} with --part decoder (the default)")
 
 
 def export_encoder_bundle(run, out: Path) -> Path:
     from gencore.export import write_bundle
 
-    _refuse_denoiser(run)
+    _refuse_without_encoder(run)
     return write_bundle(run, out, "encoder-only", {"encoder": run.encoder.state_dict()})
 
 
 def export_encoder_onnx(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:
     from gencore.export import _finish, _quiet_logger, _require_onnx
 
-    _refuse_denoiser(run)
+    _refuse_without_encoder(run)
     _require_onnx()
     graph = ScoringGraph(run.encoder.cpu().float()).eval()
     spec = run.config["model"]

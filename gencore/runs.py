@@ -1,7 +1,6 @@
 """Finding run folders: `-r RUN`, `latest`, and the listing behind `gen runs`. No torch here."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,17 +80,16 @@ def check_config(config: dict, path: Path) -> None:
 
 
 MAX_MODEL_SIZE = 1 << 16  # any one size in a model spec (channels, widths, latent dimensions)
-MAX_ITEM_VALUES = 1 << 26
 
 
 def _model_problem(model: dict) -> str | None:
     """What makes a tampered model spec unbuildable, in a few words; None when it looks sound."""
-    from gencore.models import ALL_ARCHS
+    from gencore.archs import ARCHS
 
     def size(value, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_MODEL_SIZE
 
-    if model.get("arch") not in ALL_ARCHS:
+    if model.get("arch") not in ARCHS:
         return f"unknown arch {model.get('arch')!r}"
     for key in ("latent_dim", "width", "hidden", "cond_dim", "channels", "blocks"):
         if key in model and not size(model[key], 0 if key == "cond_dim" else 1):
@@ -104,12 +102,15 @@ def _model_problem(model: dict) -> str | None:
         values = model.get(key, [])
         if not isinstance(values, list) or not all(v is None or size(v, 1) for v in values):
             return f"{key} is {values!r}"
-    if model["arch"] != "denoiser":
-        if not size(model.get("latent_dim"), 1) or not model.get("item_shape") or None in model["item_shape"]:
-            return "latent_dim or item_shape missing"
-        if math.prod(model["item_shape"]) > MAX_ITEM_VALUES:
-            return f"item_shape {model['item_shape']} is too large"
-    return None
+    return ARCHS[model["arch"]].spec_problem(model)
+
+
+def write_complete(folder: Path, domain: str, facts: dict) -> None:
+    """complete.json, the last file of a finished run (or of an exported bundle): only folders
+    that have it count as `latest`."""
+    from gencore.storage import write_json
+
+    write_json(folder / COMPLETE, {"format_version": FORMAT_VERSION, "domain": domain, **facts})
 
 
 def last_metrics(path: Path) -> dict:

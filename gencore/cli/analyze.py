@@ -241,21 +241,7 @@ def score(
     seed = global_option(ctx, "seed", seed, 0)
     method = method or scoring.default_method(opened)
     scores = scoring.score(opened, batch.items, method, cls, seed)
-    rule = "given" if threshold is not None else None
-    quantile = None
-    if contamination is not None:
-        threshold, rule = scoring.threshold_for(scores, contamination), f"contamination {contamination}"
-    elif threshold is None:
-        quantile = val_quantile if val_quantile is not None else opened.domain.default_val_quantile
-    if threshold is None and quantile is not None:
-        try:
-            threshold = scoring.validation_threshold(opened, method, quantile, cls, seed)
-            rule = f"validation quantile {quantile}"
-        except GenError as exc:
-            if val_quantile is not None:
-                raise
-            console.warn(f"no threshold: the validation items could not be scored ({exc.line()}); "
-                         "give --threshold or --contamination")
+    threshold, rule = _threshold(opened, scores, method, cls, seed, threshold, contamination, val_quantile)
     auc = scoring.roc_auc(scores, batch.labels) if batch.labels is not None else None
     rows = [{"input": name, "score": float(s)} for name, s in zip(batch.names, scores)]
     for i, row in enumerate(rows):
@@ -272,17 +258,44 @@ def score(
         summary["precision_at_k"] = scoring.precision_at_k(scores, batch.labels)
     if batch.data is not None:
         summary.update(opened.domain.score_report(opened, batch.data, batch.index, scores, threshold, method, out))
-    if out.suffix.lower() == ".json":
-        write_json(out, {**summary, "scores": rows})
-    else:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["input", "score"])
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(out, buf.getvalue())
+    _write_scores(out, summary, rows)
     if as_json:
         print(json.dumps({**summary, "scores": rows}, indent=2))
     flagged = f", {summary['flagged']} flagged above {threshold:.4g}" if threshold is not None else ""
     auc_text = f", ROC AUC {auc:.3f}" if auc is not None else ""
     extra = "".join(f", {summary[k]}" for k in ("steps_csv", "methods_csv", "plot") if summary.get(k))
     console.info(f"scored {len(rows)} inputs by {method}{flagged}{auc_text}; wrote {out}{extra}")
+
+
+def _threshold(opened, scores, method: str, cls: str | None, seed: int, threshold: float | None,
+               contamination: float | None, val_quantile: float | None) -> tuple[float | None, str | None]:
+    """The flagging threshold and the rule that gave it: --threshold, --contamination, or a
+    quantile of the held-out validation scores (--val-quantile, or the domain's default)."""
+    from gencore import scoring
+
+    if threshold is not None:
+        return threshold, "given"
+    if contamination is not None:
+        return scoring.threshold_for(scores, contamination), f"contamination {contamination}"
+    quantile = val_quantile if val_quantile is not None else opened.domain.default_val_quantile
+    if quantile is None:
+        return None, None
+    try:
+        return scoring.validation_threshold(opened, method, quantile, cls, seed), f"validation quantile {quantile}"
+    except GenError as exc:
+        if val_quantile is not None:
+            raise
+        console.warn(f"no threshold: the validation items could not be scored ({exc.line()}); "
+                     "give --threshold or --contamination")
+        return None, None
+
+
+def _write_scores(out: Path, summary: dict, rows: list[dict]) -> None:
+    if out.suffix.lower() == ".json":
+        write_json(out, {**summary, "scores": rows})
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["input", "score"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out, buf.getvalue())
