@@ -91,7 +91,7 @@ def evaluate(run, data: LoadedData, reference: LoadedData, iwae_k: int = 50, see
     classes = run.class_names or None
     per_class = SAMPLES_PER_CLASS if classes else SAMPLES_PER_CLASS * 5
     samples, _, conds = run.sample_with_labels(per_class, classes, seed=seed + 1)
-    report.update(run.domain.metrics(samples, conds, reference, run.config["data"], seed))
+    report.update(run.domain.metrics(samples, conds, reference, run.config.data, seed))
     return report
 
 

@@ -60,21 +60,21 @@ def check_postprocess(postprocess: str, likelihood: str) -> None:
 
 
 def metadata(run, postprocess: str, threshold: float) -> dict[str, Any]:
-    spec = run.config["model"]
+    spec = run.config.model.to_json()
     output = {"none": "likelihood mean (pixel/cell probabilities, Gaussian means, or category "
                       "probabilities on axis 1)",
               "argmax": "category index per position (int64); categories are axis 1 of the mean",
               "threshold": f"1 where the Bernoulli mean exceeds {threshold}, else 0 (uint8)"}[postprocess]
     return {
         "format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
-        "arch": run.config["arch"], "latent_dim": spec["latent_dim"], "item_kind": spec["item_kind"],
+        "arch": run.config.arch, "latent_dim": spec["latent_dim"], "item_kind": spec["item_kind"],
         "item_shape": spec["item_shape"], "likelihood": spec["likelihood"],
-        "class_names": run.class_names, "condition": run.config.get("condition", {"type": "none", "dim": 0}),
+        "class_names": run.class_names, "condition": {"type": run.config.condition_type, "dim": run.config.cond_dim},
         "inputs": {"noise": "float32 (batch, latent_dim), standard normal; multiply by a temperature",
                    **({"condition": "float32 (batch, classes), one-hot (or multi-hot) over class_names"}
                       if run.conditional else {})},
         "output": {"name": "items", "postprocess": postprocess, "meaning": output},
-        "decoding": run.domain.decoding_rules(run.config["data"], run=run),
+        "decoding": run.domain.decoding_rules(run.config.data, run=run),
     }
 
 
@@ -156,12 +156,12 @@ def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none
 def export_decoder_onnx(run, out: Path | None, opset: int, postprocess: str,
                         threshold: float | None) -> tuple[bytes, dict[str, Any]]:
     _require_onnx()
-    likelihood = run.config["model"]["likelihood"]
+    likelihood = run.config.model.likelihood
     check_postprocess(postprocess, likelihood)
     if threshold is None:
-        threshold = float(run.config["data"].get("meta", {}).get("threshold", 0.5))
+        threshold = float(run.config.data.get("meta", {}).get("threshold", 0.5))
     graph = SamplingGraph(run.decoder.cpu().float(), postprocess, threshold).eval()
-    d, k = run.latent_dim, run.config["model"]["cond_dim"]
+    d, k = run.latent_dim, run.config.cond_dim
     example = (torch.zeros(2, d),) + ((torch.eye(k)[[0, 1 % k]],) if k else ())
     names = ["noise"] + (["condition"] if k else [])
     batch = torch.export.Dim("batch")
@@ -218,11 +218,11 @@ def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        config = dict(run.config, bundle=bundle, exported_from=str(run.path))
+        config = {**run.config.to_json(), "bundle": bundle, "exported_from": str(run.path)}
         for kind, state in weights.items():
             save_tensors(staging / f"{kind}.safetensors", state, kind, run.domain_name)
         write_json(staging / CONFIG, config)
-        write_complete(staging, run.domain_name, {"finished": config.get("created"), "exported": True})
+        write_complete(staging, run.domain_name, {"finished": run.config.created, "exported": True})
         if out.exists():
             out.rmdir()
         staging.rename(out)

@@ -93,7 +93,7 @@ def test_bulk_decoder_precision_follows_the_training_rule():
 def test_a_corpus_too_big_for_the_device_streams_each_batch_and_trains_the_same(tmp_path, monkeypatch):
     """Data that does not fit in the device's free memory stays in host memory and each batch is
     copied over; the optimisation is the same as with the corpus resident."""
-    from gencore.training import trainer
+    from gencore.training import autoencoder_objective as trainer
 
     resident = gen("train", "images", *TINY, "-o", tmp_path / "resident", cwd=tmp_path)
     assert resident.exit_code == 0, resident.stderr

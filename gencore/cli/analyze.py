@@ -23,10 +23,10 @@ def _corpus(run, data: str | None):
 
     if data is None:
         return reload(run.config, run.domain)
-    loaded = run.domain.load(data, run.config["data"]["options"])
-    if list(loaded.item_shape) != run.config["model"]["item_shape"]:
+    loaded = run.domain.load(data, run.config.data["options"])
+    if list(loaded.item_shape) != run.config.model.item_shape:
         raise GenError(f"items of shape {list(loaded.item_shape)} do not fit this run's "
-                       f"{run.config['model']['item_shape']}", where=data, hint="use data prepared like the run's")
+                       f"{run.config.model.item_shape}", where=data, hint="use data prepared like the run's")
     if run.conditional and loaded.class_names != run.class_names:
         raise GenError("the data's classes differ from the run's", where=data,
                        hint=f"the run knows {', '.join(run.class_names[:12])}")
@@ -76,7 +76,7 @@ def latent(
         latent_maps.per_dimension(per_dim, variance, ylabel, staging / "per_dimension.png")
         if opened.latent_dim == 2:
             grid = latent_maps.manifold(opened, cls, 15)
-            write_png(staging / "manifold.png", opened.domain.preview(grid, opened.config["data"], 15))
+            write_png(staging / "manifold.png", opened.domain.preview(grid, opened.config.data, 15))
         write_json(staging / "latent.json", {
             "run": str(opened.path), "items": int(len(mu)), "embedding": how,
             "active_units": int((variance > 0.01).sum()), "per_dimension": per_dim.tolist(),
@@ -129,8 +129,8 @@ def traverse(
     items = opened.decode(z, cond)
     stems = [f"dim{k:02d}-step{j:02d}" for k in dims for j in range(steps)]
     with common.staged_output(out) as staging:
-        opened.domain.export(items, staging, stems, opened.config["data"], options={})
-        write_png(staging / "strip.png", opened.domain.preview(items, opened.config["data"], steps))
+        opened.domain.export(items, staging, stems, opened.config.data, options={})
+        write_png(staging / "strip.png", opened.domain.preview(items, opened.config.data, steps))
     console.info(f"wrote {len(dims)} row(s) of {steps} steps{f' for class {name!r}' if name else ''} and strip.png to {out}")
 
 
@@ -159,7 +159,7 @@ def eval_command(
         reference = reload(opened.config, opened.domain) if data is None else _corpus(opened, data)
         target = heldout(opened.config, reference) if data is None else reference
         report = evaluation.evaluate(opened, target, reference, iwae_k=iwae_k, seed=seed)
-        reports.append((opened, {"run": str(opened.path), "domain": opened.domain_name, "arch": opened.config["arch"],
+        reports.append((opened, {"run": str(opened.path), "domain": opened.domain_name, "arch": opened.config.arch,
                                  "data": data or "held-out split", **report}))
     domains = {r.domain_name for r, _ in reports}
     if len(domains) > 1:
@@ -180,7 +180,7 @@ def eval_command(
     table = Table(title="gen eval (" + ("held-out split" if data is None else data) + "; ★ = better)")
     table.add_column("metric")
     for opened, _ in reports:
-        table.add_column(f"{opened.path.name}\n{opened.config['arch']}", justify="right")
+        table.add_column(f"{opened.path.name}\n{opened.config.arch}", justify="right")
     for k in keys:
         cells = []
         for (_, report), win in zip(reports, better[k]):

@@ -229,5 +229,5 @@ def use_run(run: str | None, device: str | None = None):
     from gencore.api import load_run
 
     opened = load_run(run, device=device)
-    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config['arch']})")
+    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config.arch})")
     return opened

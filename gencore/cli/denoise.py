@@ -56,7 +56,7 @@ def _open_model(run: str | None, device: str):
         raise GenError(f"the {opened.domain_name} domain cannot read files to denoise", where=str(opened.path),
                        hint="pick a run of a domain that reads images, e.g. one trained with --arch denoiser")
     console.info(f"using {'the shipped denoiser' if run is None else 'run ' + str(opened.path)} "
-                 f"({opened.config['arch']}) on {opened.device}")
+                 f"({opened.config.arch}) on {opened.device}")
     return opened, opened.model()
 
 
@@ -66,7 +66,7 @@ def _denoise_one(opened, model, values, sigma, precision: str):
     if not opened.arch.has_latent:  # a whole image-to-image network
         return denoise(model, values, sigma, opened.device, precision=precision)
     # an autoencoder (the classic digits tutorial): reconstruct the image
-    shape = tuple(opened.config["model"]["item_shape"])
+    shape = tuple(opened.config.model.item_shape)
     if tuple(values.shape) != shape:
         raise GenError(f"this run denoises {shape[1]}x{shape[2]} images with {shape[0]} channel(s), "
                        f"not {tuple(values.shape)}", where="-r", hint="use the shipped denoiser for photos")

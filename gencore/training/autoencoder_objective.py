@@ -95,6 +95,7 @@ class AutoEncoderObjective(Objective):
                  settings: TrainSettings, device: torch.device, dist):
         self.domain, self.spec, self.config, self.settings, self.device, self.dist = (
             domain, spec, config, settings, device, dist)
+        self.data_spec = config["data"]
         self.split = split_data(data, config["split"]["val_indices"], device)
         self.stochastic = spec["arch"] in ("vae", "beta-vae")
         self.class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
@@ -138,7 +139,7 @@ class AutoEncoderObjective(Objective):
         settings, x_in = self.settings, x
         if settings.arch == "dae":
             seed = settings.seed * 7_919 + step * self.dist.world + self.dist.rank
-            x_in = self.domain.corrupt(x, torch.Generator().manual_seed(seed), spec=self.config["data"])
+            x_in = self.domain.corrupt(x, torch.Generator().manual_seed(seed), spec=self.data_spec)
         beta = self.beta(step) if self.stochastic else 0.0
         if compiled:  # a tensor, so a changing beta does not recompile the graph
             beta = torch.full((), beta, device=self.device)

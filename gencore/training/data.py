@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gencore.errors import GenError
 from gencore.plugin import Domain, LoadedData
+
+if TYPE_CHECKING:
+    from gencore.runconfig import RunConfig
 
 
 def fingerprint(data: LoadedData) -> dict[str, Any]:
@@ -89,19 +92,18 @@ def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limi
     return data if condition else replace(data, conditions=None)
 
 
-def reload(config: dict[str, Any], domain: Domain) -> LoadedData:
+def reload(config: "RunConfig", domain: Domain) -> LoadedData:
     """The run's training corpus, prepared exactly as at training time, or a clear error."""
-    train = config["train"]
-    source = config["data"]["source"]
-    data = prepare(domain, None if source == domain.default_data else source, config["data"]["options"],
+    train, source = config.train, config.data["source"]
+    data = prepare(domain, None if source == domain.default_data else source, config.data["options"],
                    limit=train.get("limit"), seed=train["seed"], condition=train.get("condition", True),
                    drop=train.get("drop_classes"))
-    if fingerprint(data)["sha256"] != config["fingerprint"].get("sha256"):
+    if fingerprint(data)["sha256"] != config.fingerprint.get("sha256"):
         raise GenError("the training data changed since this run was trained", where=source,
                        hint="restore the data, or pass --data to use other data")
     return data
 
 
-def heldout(config: dict[str, Any], data: LoadedData) -> LoadedData:
+def heldout(config: "RunConfig", data: LoadedData) -> LoadedData:
     """The run's stored validation split of its (reloaded) corpus."""
-    return select(data, torch.tensor(config["split"]["val_indices"], dtype=torch.long))
+    return select(data, torch.tensor(config.split.val_indices, dtype=torch.long))

@@ -83,7 +83,8 @@ class DenoiserLoss(nn.Module):
 class DenoiserObjective(Objective):
     def __init__(self, domain: Domain, data: LoadedData, spec: dict[str, Any], config: dict[str, Any],
                  settings: TrainSettings, device: torch.device, dist):
-        self.domain, self.config, self.settings, self.device, self.dist = domain, config, settings, device, dist
+        self.domain, self.settings, self.device, self.dist = domain, settings, device, dist
+        self.data_spec = config["data"]
         self.sampler = PatchSampler(data.images, data.meta["patch"], device)
         self.val_clean, self.val_noisy, self.val_sigma = validation_patches(domain, data, config, settings.seed,
                                                                             device)
@@ -105,7 +106,7 @@ class DenoiserObjective(Objective):
         seed = ((self.settings.seed * 100_003 + epoch) * 1_000_003 + b) * 64 + self.dist.rank
         g = torch.Generator().manual_seed(seed)
         clean = self.sampler(self.local_batch, g)
-        noisy, sigma = noisy_pair(self.domain, clean, g, self.config["data"])
+        noisy, sigma = noisy_pair(self.domain, clean, g, self.data_spec)
         return noisy, clean, sigma
 
     def epoch_batches(self, epoch: int, first: int) -> Iterator[tuple]:

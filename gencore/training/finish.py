@@ -40,7 +40,7 @@ def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Te
 def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any],
                        model: AutoEncoder, settings: TrainSettings) -> dict[str, Any]:
     train = torch.ones(data.items.shape[0], dtype=torch.bool)
-    train[torch.tensor(config["split"]["val_indices"], dtype=torch.long)] = False
+    train[torch.tensor(config.split.val_indices, dtype=torch.long)] = False
     fit_code_statistics(model, data.items[train], None if data.conditions is None else data.conditions[train])
     save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
     save_tensors(run_dir / "encoder.safetensors", model.encoder.state_dict(), "encoder", domain.name)
@@ -51,10 +51,10 @@ def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: 
     run = load_run(run_dir, device=str(model.decoder.prior_mean.device))
     classes = run.class_names or None
     preview_items, _, _ = run.sample_with_labels(PREVIEW_COLUMNS, classes, seed=settings.seed)
-    write_png(run_dir / "samples.png", domain.preview(preview_items, config["data"], PREVIEW_COLUMNS))
+    write_png(run_dir / "samples.png", domain.preview(preview_items, config.data, PREVIEW_COLUMNS))
     per_class = METRIC_SAMPLES_PER_CLASS if classes else METRIC_SAMPLES_PER_CLASS * 5
     samples, _, conds = run.sample_with_labels(per_class, classes, seed=settings.seed + 1)
-    return domain.metrics(samples, conds, data, config["data"], settings.seed)
+    return domain.metrics(samples, conds, data, config.data, settings.seed)
 
 
 @torch.no_grad()
@@ -66,6 +66,6 @@ def finish_denoiser(run_dir: Path, domain: Domain, data: LoadedData, config: dic
     clean, noisy, sigma = validation_patches(domain, data, config, settings.seed, device)
     out = model(noisy[:8], sigma[:8]).clamp(0, 1)
     strip = torch.cat([clean[:8], noisy[:8], out]).cpu()  # rows: clean, noisy, denoised
-    write_png(run_dir / "samples.png", domain.preview(strip, config["data"], PREVIEW_COLUMNS))
+    write_png(run_dir / "samples.png", domain.preview(strip, config.data, PREVIEW_COLUMNS))
     return {"val_psnr": float(psnr(clean, model(noisy, sigma)).mean()),
             "val_noisy_psnr": float(psnr(clean, noisy).mean())}

@@ -16,7 +16,8 @@ from gencore.errors import GenError
 from gencore.archs import get_arch
 from gencore.plots import loss_curve
 from gencore.plugin import Domain, LoadedData
-from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, check_config, write_complete
+from gencore.runconfig import ModelSpec, RunConfig, Split
+from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, read_config, write_complete
 from gencore.storage import FORMAT_VERSION, append_line, load_tensors, read_json, read_jsonl, write_json, write_text
 from gencore.distributed import Dist, barrier, broadcast
 from gencore.training import checkpoint
@@ -73,13 +74,13 @@ def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Te
     from gencore.runs import resolve_run
 
     folder = resolve_run(run)
-    config = read_json(folder / CONFIG, "run config")
-    check_config(config, folder)
-    if config["domain"] != domain:
-        raise GenError(f"--init run belongs to the {config['domain']!r} domain, not {domain!r}",
+    config = read_config(read_json(folder / CONFIG, "run config"), folder)
+    if config.domain != domain:
+        raise GenError(f"--init run belongs to the {config.domain!r} domain, not {domain!r}",
                        where=str(folder), hint=f"pick a run trained with `gen train {domain}`")
-    if config["model"] != spec:
-        diff = [k for k in spec if config["model"].get(k) != spec[k]]
+    theirs = config.model.to_json()
+    if theirs != spec:
+        diff = [k for k in spec if theirs.get(k) != spec[k]]
         raise GenError(f"--init run has a different model ({', '.join(diff)} differ)", where=str(folder),
                        hint="match --arch, --latent, --width and the data shape of that run")
     return load_tensors(folder / "model.safetensors", "model", domain)
@@ -87,26 +88,22 @@ def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Te
 
 def build_config(domain: Domain, source: str | None, options: dict[str, Any], data: LoadedData,
                  spec: dict[str, Any], settings: TrainSettings, val_indices: list[int], init: str | None,
-                 device: torch.device, dist: Dist) -> dict[str, Any]:
+                 device: torch.device, dist: Dist) -> RunConfig:
     """config.json of a new run: everything needed to rebuild its model and its data."""
     arch = get_arch(settings.arch)
     cond_dim = spec.get("cond_dim", 0)
-    return {
-        "format_version": FORMAT_VERSION, "gencore_version": __version__,
-        "domain": domain.name, "arch": settings.arch, "model": spec,
-        "condition": {"type": ("multi-hot" if data.multi_label else "one-hot") if cond_dim else "none",
-                      "dim": cond_dim},
-        "class_names": data.class_names if cond_dim else [],
-        "data": {"source": source or domain.default_data, "options": options, "item_kind": data.item_kind,
-                 **arch.item_facts(data), "meta": data.meta, "normalisation": data.normalisation,
-                 "class_weights": data.class_weights, "multi_label": data.multi_label},
-        "fingerprint": fingerprint(data),
-        "split": {"seed": settings.seed, "val_fraction": settings.val_fraction, "val_indices": val_indices},
-        "train": settings.to_json(), "init": init,
-        "command": ["gen", *sys.argv[1:]], "seed": settings.seed,
-        "torch_version": torch.__version__, "python_version": platform.python_version(),
-        "device": str(device), "world_size": dist.world, "created": now(),
-    }
+    return RunConfig(
+        domain=domain.name, arch=settings.arch, model=ModelSpec(**spec),
+        condition_type=("multi-hot" if data.multi_label else "one-hot") if cond_dim else "none",
+        class_names=data.class_names if cond_dim else [],
+        data={"source": source or domain.default_data, "options": options, "item_kind": data.item_kind,
+              **arch.item_facts(data), "meta": data.meta, "normalisation": data.normalisation,
+              "class_weights": data.class_weights, "multi_label": data.multi_label},
+        fingerprint=fingerprint(data), split=Split(settings.seed, val_indices, settings.val_fraction),
+        train=settings.to_json(), init=init, command=["gen", *sys.argv[1:]], seed=settings.seed,
+        torch_version=torch.__version__, python_version=platform.python_version(), device=str(device),
+        world_size=dist.world, created=now(), gencore_version=__version__, format_version=FORMAT_VERSION,
+    )
 
 
 def start(domain: Domain, source: str | None, options: dict[str, Any], settings: TrainSettings,
@@ -127,11 +124,11 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
     run_dir = None
     if dist.main:
         run_dir = claim_run_dir(out, domain.name, settings.arch)
-        write_json(run_dir / CONFIG, config)
+        write_json(run_dir / CONFIG, config.to_json())
         console.info(f"run folder: {run_dir}")
         _describe(arch.describe(data, spec, settings), settings, device, dist)
-    run_dir, config = broadcast(dist, (str(run_dir) if run_dir else None, config))
-    run_dir = Path(run_dir)
+    run_dir, created = broadcast(dist, (str(run_dir) if run_dir else None, config.created))
+    run_dir, config.created = Path(run_dir), created
     fit = Trainer(run_dir, domain, data, spec, config, settings, device, dist, init_state=init_state).fit()
     if dist.main:
         finish(run_dir, domain, data, config, fit, settings)
@@ -139,26 +136,25 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
 
 
 def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.device, dist: Dist = Dist()) -> Path:
-    config = read_json(run_dir / CONFIG, "run config")
-    check_config(config, run_dir)
-    if config["domain"] != domain.name:
-        raise GenError(f"--resume run belongs to the {config['domain']!r} domain, not {domain.name!r}",
-                       where=str(run_dir), hint=f"resume it with `gen train {config['domain']} --resume {run_dir}`")
+    config = read_config(read_json(run_dir / CONFIG, "run config"), run_dir)
+    if config.domain != domain.name:
+        raise GenError(f"--resume run belongs to the {config.domain!r} domain, not {domain.name!r}",
+                       where=str(run_dir), hint=f"resume it with `gen train {config.domain} --resume {run_dir}`")
     checkpoints = checkpoint.list_checkpoints(run_dir)
     if not checkpoints:
         raise GenError("run has no checkpoint to resume from", where=str(run_dir), hint="start a new run instead")
-    settings = TrainSettings.from_json(config["train"])
+    settings = TrainSettings.from_json(config.train)
     if epochs is not None:
         settings.epochs = epochs
-        config["train"]["epochs"] = epochs
+        config.train["epochs"] = epochs
     data = reload(config, domain)
     barrier(dist)  # every rank has read the old config and checkpoint list before rank 0 rewrites
     if dist.main:
-        write_json(run_dir / CONFIG, config)
+        write_json(run_dir / CONFIG, config.to_json())
         (run_dir / COMPLETE).unlink(missing_ok=True)
         for stale in run_dir.glob(".*.tmp"):  # temp files of atomic writes that a kill cut short
             stale.unlink(missing_ok=True)
-    trainer = Trainer(run_dir, domain, data, config["model"], config, settings, device, dist)
+    trainer = Trainer(run_dir, domain, data, config.model.to_json(), config, settings, device, dist)
     trainer.resume(checkpoints[-1])
     if dist.main:
         _forget_epochs_after(run_dir / "metrics.jsonl", trainer.counters["epoch"])
@@ -187,19 +183,19 @@ def _describe(about: str, settings: TrainSettings, device: torch.device, dist: D
 BEST_ROW_KEYS = ("val_loss", "val_recon", "val_kl", "val_neg_elbo", "active_units")
 
 
-def finish(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any], fit: FitResult,
+def finish(run_dir: Path, domain: Domain, data: LoadedData, config: RunConfig, fit: FitResult,
            settings: TrainSettings) -> None:
     """The arch writes its files and measures; then the final metrics row, the loss curve and,
     last, complete.json."""
-    metrics = get_arch(config["arch"]).finish(run_dir, domain, data, config, fit.model, settings)
+    metrics = get_arch(config.arch).finish(run_dir, domain, data, config, fit.model, settings)
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("event") == "epoch"]
     best = next((r for r in rows if r["epoch"] == fit.best_epoch), rows[-1] if rows else {})
     final = {"event": "final", "best_epoch": best.get("epoch"), "stopped_early": fit.stopped_early,
              **{k: best[k] for k in BEST_ROW_KEYS if k in best}, **metrics}
     append_line(run_dir / "metrics.jsonl", json_line(final))
     if rows:
-        loss_curve(rows, run_dir / "loss.png", f"{config['domain']} {config['arch']}")
-    write_complete(run_dir, config["domain"], {"finished": now(), "metrics": final})
+        loss_curve(rows, run_dir / "loss.png", f"{config.domain} {config.arch}")
+    write_complete(run_dir, config.domain, {"finished": now(), "metrics": final})
     summary = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                         for k, v in final.items() if k != "event" and v is not None)
     console.info(f"done: {summary}")
