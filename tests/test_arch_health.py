@@ -1,6 +1,6 @@
 """The one trainer serves every arch (the denoiser resumes bit for bit and has the NaN guard), the
 library checks its own settings, per-item extras follow the items, symlinked class folders are
-read, the step report says what ran, and the source points at docs/, not at files outside it."""
+read, and the source points at docs/, not at files outside it."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, assert_one_line_error, gen, write_png_folder
+from conftest import assert_one_line_error, gen, write_png_folder
 from gencore.errors import GenError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,20 +134,6 @@ def test_symlinked_class_folders_are_followed_and_a_loop_is_not(tmp_path):
     loaded = images.load(str(data), parse_domain_options(images, "train", []))
     assert loaded.class_names == ["class0", "class1", "class2"]
     assert loaded.items.shape[0] == 9
-
-
-def test_the_step_report_says_eager_when_compile_failed(tmp_path, monkeypatch):
-    def failing_compile(module, **kwargs):
-        def run(*args, **kw):
-            raise RuntimeError("no C compiler here")
-        return run
-
-    monkeypatch.setattr(torch, "compile", failing_compile)
-    result = gen("train", "images", *TINY, "--compile", "--epochs", "1", "-o", tmp_path / "run", cwd=tmp_path)
-    assert result.exit_code == 0, result.stderr
-    assert "torch.compile failed (RuntimeError: no C compiler here)" in result.stderr
-    report = next(line for line in result.stderr.splitlines() if line.startswith("training step:"))
-    assert report.endswith(", eager") and "torch.compile" not in report, report
 
 
 def test_only_the_arch_module_names_the_denoiser_and_no_source_names_the_shared_docs():

@@ -33,7 +33,8 @@ def test_compile_failure_falls_back_to_the_eager_run(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "compile", broken_compile)
     fell = gen("train", "images", *TINY, "--compile", "-o", tmp_path / "fell", cwd=tmp_path)
     assert fell.exit_code == 0, fell.stderr
-    assert "torch.compile" in fell.stderr.split("training step:")[1].splitlines()[0]
+    # the step report says what ran, read from the step after its warm-up, not what was planned
+    assert fell.stderr.split("training step:")[1].splitlines()[0] == " fp32, channels_last, fused Adam, eager"
     warnings = [line for line in fell.stderr.splitlines() if "torch.compile failed" in line]
     assert len(warnings) == 1 and "RuntimeError: no working C++ compiler); training in eager mode" in warnings[0]
     eager = gen("train", "images", *TINY, "--no-compile", "-o", tmp_path / "eager", cwd=tmp_path)

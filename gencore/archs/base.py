@@ -42,9 +42,11 @@ class Arch:
     def check_data(self, domain: "Domain", data: "LoadedData") -> None:
         """Refuse data this arch cannot train on, with one clear error."""
 
-    def sizing_items(self, data: "LoadedData", val_count: int) -> int:
-        """How many items an epoch covers, for the automatic epochs and batch."""
-        return data.items.shape[0] - val_count
+    def resolve(self, settings: "TrainSettings", data: "LoadedData", val_count: int, device_type: str,
+                world: int) -> "TrainSettings":
+        """The settings with what was left to the data filled in (epochs, batch, ...), sized from
+        the items an epoch covers."""
+        return settings.resolved(data.items.shape[0] - val_count, device_type, world)
 
     def val_indices(self, data: "LoadedData", settings: "TrainSettings") -> list[int]:
         from gencore.training.autoencoder_objective import choose_val_indices

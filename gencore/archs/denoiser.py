@@ -46,10 +46,12 @@ class DenoiserArch(Arch):
             raise GenError("--arch denoiser trains on random crops of whole images", where="--arch denoiser",
                            hint=f"add a patch size, e.g. gen train {domain.name} --arch denoiser --patch 64")
 
-    def sizing_items(self, data, val_count: int) -> int:
+    def resolve(self, settings, data, val_count: int, device_type: str, world: int):
         from gencore.training.denoise import patch_count
 
-        return patch_count(data)
+        # An epoch covers the images' area once in patches; the batch stays the base batch on
+        # every device (a patch is a large item), so CPU and GPU runs train alike.
+        return settings.resolved(patch_count(data), None, world)
 
     def val_indices(self, data, settings) -> list[int]:
         return []  # validation uses fixed patches drawn from the images (gencore/training/denoise.py)

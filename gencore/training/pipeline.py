@@ -116,7 +116,7 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
                    condition=settings.condition, drop=settings.drop_classes)
     arch.check_data(domain, data)
     val_indices = arch.val_indices(data, settings)
-    settings = settings.resolved(arch.sizing_items(data, len(val_indices)), device.type, dist.world)
+    settings = arch.resolve(settings, data, len(val_indices), device.type, dist.world)
     spec = arch.model_spec(settings, data)
     init_state = load_init(init, domain.name, spec) if init else None
     config = build_config(domain, source, options, data, spec, settings, val_indices, init, device, dist)
