@@ -1,7 +1,8 @@
 """README claims that had no test able to fail: PSNR/SSIM as scikit-image computes them, the
 standalone ONNX sampler against `gen sample`, interpolation between classes keeping the style,
-and the default run's figures. Thresholds sit near the measured values, with the noise in mind
-(figures in the comments: measured on the session's default run, seed 0)."""
+and the shipped denoiser's size. Thresholds sit near the measured values, with the noise in mind
+(figures in the comments: measured on the session's default run, seed 0, 2-core CPU). The
+default run's own figures are checked in tests/test_images_cli.py."""
 from __future__ import annotations
 
 import subprocess
@@ -66,10 +67,9 @@ def test_the_standalone_onnx_sampler_draws_what_gen_sample_draws(default_run, tm
     assert from_onnx.shape == from_gen.shape == (200, 8, 8)
     judge = digit_judge()
     for samples in (from_onnx, from_gen):
-        assert (judge.predict(samples.reshape(200, -1)) == 7).mean() >= 0.9  # measured: 0.99 and 1.0
-    # measured: mean images 0.017 apart (mean absolute pixel difference); a sampler that decodes
-    # another class or ignores the prior is 0.1 or more away
-    assert np.abs(from_onnx.mean(axis=0) - from_gen.mean(axis=0)).mean() < 0.04
+        assert (judge.predict(samples.reshape(200, -1)) == 7).mean() >= 0.95  # measured: 1.0 and 0.995
+    # measured: mean images 0.011 apart (mean absolute pixel difference over the 8x8 grid)
+    assert np.abs(from_onnx.mean(axis=0) - from_gen.mean(axis=0)).mean() < 0.025
 
 
 def test_interpolating_between_classes_keeps_the_style(default_run, tmp_path):
@@ -90,7 +90,7 @@ def test_interpolating_between_classes_keeps_the_style(default_run, tmp_path):
     distance = torch.cdist(torch.stack(starts), torch.stack(ends))  # (6, 6): start i to end j
     same = distance.diagonal().mean()
     other = (distance.sum() - distance.diagonal().sum()) / (6 * 5)
-    assert same < 0.6 * other, (float(same), float(other))  # measured ratio: see the commit log
+    assert same < 0.45 * other, (float(same), float(other))  # measured: 0.91 against 3.29, a ratio of 0.28
 
 
 def test_the_shipped_denoiser_is_the_size_the_readme_gives():
