@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from gencore.archs.base import Arch
+from gencore.models import ARCHS as NAMES
+from gencore.models import STOCHASTIC
 
-NAMES = ("ae", "vae", "beta-vae", "cae", "dae")
-STOCHASTIC = ("vae", "beta-vae")
 MAX_ITEM_VALUES = 1 << 26
 
 

@@ -16,8 +16,7 @@ class Arch:
     name: str = ""
     names: tuple[str, ...] = ()  # the --arch values this strategy serves
     has_latent = True  # a decoder to sample from and an encoder to encode with
-    # The exports a run of this arch offers: bundle kind -> the file it needs ("model", "decoder", ...)
-    bundle_kind = "decoder-only"
+    bundle_kind = "decoder-only"  # what `gen export --format safetensors` writes (config.json "bundle")
 
     # -- what it builds --------------------------------------------------------------------------
     def model_spec(self, settings: "TrainSettings", data: "LoadedData") -> dict[str, Any]:

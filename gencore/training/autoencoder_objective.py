@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import torch
 
 from gencore import console
+from gencore.models import STOCHASTIC
 from gencore.models.autoencoder import AutoEncoder
 from gencore.plugin import Domain, LoadedData
 from gencore.training import fastpath
@@ -97,7 +98,7 @@ class AutoEncoderObjective(Objective):
             domain, spec, config, settings, device, dist)
         self.data_spec = config["data"]
         self.split = split_data(data, config["split"]["val_indices"], device)
-        self.stochastic = spec["arch"] in ("vae", "beta-vae")
+        self.stochastic = spec["arch"] in STOCHASTIC
         self.class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
                               if data.class_weights else None)
         from torch.utils.data import DistributedSampler
