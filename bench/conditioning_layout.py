@@ -1,7 +1,7 @@
 """How the class condition enters the networks (issue 24): format_version 1's concatenated class
 planes against a per-class channel shift ("bias", the default since format_version 2) and FiLM.
 
-    python bench/conditioning_layout.py                      # choosing set: built-in 8x8 digits, seeds 0-2
+    python bench/conditioning_layout.py --jobs 3             # choosing set: built-in 8x8 digits, seeds 0-2
     python bench/conditioning_layout.py --resize 28,28 --epochs 20 --layouts concat,bias   # confirmation set
     python bench/conditioning_layout.py --sampling-only      # decoder-only sampling speed alone
     python bench/conditioning_layout.py --smoke              # every path once, in seconds
@@ -25,6 +25,8 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -41,13 +43,15 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def train(layout: str, seed: int, extra: list[str], folder: Path) -> dict:
-    """One `gen train images` run with `layout`; its final metrics and CPU time."""
+def train(layout: str, seed: int, extra: list[str], folder: Path, threads: int) -> dict:
+    """One `gen train images` run with `layout`; its final metrics and CPU time (of this process:
+    with --jobs, each run has its own)."""
     from typer.testing import CliRunner
 
     from gencore.cli import app
     from gencore.training import pipeline
 
+    torch.set_num_threads(threads)
     pipeline.model_spec = functools.partial(model_spec, conditioning=layout)
     started, cpu = time.perf_counter(), cpu_seconds()
     out = folder / f"{layout}-{seed}"
@@ -131,7 +135,9 @@ def main() -> None:
     parser.add_argument("--resize", help="e.g. 28,28 (the confirmation set); default: the 8x8 digits as they are")
     parser.add_argument("--epochs", type=int, help="gen train --epochs (default: gen's own)")
     parser.add_argument("--train-args", default="", help="more `gen train images` options, e.g. '--width 16'")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the sampling timings (and of "
+                        "each run, without --jobs)")
+    parser.add_argument("--jobs", type=int, default=1, help="training runs at once, one thread each")
     parser.add_argument("--sample-batch", type=int, default=4096)
     parser.add_argument("--sample-repeats", type=int, default=7)
     parser.add_argument("--sampling-only", action="store_true")
@@ -154,17 +160,20 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"conditioning layouts {', '.join(layouts)}; data builtin:digits{' at ' + args.resize if args.resize else ' 8x8'}; "
           f"seeds {seeds}; gen train images {' '.join(extra) or '(defaults)'}; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+          f"{os.cpu_count()} CPUs; " + (f"{args.jobs} runs at once, 1 thread each" if args.jobs > 1 else
+                                       f"{args.threads} threads") + f"; sampling timed on {args.threads} threads",
+          flush=True)
     rows = []
     if not args.sampling_only:
-        with tempfile.TemporaryDirectory() as tmp:
-            for seed in seeds:  # seeds outside, layouts inside: each seed's runs meet similar load
-                for layout in layouts:
-                    row = train(layout, seed, extra, Path(tmp))
-                    rows.append(row)
-                    print(f"{layout:<7} seed {seed}: " + ", ".join(
-                        f"{k} {row[k]:.3f}" if isinstance(row[k], float) else f"{k} {row[k]}"
-                        for k in ("epochs", *METRICS, "seconds", "cpu_seconds")), flush=True)
+        runs = [(layout, seed) for seed in seeds for layout in layouts]  # seeds outside: each seed's runs meet similar load
+        threads = 1 if args.jobs > 1 else args.threads
+        with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+            for row in pool.map(train, *zip(*runs), [extra] * len(runs), [Path(tmp)] * len(runs),
+                                [threads] * len(runs)):
+                rows.append(row)
+                print(f"{row['layout']:<7} seed {row['seed']}: " + ", ".join(
+                    f"{k} {row[k]:.3f}" if isinstance(row[k], float) else f"{k} {row[k]}"
+                    for k in ("epochs", *METRICS, "seconds", "cpu_seconds")), flush=True)
         print("\nmean ± standard deviation over seeds:")
         print("\n".join(summarise(rows, layouts)))
     shapes = [(1, 8, 8), (1, 28, 28)] if not args.smoke else [(1, 8, 8)]
