@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gencore.errors import GenError
-from gencore.storage import FORMAT_VERSION
+from gencore.storage import FORMAT_VERSION, READABLE_FORMAT_VERSIONS, READABLE_HINT
 
 MAX_MODEL_SIZE = 1 << 16  # any one size in a model spec (channels, widths, latent dimensions)
 ITEM_KINDS = ("grid2d", "seq1d", "vector")
@@ -26,7 +26,8 @@ def _size(value: Any, low: int) -> bool:
 @dataclass
 class ModelSpec:
     """The constructor arguments of a run's network. Keys an arch does not use stay None and are
-    left out of the JSON (the denoiser has no latent; the autoencoders have no `widths`)."""
+    left out of the JSON (the denoiser has no latent; the autoencoders have no `widths`; a
+    format_version 1 autoencoder has no `conditioning`, and concatenates the condition)."""
 
     arch: str
     item_kind: str = "grid2d"
@@ -39,18 +40,20 @@ class ModelSpec:
     channels: int | None = None
     widths: list[int] | None = None
     blocks: int | None = None
+    conditioning: str | None = None  # how the condition enters the networks (gencore.models.CONDITIONINGS)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelSpec":
         """Check a spec read from a file; raises ValueError naming what makes it unbuildable."""
         from gencore.archs import ARCHS
+        from gencore.models import CONDITIONINGS
 
         if data.get("arch") not in ARCHS:
             raise ValueError(f"unknown arch {data.get('arch')!r}")
         for key in ("latent_dim", "width", "hidden", "cond_dim", "channels", "blocks"):
             if key in data and not _size(data[key], 0 if key == "cond_dim" else 1):
                 raise ValueError(f"{key} is {data[key]!r}")
-        for key, allowed in (("item_kind", ITEM_KINDS), ("likelihood", LIKELIHOODS)):
+        for key, allowed in (("item_kind", ITEM_KINDS), ("likelihood", LIKELIHOODS), ("conditioning", CONDITIONINGS)):
             if key in data and data[key] not in allowed:
                 raise ValueError(f"{key} is {data[key]!r}")
         for key in ("item_shape", "widths"):
@@ -114,9 +117,8 @@ class RunConfig:
         if not isinstance(data, dict):
             raise GenError(f"run config is a JSON {type(data).__name__}, not an object", where=where, hint=EDITED)
         version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise GenError(f"run format_version {version!r} is not supported (this gencore reads {FORMAT_VERSION})",
-                           where=where, hint="retrain the run with this version of gencore")
+        if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
+            raise GenError(f"run format_version {version!r} is not supported", where=where, hint=READABLE_HINT)
         for key, kind in (("domain", str), ("arch", str), ("model", dict), ("data", dict)):
             if not isinstance(data.get(key), kind):
                 raise GenError(f"run config lacks a valid {key!r}", where=where, hint=EDITED)
