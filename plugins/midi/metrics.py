@@ -192,8 +192,11 @@ def compute(samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", r
     names = list(reference.class_names)
     users = list(meta.get("classes") or ([] if meta.get("meter_classes") else names))
     y_samp = None
+    one_class = np.ones(len(probs), dtype=bool)
     if sample_conditions is not None and users:
-        y_samp = sample_conditions.detach().cpu()[:, :len(users)].argmax(dim=1).numpy()
+        part = sample_conditions.detach().cpu()[:, :len(users)]
+        y_samp = part.argmax(dim=1).numpy()
+        one_class = (part.max(dim=1).values == 1).numpy()  # not `--class 6/8` alone (every class alike)
     sample_meters = meters_of(probs, spec)
     rolls, raw = decode_groups(probs, spec, meta, y_samp, users, sample_meters, seed)
     rng = np.random.default_rng(seed)
@@ -221,7 +224,8 @@ def compute(samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", r
         _, mode_real = analyse_keys(ref, spec.low, spec.pitch_rows)
         _, mode_samp = analyse_keys(rolls, spec.low, spec.pitch_rows)
         out["mode_judge_accuracy"] = float((mode_real == np.vectorize(mode_of.get)(y_real)).mean())
-        out["mode_control"] = float((mode_samp == np.vectorize(mode_of.get)(y_samp)).mean())
+        hits = mode_samp == np.vectorize(mode_of.get)(y_samp)
+        out["mode_control"] = float(hits[one_class].mean()) if one_class.any() else float("nan")
     return out
 
 
