@@ -82,8 +82,9 @@ class MidiDomain(Domain):
                                   "calibrated so that samples sound as often as the training windows, "
                                   "e.g. --threshold 0.3", type=float,
                      commands=("sample",)),
-        DomainOption("min_steps", "shortest note in 16th steps when decoding (shorter ones grow or merge); "
-                                  "1 keeps every one-step note, e.g. --min-steps 2", type=int, default=2,
+        DomainOption("min_steps", "shortest note in 16th steps when decoding (shorter ones grow or merge); default: "
+                                  "2, or 1 when under 80% of the training notes last 2 steps (fiddle tunes), "
+                                  "e.g. --min-steps 2", type=int,
                      commands=("sample",)),
         DomainOption("velocity", "base note velocity 1-127 (downbeats a little louder), e.g. --velocity 80",
                      type=int, default=DEFAULT_VELOCITY, commands=("sample",)),

@@ -213,6 +213,13 @@ def canonical(rolls: np.ndarray) -> np.ndarray:
     return out
 
 
+def default_min_steps(meta: dict[str, Any]) -> int:
+    """The shortest decoded note: 2 steps (an eighth), or 1 for a corpus whose training phrases
+    hold many 16th notes (under 80% of their notes last 2 steps or more; the loader records
+    it). Runs made before it was recorded keep 2."""
+    return int(meta.get("min_steps", DEFAULT_MIN_STEPS))
+
+
 def class_part(name: str | None, meta: dict[str, Any]) -> str | None:
     """The class of a `--class` value without its metre: `minor+6/8` -> `minor`; a metre alone -> None."""
     if name is None:
@@ -278,12 +285,13 @@ def decode_rule(probs: np.ndarray, spec: WindowSpec, meta: dict[str, Any], rule:
     return out
 
 
-def to_rolls(items: np.ndarray, data_spec_meta: dict[str, Any], min_steps: int = DEFAULT_MIN_STEPS) -> np.ndarray:
+def to_rolls(items: np.ndarray, data_spec_meta: dict[str, Any], min_steps: int | None = None) -> np.ndarray:
     """Items from anywhere -> canonical 2-channel rolls. Probabilities with no run at hand
     (previews, reconstructions, interpolation paths) are decoded with one shared noise field and
     a rule calibrated on the batch itself (per metre) against the training density."""
     meta = data_spec_meta
     spec = WindowSpec.from_json(meta["window"])
+    min_steps = min_steps or default_min_steps(meta)
     note_rows = spec.pitch_rows + spec.drum_rows
     if is_binary(items):
         out = np.zeros((len(items), 2, spec.rows, items.shape[-1]), dtype=np.uint8)

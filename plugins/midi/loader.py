@@ -37,6 +37,7 @@ from .roll import (
 MIDI_SUFFIXES = (".mid", ".midi")
 MAX_FILES = 200_000
 MAX_SKIP_WARNINGS = 20
+SHORT_NOTES_OK = 0.8  # with fewer of the notes lasting 2 steps or more, samples may hold 16th notes
 MONOPHONIC_SHARE = 0.1  # below this share of sounding steps with a chord, a corpus is one line (a melody)
 
 
@@ -176,6 +177,7 @@ def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class
     items = with_meter_row(with_chroma(np.concatenate(rolls), spec), meters, spec)
     labels = np.array(labels, dtype=np.int64)
     texture = _texture(items, spec)
+    texture.update(_note_lengths(items, spec))
     data_names, conditions, multi_label = _conditions(names, labels, meters, spec)
     density = {"all": _density(items, meters, spec)}
     notes_per_window = {"all": _notes_per_window(items, spec)}
@@ -240,6 +242,17 @@ def _texture(items: np.ndarray, spec: WindowSpec) -> dict[str, Any]:
     sounding = int((voices > 0).sum())
     share = float((voices > 1).sum() / max(1, sounding))
     return {"texture": "monophonic" if share < MONOPHONIC_SHARE else "polyphonic", "chord_share": share}
+
+
+def _note_lengths(items: np.ndarray, spec: WindowSpec) -> dict[str, Any]:
+    """The share of notes lasting 2 steps or more, and the decoding's shortest note from it."""
+    from .decode import DEFAULT_MIN_STEPS
+    from .roll import note_lengths, note_starts
+
+    on, starts = note_starts(items[:, :2, :spec.pitch_rows])
+    lengths = note_lengths(on, starts)
+    share = float((lengths >= 2).mean()) if len(lengths) else 1.0
+    return {"long_note_share": share, "min_steps": DEFAULT_MIN_STEPS if share >= SHORT_NOTES_OK else 1}
 
 
 def _notes_per_window(items: np.ndarray, spec: WindowSpec) -> float:

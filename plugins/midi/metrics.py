@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decode import DEFAULT_MIN_STEPS, calibrate_rule, canonical, decode_rule, is_binary
+from .decode import calibrate_rule, canonical, decode_rule, default_min_steps, is_binary
 from .options import Meter, WindowSpec
 from .roll import FRAME, ONSET, meters_of, note_lengths, note_starts
 
@@ -217,7 +217,7 @@ def compute(samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", r
     if raw is not None:
         q = stats_by_meter(raw, spec, sample_meters)["qualified_note_rate"]
         out["qualified_note_rate_before_min_length"] = float(np.nanmean(q)) if np.isfinite(q).any() else float("nan")
-        out["min_note_steps"] = float(DEFAULT_MIN_STEPS)
+        out["min_note_steps"] = float(default_min_steps(meta))
     if y_samp is not None and sorted(users) == ["major", "minor"]:
         y_real = reference.conditions[torch.from_numpy(keep)][:, :len(users)].argmax(dim=1).numpy()
         mode_of = {users.index("major"): 0, users.index("minor"): 1}
@@ -249,7 +249,8 @@ def decode_groups(probs: np.ndarray, spec: WindowSpec, meta: dict[str, Any], y_s
             if not sel.any():
                 continue
             name = users[k] if y_samp is not None else None
-            rule = calibrate_rule(probs[sel], spec, meta, name, meter, rng_seed=seed)
-            rolls[sel] = decode_rule(probs[sel], spec, meta, rule, rng=np.random.default_rng(seed))
+            steps = default_min_steps(meta)
+            rule = calibrate_rule(probs[sel], spec, meta, name, meter, rng_seed=seed, min_steps=steps)
+            rolls[sel] = decode_rule(probs[sel], spec, meta, rule, rng=np.random.default_rng(seed), min_steps=steps)
             raw[sel] = decode_rule(probs[sel], spec, meta, rule, rng=np.random.default_rng(seed), min_steps=1)
     return rolls, raw

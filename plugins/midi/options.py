@@ -244,7 +244,7 @@ class SampleSettings:
     velocity: int
     program: int
     wav: bool
-    min_steps: int = 2
+    min_steps: int | None = None  # None: the run's own default (decode.default_min_steps)
     meter: str | None = None
 
 
@@ -279,8 +279,10 @@ def parse_sample_options(options: dict[str, Any] | None) -> SampleSettings:
     if not 0 <= program <= 127:
         raise GenError(f"must be a General MIDI program from 0 to 127, got {program}", where="--program",
                        hint="e.g. --program 0 (piano) or --program 52 (choir)")
-    min_steps = _int(option(options, "min_steps", 2), "--min-steps", "--min-steps 2")
-    if not 1 <= min_steps <= 16:
+    min_steps = option(options, "min_steps")
+    if min_steps is not None:
+        min_steps = _int(min_steps, "--min-steps", "--min-steps 2")
+    if min_steps is not None and not 1 <= min_steps <= 16:
         raise GenError(f"must be from 1 to 16 steps, got {min_steps}", where="--min-steps",
                        hint="e.g. --min-steps 2 (an eighth note); 1 keeps one-step notes")
     key = option(options, "key")

@@ -20,7 +20,7 @@ import numpy as np
 
 from gencore.errors import GenError
 
-from .decode import Rule, calibrate_rule, decode_rule, to_items, to_rolls
+from .decode import Rule, calibrate_rule, decode_rule, default_min_steps, to_items, to_rolls
 from .keyframe import parse_key, signature_name
 from .metrics import analyse_keys, key_name
 from .options import DEFAULT_TEMPO, DEFAULT_VELOCITY, Meter, WindowSpec, parse_sample_options
@@ -127,16 +127,17 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
     rolls = np.zeros((n, 2, spec.rows, spec.steps * pieces), dtype=np.uint8)
     rng = np.random.default_rng(seed)
     groups = dict.fromkeys(zip(classes, meters))
+    min_steps = settings.min_steps or default_min_steps(run.config["data"]["meta"])
     for name, meter in groups:
         sel = np.array([(c, m) == (name, meter) for c, m in zip(classes, meters)])
         cond = None if conditions is None else conditions[int(np.argmax(sel))]
-        rule = rule_for(run, name, cond, meter, settings.min_steps)
+        rule = rule_for(run, name, cond, meter, min_steps)
         if settings.threshold is not None:
             rule = replace(rule, threshold=settings.threshold)
         for piece, part in enumerate(probs):  # each window decoded in its metre, then joined
             length = spec.meter_steps(meter)
             window = decode_rule(part[sel], spec, run.config["data"]["meta"], rule, rng=rng,
-                                 min_steps=settings.min_steps)
+                                 min_steps=min_steps)
             rolls[sel, :, :, piece * length:(piece + 1) * length] = window[..., :length]
     options["generated"] = {"classes": list(classes), "meters": meters}  # for export: key signature and metre
     if pieces == 1:
@@ -148,7 +149,7 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
     """What a consumer of the exported decoder needs to write MIDI without gen: the grid, the
     pitch window, the metres and the decoding of decode.py, with the rules calibrated per class
     (and metre) on this run's decoder (by name; "all" for an unconditional run)."""
-    from .decode import DEFAULT_MIN_STEPS, ONSET_FLOOR
+    from .decode import ONSET_FLOOR
     from .options import DRUM_ROWS, OUTPUT_TPB, STEPS_PER_BEAT
 
     spec = window_spec(data_spec)
@@ -160,7 +161,7 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
             for meter in spec.meters or ("4/4",):
                 label = "+".join(x for x in (name, meter if spec.meter_row is not None else None) if x) or "all"
                 cond = run.condition(label) if run.conditional else None
-                rule = rule_for(run, label if run.conditional else None, cond, meter, DEFAULT_MIN_STEPS)
+                rule = rule_for(run, label if run.conditional else None, cond, meter, default_min_steps(meta))
                 thresholds[label], scales[label] = rule.threshold, rule.onset_scale
     return {
         "channels": {"onset": 0, "frame": 1, "chroma": 2},
@@ -171,7 +172,7 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
         "steps_per_beat": STEPS_PER_BEAT, "bars": spec.bars, "texture": meta.get("texture", "polyphonic"),
         "tonic": "C" if spec.normalise_key else None,
         "onset_floor": ONSET_FLOOR, "frame_thresholds": thresholds, "onset_scales": scales,
-        "min_steps": DEFAULT_MIN_STEPS,
+        "min_steps": default_min_steps(meta),
         "decoding": ("a note starts where a uniform draw falls under the onset probability and that "
                      "probability is at least onset_floor; it sounds while the frame probability stays at or "
                      "above the class's frame threshold; a new onset on a sounding pitch restarts the note. "
