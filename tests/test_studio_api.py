@@ -1,0 +1,176 @@
+"""`gen studio`'s JSON API through FastAPI's test client, on tiny real runs: runs and cards,
+sampling as `gen sample` samples, native files and zips, the latent map, sliders and
+interpolation, levels with the checker's path, MIDI with WAV, denoise with progress, scoring,
+and every bad request answered with a 4xx and a one-line JSON error."""
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+from conftest import gen
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("multipart")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from gencore.studio.app import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(studio_runs, tmp_path_factory):
+    app = create_app(studio_runs, [], tmp_path_factory.mktemp("studio-work"), device="cpu", max_upload_bytes=2 * 2**20)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def one_line_error(response, status: int, *needles: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == ["error"] and "\n" not in body["error"] and "Traceback" not in body["error"]
+    for needle in needles:
+        assert needle in body["error"]
+    return body["error"]
+
+
+def sample(client, run: str, **body) -> list[dict]:
+    response = client.post(f"/api/runs/{run}/sample", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+def test_runs_are_grouped_by_domain_with_a_model_card(client):
+    runs = client.get("/api/runs").json()["runs"]
+    assert {r["id"]: r["domain"] for r in runs} == {"digits": "images", "levels": "levels", "midi": "midi"}
+    card = client.get("/api/runs/digits").json()
+    assert card["class_names"] == [str(i) for i in range(10)] and card["latent_dim"] == 4
+    assert card["metrics"]["val_loss"] > 0 and "loss.png" in card["files"]
+    assert client.get("/api/runs/digits/files/loss.png").content[:4] == b"\x89PNG"
+    midi = client.get("/api/runs/midi").json()
+    assert {"tempo", "bars", "key"} <= {o["name"] for o in midi["options"]}
+
+
+def test_a_grid_is_what_gen_sample_makes_with_the_same_seed(client, studio_runs, tmp_path):
+    items = sample(client, "digits", classes=["7"], n=16, temperature=0.8, seed=3)
+    assert len(items) == 16 and {i["class"] for i in items} == {"7"}
+    files = client.get(f"/api/items/{items[5]['id']}/files").json()["files"]
+    assert files == ["7-s3-05.png"]
+    page = np.asarray(Image.open(io.BytesIO(client.get(f"/api/items/{items[5]['id']}/files/{files[0]}").content)))
+    result = gen("sample", "-r", studio_runs / "digits", "--class", "7", "--n", "16", "-t", "0.8", "--seed", "3",
+                 "-o", tmp_path / "cli")
+    assert result.exit_code == 0, result.stderr
+    assert np.array_equal(page, np.asarray(Image.open(tmp_path / "cli" / "7-0005.png")))
+    again = sample(client, "digits", classes=["7"], n=16, temperature=0.8, seed=3)
+    assert [i["preview"] for i in again] == [i["preview"] for i in items]
+
+
+def test_zip_of_picks_and_downloads_are_native_attachments(client):
+    items = sample(client, "digits", classes=["1"], n=2, seed=0)
+    picks = client.get(f"/api/picks.zip?items={items[0]['id']},{items[1]['id']}")
+    assert picks.status_code == 200 and picks.headers["content-type"] == "application/zip"
+    assert sorted(zipfile.ZipFile(io.BytesIO(picks.content)).namelist()) == ["digits/1-s0-00.png", "digits/1-s0-01.png"]
+    one = client.get(f"/api/items/{items[0]['id']}/files/1-s0-00.png")
+    assert one.headers["content-disposition"].startswith("attachment")
+
+
+def test_latent_map_sliders_and_interpolation_decode(client):
+    found = client.get("/api/runs/digits/latent").json()
+    assert len(found["points"]) == len(found["labels"]) == found["items"] > 100
+    assert len(found["dimensions"]) == 4 and "mean" not in found
+    point = client.post("/api/runs/digits/decode", json={"point": [0.3, -0.2], "class": "4"}).json()["items"]
+    centre = client.post("/api/runs/digits/decode", json={"eps": [0, 0, 0, 0], "class": "4"}).json()["items"]
+    moved = client.post("/api/runs/digits/decode", json={"eps": [2.5, 0, 0, 0], "class": "4"}).json()["items"]
+    assert point[0]["class"] == "4" and centre[0]["preview"] != moved[0]["preview"]
+    a, b = sample(client, "digits", classes=["3"], n=2, seed=5)
+    path = client.post("/api/runs/digits/interpolate", json={"from": a["id"], "to": b["id"], "steps": 6}).json()["items"]
+    assert len(path) == 6
+    assert path[0]["preview"] == a["preview"] and path[-1]["preview"] == b["preview"]
+
+
+def test_levels_show_the_checkers_path_and_download_as_text(client):
+    items = sample(client, "levels", n=4, seed=0)
+    plays = [i["notes"]["play"] for i in items]
+    for play in plays:
+        assert play["path"][0][1] <= 1 and 0 < play["fraction"] <= 1
+        assert play["finished"] == (play["furthest"] == play["cols"] - 1)
+    files = client.get(f"/api/items/{items[0]['id']}/files").json()["files"]
+    text = next(f for f in files if f.endswith(".txt"))
+    rows = client.get(f"/api/items/{items[0]['id']}/files/{text}").text.splitlines()
+    assert len(rows) == plays[0]["rows"] and {len(r) for r in rows} == {plays[0]["cols"]}
+
+
+def test_midi_items_have_a_midi_file_and_a_wav_preview(client):
+    items = sample(client, "midi", classes=["minor"], n=2, seed=1, options={"tempo": 96})
+    files = client.get(f"/api/items/{items[0]['id']}/files").json()["files"]
+    assert sorted(f.rsplit(".", 1)[1] for f in files) == ["mid", "png", "wav"]
+    mid = client.get(f"/api/items/{items[0]['id']}/files/{next(f for f in files if f.endswith('.mid'))}?inline=1")
+    assert mid.content[:4] == b"MThd" and mid.headers["content-type"] == "audio/midi"
+    assert "content-disposition" not in mid.headers
+
+
+def test_denoise_reports_progress_and_keeps_the_format(client):
+    noisy = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(noisy).save(buf, "PNG")
+    job = client.post("/api/denoise", files={"file": ("shot.png", buf.getvalue(), "image/png")}).json()
+    assert (job["width"], job["height"], job["channels"]) == (64, 48, 3)
+    deadline = time.monotonic() + 300
+    while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.1)
+        job = client.get(f"/api/jobs/{job['id']}").json()
+    assert job["state"] == "done" and job["progress"] == 1.0
+    result = client.get(f"/api/jobs/{job['id']}/result")
+    assert Image.open(io.BytesIO(result.content)).size == (64, 48)
+    assert 'filename="denoised-shot.png"' in result.headers["content-disposition"]
+
+
+def test_score_dropped_images_gives_a_plot_and_a_table(client):
+    pngs = []
+    for i in range(6):
+        buf = io.BytesIO()
+        digit = np.zeros((8, 8), np.uint8)
+        digit[1:7, 3:5] = 40 * i
+        Image.fromarray(digit).save(buf, "PNG")
+        pngs.append(("files", (f"d{i}.png", buf.getvalue(), "image/png")))
+    reply = client.post("/api/runs/digits/score", files=pngs).json()
+    assert reply["inputs"] == 6 and reply["plot"].startswith("data:image/png;base64,")
+    assert sorted(r["input"] for r in reply["rows"]) == [f"d{i}.png" for i in range(6)]
+    scores = [r["score"] for r in reply["rows"]]
+    assert scores == sorted(scores, reverse=True) and reply["method"] == "elbo"
+    assert all(r["preview"].startswith("data:image/png") for r in reply["rows"])
+
+
+def test_bad_requests_get_one_line_4xx(client):
+    one_line_error(client.get("/api/runs/nope"), 404, "nope")
+    one_line_error(client.get("/api/runs/..%2F..%2Fetc/files/loss.png"), 404)
+    one_line_error(client.get("/api/runs/digits/files/config.json"), 404, "config.json")
+    one_line_error(client.get("/api/items/not-an-id/files"), 400, "item")
+    item = sample(client, "digits", classes=["2"], n=1)[0]
+    one_line_error(client.get(f"/api/items/{item['id']}/files/..%2F..%2Fconfig.json"), 404)
+    one_line_error(client.get(f"/api/items/{item['id']}/files/.hidden"), 400)
+    one_line_error(client.post("/api/runs/digits/sample", json={"classes": ["77"]}), 400, "--class", "77")
+    one_line_error(client.post("/api/runs/digits/sample", json={"n": 1000}), 400, "n")
+    one_line_error(client.post("/api/runs/digits/sample", json={"n": "many"}), 422, "n")
+    one_line_error(client.post("/api/runs/digits/sample", json={"temperature": -1}), 400, "temperature")
+    one_line_error(client.post("/api/runs/digits/sample", json={"options": {"tempo": 90}}), 400, "tempo")
+    one_line_error(client.post("/api/runs/midi/sample", json={"options": {"bars": 3}}), 400, "--bars")
+    one_line_error(client.post("/api/runs/digits/decode", json={"eps": [0, 0]}), 400, "eps")
+    one_line_error(client.post("/api/runs/digits/decode", json={}), 400)
+    one_line_error(client.post("/api/runs/digits/sample", content=b"{not json", headers={"content-type": "application/json"}), 422)
+    one_line_error(client.post("/api/denoise", files={"file": ("x.png", b"\x89PNG garbage", "image/png")}), 400, "x.png")
+    one_line_error(client.post("/api/denoise", files={"file": ("big.png", b"0" * (3 * 2**20), "image/png")}), 413, "MiB")
+    one_line_error(client.post("/api/runs/digits/score", files=[("files", ("a.exe", b"MZ", "application/octet-stream"))]),
+                   400, ".exe")
+    big = io.BytesIO()
+    Image.new("L", (64, 64)).save(big, "PNG")
+    error = one_line_error(client.post("/api/runs/digits/score", files=[("files", ("huge.png", big.getvalue(), "image/png"))]),
+                           400, "huge.png")
+    assert "studio-work" not in error  # the upload's name, never the studio's copy of it
+    a = sample(client, "digits", n=1)[0]
+    b = sample(client, "levels", n=1)[0]
+    one_line_error(client.post("/api/runs/digits/interpolate", json={"from": a["id"], "to": b["id"]}), 400, "run")
+    assert json.loads(client.get("/api/health").text) == {"ok": True}
