@@ -174,3 +174,43 @@ def test_bad_requests_get_one_line_4xx(client):
     b = sample(client, "levels", n=1)[0]
     one_line_error(client.post("/api/runs/digits/interpolate", json={"from": a["id"], "to": b["id"]}), 400, "run")
     assert json.loads(client.get("/api/health").text) == {"ok": True}
+
+
+def test_gen_studio_serves_on_loopback_only_and_refuses_a_busy_port(studio_runs, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gencore", "studio", "-r", str(studio_runs / "digits"),
+                                 "--runs-dir", str(tmp_path), "--port", str(port), "--no-open"],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                    assert reply.status == 200 and b"gen studio" in reply.read()
+                    break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs", timeout=30) as reply:
+            assert json.loads(reply.read())["selected"] == "digits"
+        listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]] if os.path.exists("/proc/net/tcp") else []
+        ours = [cols[1] for cols in listening if cols[3] == "0A" and int(cols[1].split(":")[1], 16) == port]
+        if listening:
+            assert ours == ["0100007F:" + f"{port:04X}"]  # 127.0.0.1 only
+        busy = gen("studio", "--port", str(port), "--host", "0.0.0.0", "--no-open", cwd=tmp_path)
+        assert busy.exit_code == 2
+        assert "reachable from other machines" in busy.stderr and "--port" in busy.stderr.splitlines()[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()

@@ -130,21 +130,11 @@ class Catalogue:
 
 
 def _pretrained() -> list[tuple[str, Path]]:
-    """The pretrained runs gencore ships, by name, where this gencore has any."""
-    try:
-        from gencore import pretrained
-    except ImportError:
-        return []
-    listing = getattr(pretrained, "available", None)
-    if listing is None:
-        return []
-    out = []
-    for name in listing():
-        try:
-            out.append((f"pretrained:{name}", Path(pretrained.resolve(name))))
-        except GenError:
-            continue
-    return out
+    """The runs shipped with gencore (`-r pretrained:NAME`), where this gencore ships any."""
+    from gencore import runs
+
+    listing = getattr(runs, "pretrained_runs", None)
+    return [] if listing is None else [(f"pretrained:{name}", Path(path)) for name, path in listing().items()]
 
 
 def _plain(row: dict) -> dict:
