@@ -83,13 +83,12 @@ class Catalogue:
         """The opened run (weights load lazily), kept among the OPEN_RUNS most recent."""
         from gencore.api import load_run
 
-        entry = self.entry(run_id)
         with self._lock:
             run = self._open.get(run_id)
-            if run is not None:
+            if run is not None:  # opened before, so listed before: no folder scan per request
                 self._open.move_to_end(run_id)
                 return run
-        run = load_run(entry.path, device=self.device)
+        run = load_run(self.entry(run_id).path, device=self.device)
         run.domain  # noqa: B018 -- fail now if the plugin is missing
         with self._lock:
             self._open[run_id] = run
