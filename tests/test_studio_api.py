@@ -92,6 +92,7 @@ def test_latent_map_sliders_and_interpolation_decode(client):
 
 
 def test_levels_show_the_checkers_path_and_download_as_text(client):
+    assert {i["class"] for i in sample(client, "levels", classes=["enemy+pipe"], n=2)} == {"enemy+pipe"}
     items = sample(client, "levels", n=4, seed=0)
     plays = [i["notes"]["play"] for i in items]
     for play in plays:
@@ -214,3 +215,56 @@ def test_gen_studio_serves_on_loopback_only_and_refuses_a_busy_port(studio_runs,
         proc.terminate()
         proc.wait(timeout=30)
     assert "Traceback" not in log.read_text()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height pixels, with one byte of image data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
+    with TestClient(create_app(tmp_path / "runs", [], tmp_path / "work", device="cpu")) as bare:
+        error = one_line_error(bare.post("/api/denoise", files={"file": ("bomb.png", png_claiming(10_000, 10_000), "image/png")}),
+                               400, "bomb.png", "10000x10000")
+        assert "40,000,000" in error
+        one_line_error(bare.post("/api/denoise", files={"file": ("huge.png", png_claiming(30_000, 30_000), "image/png")}),
+                       400, "huge.png", "decompression bomb")
+        assert bare.get("/api/runs").json() == {"runs": [], "selected": None}
+
+
+def test_extensions_add_endpoints_and_page_scripts(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    from gencore.studio import extensions
+
+    def register(app, studio):
+        @app.get("/api/steering/ping")
+        def ping():
+            return {"runs": len(studio.catalogue.listing())}
+
+        return ["/api/steering/panel.js"]
+
+    class EntryPoint:
+        value = "steering:register"
+
+        def load(self):
+            return register
+
+    class Broken(EntryPoint):
+        value = "broken:register"
+
+        def load(self):
+            raise ImportError("no module named broken")
+
+    monkeypatch.setattr(extensions.metadata, "entry_points",
+                        lambda group: [EntryPoint(), Broken()] if group == extensions.GROUP else metadata.entry_points(group=group))
+    with TestClient(create_app(tmp_path / "runs", [], tmp_path / "work", device="cpu")) as app:
+        assert app.get("/api/extensions").json() == {"scripts": ["/api/steering/panel.js"]}
+        assert app.get("/api/steering/ping").json() == {"runs": 0}
