@@ -268,3 +268,12 @@ def test_extensions_add_endpoints_and_page_scripts(tmp_path, monkeypatch):
     with TestClient(create_app(tmp_path / "runs", [], tmp_path / "work", device="cpu")) as app:
         assert app.get("/api/extensions").json() == {"scripts": ["/api/steering/panel.js"]}
         assert app.get("/api/steering/ping").json() == {"runs": 0}
+
+
+def test_without_the_studio_extra_one_line_with_the_install_hint(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    result = gen("studio", "--no-open", cwd=tmp_path)
+    assert result.exit_code == 2 and "pip install 'gencore[studio]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
