@@ -45,7 +45,8 @@ def sample(client, run: str, **body) -> list[dict]:
 
 def test_runs_are_grouped_by_domain_with_a_model_card(client):
     runs = client.get("/api/runs").json()["runs"]
-    assert {r["id"]: r["domain"] for r in runs} == {"digits": "images", "levels": "levels", "midi": "midi"}
+    assert {r["id"]: r["domain"] for r in runs} == {"digits": "images", "levels": "levels", "midi": "midi",
+                                                     "flows": "tabular"}
     card = client.get("/api/runs/digits").json()
     assert card["class_names"] == [str(i) for i in range(10)] and card["latent_dim"] == 4
     assert card["metrics"]["val_loss"] > 0 and "loss.png" in card["files"]
@@ -143,6 +144,17 @@ def test_score_dropped_images_gives_a_plot_and_a_table(client):
     scores = [r["score"] for r in reply["rows"]]
     assert scores == sorted(scores, reverse=True) and reply["method"] == "elbo"
     assert all(r["preview"].startswith("data:image/png") for r in reply["rows"])
+
+
+def test_score_a_dropped_csv_on_a_tabular_run(client):
+    from test_tabular import flows
+
+    reply = client.post("/api/runs/flows/score", files=[("files", ("week2.csv", flows(200, seed=2, anomalies=16), "text/csv"))])
+    assert reply.status_code == 200, reply.text
+    found = reply.json()
+    assert found["inputs"] == 200 and found["method"] == "kl" and found["rows"][0]["input"].startswith("week2.csv#")
+    assert found["roc_auc"] > 0.9 and found["threshold_rule"] == "validation quantile 0.99"
+    assert found["plot"].startswith("data:image/png;base64,") and "preview" not in found["rows"][0]
 
 
 def test_bad_requests_get_one_line_4xx(client):
