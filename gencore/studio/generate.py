@@ -124,7 +124,7 @@ class LatentMap:
 
 def _latent_map(run) -> dict[str, Any]:
     from gencore.training.data import reload, subset
-    from gencore.training.trainer import ACTIVE_UNIT_THRESHOLD
+    from gencore.training.autoencoder_objective import ACTIVE_UNIT_THRESHOLD
 
     corpus = subset(reload(run.config, run.domain), MAP_ITEMS, 0)
     cond = corpus.conditions if run.conditional else None
