@@ -519,3 +519,15 @@ def test_piano_roll_png_names_pitches_and_bars():
     top_row = image[HEADER_PX, LABEL_PX:]  # B5, empty: the grid lines show
     assert [x for x in range(top_row.size) if top_row[x] == 150] == [0, 12 * STEP_PX, 24 * STEP_PX, 36 * STEP_PX]
     assert [x for x in range(top_row.size) if top_row[x] == 214] == [s * STEP_PX for s in (4, 8, 16, 20, 28, 32, 40, 44)]
+
+
+def test_the_shortest_decoded_note_follows_the_training_notes(tmp_path):
+    """Fiddle-tune 16th runs: under 80% of the notes last 2 steps, so samples may hold 16ths
+    (min_steps 1); the block-chord songs keep eighths as the shortest note (2)."""
+    runs = [(s, s + 1, 60 + s % 7, 1) for s in range(0, 128)]  # a bar-long run of 16ths, 8 bars
+    write_song(tmp_path / "fiddle" / "run.mid", runs)
+    fiddle = load_folder(str(tmp_path / "fiddle"), WindowSpec(), None)
+    assert fiddle.meta["long_note_share"] == 0 and fiddle.meta["min_steps"] == 1
+    write_song(tmp_path / "songs" / "a.mid", song_notes("major", 1))
+    songs = load_folder(str(tmp_path / "songs"), WindowSpec(), None)
+    assert songs.meta["long_note_share"] == 1 and songs.meta["min_steps"] == 2
