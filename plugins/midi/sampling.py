@@ -75,16 +75,15 @@ def parse_class(text: str, class_names: list[str], multi_label: bool, plain) -> 
     return vector
 
 
-def sample_meters(run, spec: WindowSpec, conditions: "torch.Tensor | None", asked: str | None) -> list[str]:
-    """Each sample's metre: --meter, else the metre in its condition, else the run's main metre.
-    With several metres, the metre entries of `conditions` are set to it (in place)."""
+def sample_meters(run, spec: WindowSpec, conditions: "torch.Tensor | None", asked: str | None, n: int) -> list[str]:
+    """Each of the `n` samples' metre: --meter, else the metre in its condition, else the run's
+    main metre. With several metres, the metre entries of `conditions` are set to it (in place)."""
     meters = list(spec.meters or ("4/4",))
     if asked is not None and asked not in meters:
         raise GenError(f"this run learned {', '.join(meters)}, not {asked}", where="--meter",
                        hint=f"use --meter {meters[0]}, or train on files in {asked}")
-    n = 0 if conditions is None else conditions.shape[0]
     if spec.meter_row is None or conditions is None:
-        return [asked or meters[0]] * max(n, 1)
+        return [asked or meters[0]] * n
     first = len(run.class_names) - len(meters)
     part = conditions[:, first:]
     chosen = [asked] * n if asked else [meters[int(i)] if part[k].max() > 0 else meters[0]
@@ -109,8 +108,7 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
     pieces = bars // spec.bars
     n = len(classes)
     conditions = None if conditions is None else conditions.clone()
-    meters = sample_meters(run, spec, conditions, settings.meter)[:n] if conditions is not None else \
-        sample_meters(run, spec, None, settings.meter) * n
+    meters = sample_meters(run, spec, conditions, settings.meter, n)
     decoder = run.decoder
     mean, chol = decoder.prior_mean.detach().cpu(), decoder.prior_chol.detach().cpu()
     generator = torch.Generator().manual_seed(seed)
