@@ -212,6 +212,9 @@ def test_a_format_1_run_loads_through_the_concatenating_layout(tiny_runs, tmp_pa
     with torch.no_grad():
         expected = torch.sigmoid(model.decoder(z, cond))
     assert torch.allclose(load_run(old, device="cpu").decode(z, cond), expected, atol=1e-6)
+    assert_one_line_error(gen("train", "images", *TINY, "--init", old, "-o", tmp_path / "ft", cwd=tmp_path),
+                          "conditioning differ", "format_version 1")
+    assert not (tmp_path / "ft").exists()
     (old / "decoder.safetensors").write_bytes((tiny_runs["vae"] / "decoder.safetensors").read_bytes())
     assert_one_line_error(gen("sample", "-r", old, "--class", "3", cwd=tmp_path), "decoder.safetensors",
                           "do not fit")
