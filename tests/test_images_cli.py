@@ -195,7 +195,7 @@ def test_a_format_1_run_loads_through_the_concatenating_layout(tiny_runs, tmp_pa
     old = tmp_path / "format-1"
     shutil.copytree(tiny_runs["vae"], old)
     config = json.loads((old / "config.json").read_text())
-    assert config["model"].pop("conditioning") == "bias"
+    assert config["model"].pop("conditioning") == "film"
     config["format_version"] = 1
     (old / "config.json").write_text(json.dumps(config))
     torch.manual_seed(0)

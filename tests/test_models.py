@@ -74,7 +74,7 @@ def test_default_layout_keeps_every_layer_aligned(kind, shape, cond_dim):
     channels on top of its own, so at a width that is a multiple of 8 every channel count is one,
     but the item's own channels in and out; the condition enters through bias-free projections."""
     spec = model_spec("vae", kind, shape, "bernoulli", cond_dim, latent_dim=16, width=16, hidden=256)
-    assert spec["conditioning"] == "bias"
+    assert spec["conditioning"] == "film"
     model = AutoEncoder(spec)
     item = {shape[0]}
     convs = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
