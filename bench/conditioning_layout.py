@@ -49,15 +49,16 @@ def train(layout: str, seed: int, extra: list[str], folder: Path, threads: int) 
     from typer.testing import CliRunner
 
     from gencore.cli import app
-    from gencore.training import pipeline
+    from gencore.models import autoencoder
 
     torch.set_num_threads(threads)
-    pipeline.model_spec = functools.partial(model_spec, conditioning=layout)
+    # the autoencoder arch looks model_spec up in its module when it builds a run's spec
+    autoencoder.model_spec = functools.partial(model_spec, conditioning=layout)
     started, cpu = time.perf_counter(), cpu_seconds()
     out = folder / f"{layout}-{seed}"
     result = CliRunner().invoke(app, ["-q", "--seed", str(seed), "train", "images", *extra, "-o", str(out)],
                                 catch_exceptions=False)
-    pipeline.model_spec = model_spec
+    autoencoder.model_spec = model_spec
     if result.exit_code != 0:
         sys.exit(f"gen train failed for {layout} seed {seed}: {result.stderr.strip()[-500:]}")
     assert json.loads((out / "config.json").read_text())["model"]["conditioning"] == layout
