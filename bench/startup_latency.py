@@ -1,5 +1,6 @@
-"""Start-up latency of the `gen` console script, end to end in fresh processes: `gen --help` and
-`gen sample --n 16` (medians of 5; targets: under 0.5 s and under 3 s on a CPU).
+"""Start-up latency of the `gen` console script, end to end in fresh processes: `gen --help`,
+`gen sample --n 16`, and the first commands of a new user on the shipped runs, in a folder with no
+./runs (medians of 5; targets: under 0.5 s, under 3 s and under 5 s on a CPU).
 
     python bench/startup_latency.py -r runs/digits     # a trained run to sample from
     python bench/startup_latency.py                    # trains a tiny run first
@@ -15,6 +16,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from gencore.runs import pretrained_runs
+
+# A new user's first commands (issue 18), on the shipped runs
+FIRST_COMMANDS = {
+    "digits": ["-q", "sample", "-r", "pretrained:digits", "--class", "7", "--n", "16"],
+    "smb": ["-q", "sample", "-r", "pretrained:smb", "--class", "coin", "--n", "4", "--width", "150", "--playable"],
+    "chorales": ["-q", "sample", "-r", "pretrained:chorales", "--class", "minor", "--n", "4"],
+}
 
 # The console script of this Python's environment, as a user runs it; else the module.
 _SCRIPT = Path(sys.executable).with_name("gen")
@@ -44,10 +54,20 @@ def main() -> None:
         helps = [seconds(["--help"], work) for _ in range(repeats)]
         samples = [seconds(["-q", "sample", "-r", str(run), "--n", "16", "-o", str(work / f"s{i}")], work)
                    for i in range(repeats)]
+        fresh = work / "fresh"  # no ./runs here
+        fresh.mkdir()
+        shipped = {" ".join(args): [seconds([*args, "-o", str(work / f"p{i}")], fresh) for i in range(repeats)]
+                   for name, args in FIRST_COMMANDS.items() if name in pretrained_runs()}
     print(f"{GEN[-1]}; {os.cpu_count()} CPUs; medians of {repeats}")
     print(f"gen --help: {statistics.median(helps):.2f} s (target < 0.5 s)  [{' '.join(f'{t:.2f}' for t in helps)}]")
     print(f"gen sample --n 16: {statistics.median(samples):.2f} s (target < 3 s on a CPU)  "
           f"[{' '.join(f'{t:.2f}' for t in samples)}]")
+    for command, times in shipped.items():
+        print(f"gen {command.removeprefix('-q ')}: {statistics.median(times):.2f} s (target < 5 s on a CPU)  "
+              f"[{' '.join(f'{t:.2f}' for t in times)}]")
+    missing = [name for name in FIRST_COMMANDS if name not in pretrained_runs()]
+    if missing:
+        print(f"not shipped, not timed: {', '.join('pretrained:' + n for n in missing)}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from gencore.cli import app, common, global_option
 from gencore.errors import GenError
 from gencore.storage import write_bytes
 
-SHIPPED = "denoiser"  # under assets/: the weights the project trained itself (assets/PROVENANCE.md)
+SHIPPED = "pretrained:denoiser"  # assets/denoiser/: weights the project trained itself (assets/PROVENANCE.md)
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -48,12 +48,11 @@ def _inputs(values: list[str]) -> list[Path | None]:
 
 def _open_model(run: str | None, device: str):
     from gencore.api import load_run
-    from gencore.assets import asset_path
 
-    opened = load_run(run if run is not None else asset_path(SHIPPED), device=device)
+    opened = load_run(run if run is not None else SHIPPED, device=device)
     if opened.domain_name != "images":
         raise GenError(f"a {opened.domain_name} run cannot denoise images", where=str(opened.path))
-    console.info(f"using {'the shipped denoiser' if run is None else 'run ' + str(opened.path)} "
+    console.info(f"using {'the shipped denoiser (' + SHIPPED + ')' if run is None else 'run ' + str(opened.path)} "
                  f"({opened.config['arch']}) on {opened.device}")
     return opened, opened.model()
 

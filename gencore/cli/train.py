@@ -80,10 +80,13 @@ def train(
     if not 0 < val_fraction < 1:
         raise GenError(f"must be between 0 and 1, got {val_fraction}", where="--val-fraction")
     plugin = get_domain(domain)
-    options = common.parse_domain_options(plugin, "train", ctx.args)
+    options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
+    from gencore.runs import check_writable
+
+    check_writable(out, "-o")
     if nproc is not None:
         common.positive(nproc, "--nproc")
-        raise typer.Exit(launch_torchrun(nproc))
+        raise typer.Exit(launch_torchrun(nproc, (ctx.find_root().obj or {}).get("threads")))
 
     from gencore import distributed
     from gencore.devices import resolve_device
@@ -103,9 +106,11 @@ def train(
         if resume is None and dist.main and pipeline.clear_unstarted(out):
             console.info(f"{out}: the run stopped before its first checkpoint; starting it again")
     if resume is not None:
-        from gencore.runs import resolve_run
+        from gencore.runs import check_writable, resolve_run
 
-        run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device, dist)
+        resumed = resolve_run(resume, complete_only=False)
+        check_writable(resumed, "--resume")
+        run_dir = pipeline.resume(resumed, plugin, epochs, torch_device, dist)
     else:
         settings = TrainSettings(
             arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
@@ -119,9 +124,10 @@ def train(
     console.info(f"run complete: {run_dir}  (next: {follow})")
 
 
-def launch_torchrun(nproc: int) -> int:
+def launch_torchrun(nproc: int, threads: int | None = None) -> int:
     """Re-run this very command under torchrun's elastic launcher (torch.distributed.run) with
-    `nproc` processes on this machine, minus --nproc. Returns its exit code."""
+    `nproc` processes on this machine, minus --nproc; they share `threads` CPU threads. Returns
+    its exit code."""
     import os
     import subprocess
     import sys
@@ -139,7 +145,7 @@ def launch_torchrun(nproc: int) -> int:
     console.info(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m gencore {' '.join(args)}")
     env = dict(os.environ)
     env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: keep gloo on the loopback
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 1) // nproc))
     try:
         return subprocess.run(command, env=env).returncode
     except KeyboardInterrupt:

@@ -1,0 +1,66 @@
+"""The shipped runs: a new user's first commands work with no ./runs and give what the model card
+promises, measured with each domain's own metrics (scripts/train_pretrained.py measures the same way)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import gen, load_script
+from PIL import Image
+
+from gencore.runs import pretrained_runs
+
+SHIPPED = pretrained_runs()
+
+
+def card(name: str) -> dict:
+    return json.loads((SHIPPED[name] / "card.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def recipes():
+    return load_script("train_pretrained")
+
+
+def test_every_shipped_run_has_a_card_and_no_checkpoints():
+    for name, folder in SHIPPED.items():
+        assert not (folder / "checkpoints").exists(), name
+        if name != "denoiser":  # the denoiser's provenance is in assets/PROVENANCE.md
+            assert {"card.json", "MODEL_CARD.md", "decoder.safetensors", "encoder.safetensors"} <= {
+                p.name for p in folder.iterdir()}, name
+            assert card(name)["seed"] == 0 and card(name)["command"].startswith("gen ")
+
+
+def test_digits_first_command_and_class_control(tmp_path, recipes):
+    result = gen("sample", "-r", "pretrained:digits", "--class", "7", "--n", "16", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert len(list((tmp_path / "samples").glob("7-*.png"))) == 16
+    with Image.open(tmp_path / "samples" / "grid.png") as grid:
+        assert grid.width >= 256
+    measured = recipes.measure_digits(SHIPPED["digits"])
+    promised = card("digits")["metrics"]
+    assert measured["class_control"] >= promised["class_control"] - 0.02, (measured, promised)
+    assert measured["class_control"] >= 0.9
+    assert 0.6 <= measured["diversity_ratio"] <= 1.2, measured
+
+
+def test_denoise_defaults_to_the_shipped_denoiser(tmp_path):
+    import numpy as np
+
+    noisy = np.random.default_rng(0).integers(0, 256, (24, 24), dtype=np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "noisy.png")
+    result = gen("denoise", tmp_path / "noisy.png", "-o", tmp_path / "clean.png", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert "pretrained:denoiser" in result.stderr and (tmp_path / "clean.png").is_file()
+
+
+@pytest.mark.skipif("chorales" not in SHIPPED, reason="pretrained:chorales is not shipped in this checkout")
+def test_chorales_first_command_and_statistics(tmp_path, recipes):
+    result = gen("sample", "-r", "pretrained:chorales", "--class", "minor", "--n", "4", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert len(list((tmp_path / "samples").glob("minor-*.mid"))) == 4
+    promised = card("chorales")
+    measured = recipes.measure_chorales(SHIPPED["chorales"], promised["reference_percentiles"])
+    outside = [k for k, row in measured["statistics"].items() if not row["inside"]]
+    assert measured["inside"] >= promised["metrics"]["inside"], outside
+    assert measured["mode_control"] >= promised["metrics"]["mode_control"] - 0.1
