@@ -64,3 +64,12 @@ def test_chorales_first_command_and_statistics(tmp_path, recipes):
     outside = [k for k, row in measured["statistics"].items() if not row["inside"]]
     assert measured["inside"] >= promised["metrics"]["inside"], outside
     assert measured["mode_control"] >= promised["metrics"]["mode_control"] - 0.1
+
+
+def test_what_the_wheel_ships_stays_under_30_mb():
+    """The wheel compresses these files, so their plain size bounds it (6.6 MB measured with
+    digits and the denoiser)."""
+    root = SHIPPED["digits"].parents[2]
+    shipped = [p for top in ("assets", "gencore", "plugins") for p in (root / top).rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts]
+    assert sum(p.stat().st_size for p in shipped) < 30e6

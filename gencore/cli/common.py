@@ -259,7 +259,8 @@ def use_run(run: str | None, device: str | None = None):
     from gencore.api import load_run
 
     opened = load_run(run, device=device)
-    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config['arch']})")
+    shipped = f"{run}, shipped in " if run and run.startswith("pretrained:") else ""
+    console.info(f"using run {shipped}{opened.path} ({opened.domain_name}, {opened.config['arch']})")
     return opened
 
 
