@@ -164,13 +164,14 @@ def train(name: str, out: Path, threads: int | None) -> dict:
     flags = ["--seed", str(SEED)] + (["--threads", str(threads)] if threads else [])
     command = ["gen", *flags, *recipe["train"]]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_start = round(os.getloadavg()[0], 1)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "gencore", *command[1:], "-o", str(out)], check=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"command": " ".join(command), "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
-            "load_average_at_start": round(os.getloadavg()[0], 1)}
+            "load_average": {"start": load_start, "end": round(os.getloadavg()[0], 1)}}
 
 
 def install(run: Path, target: Path) -> None:
@@ -208,6 +209,10 @@ def write_card(name: str, target: Path, training: dict, metrics: dict, reference
     return card
 
 
+def _load_text(load: dict) -> str:
+    return ", ".join(f"{value} at the {when}" for when, value in load.items())
+
+
 def model_card_markdown(card: dict) -> str:
     lines = [f"# pretrained:{card['name']}", "",
              f"A `{card['arch']}` run of the `{card['domain']}` domain, shipped with gencore. Try it:", "",
@@ -217,8 +222,8 @@ def model_card_markdown(card: dict) -> str:
              f"| classes | {', '.join(card['classes']) or 'unconditional'} |",
              f"| made by | `{card['script']}`, which runs `{card['command']}` |",
              f"| seed | {card['seed']} |",
-             f"| training time | {card['wall_seconds']:.0f} s wall, {card['cpu_seconds']:.0f} s CPU, 1-minute load "
-             f"average {card['load_average_at_start']} at the start (a shared machine) |",
+             f"| training time | {card['wall_seconds']:.0f} s wall, {card['cpu_seconds']:.0f} s CPU; 1-minute load "
+             f"average {_load_text(card['load_average'])} (a shared machine) |",
              f"| trained on | {card['trained_on']} |", "", "## Measured", ""]
     metrics = card["metrics"]
     if "statistics" in metrics:
@@ -244,7 +249,7 @@ def main() -> None:
     if args.measure_only:
         card = json.loads((target / "card.json").read_text())
         card["metrics"] = measure(args.name, target, card)
-        training = {k: card[k] for k in ("command", "wall_seconds", "cpu_seconds", "load_average_at_start")}
+        training = {k: card[k] for k in ("command", "wall_seconds", "cpu_seconds", "load_average")}
         card = write_card(args.name, target, training, card["metrics"], card.get("reference_percentiles"))
     else:
         with tempfile.TemporaryDirectory() as tmp:
