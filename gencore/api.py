@@ -121,10 +121,16 @@ class Run:
         return self._encoder
 
     def model(self):
-        """The whole model: an AutoEncoder, or a Denoiser for denoiser runs."""
+        """The whole model: an AutoEncoder, or a Denoiser for denoiser runs. A run without
+        model.safetensors (the shipped runs keep the wheel small) is put together from its
+        encoder and decoder, which hold the same weights."""
         from gencore.models.factory import build_model
 
-        return self._load(build_model(self.config["model"]), "model.safetensors", "model")
+        model = build_model(self.config["model"])
+        if self.config["arch"] == "denoiser" or (self.path / "model.safetensors").is_file():
+            return self._load(model, "model.safetensors", "model")
+        model.encoder, model.decoder = self.encoder, self.decoder
+        return model.to(self.device).eval()
 
     # -- conditions --------------------------------------------------------------------------
     def condition(self, cls: str | None) -> torch.Tensor | None:

@@ -8,8 +8,8 @@ domain's own metrics, and write each one's model card (card.json and MODEL_CARD.
     python scripts/train_pretrained.py digits --measure-only   # re-measure the shipped run, rewrite its card
 
 A shipped run holds what sampling, latent maps, `gen eval` and `gen score` need (config.json, the
-model, encoder and decoder weights, metrics.jsonl, complete.json and the PNGs), not the train
-checkpoints. The denoiser (`pretrained:denoiser`) has its own script, scripts/train_denoiser.py.
+encoder and decoder weights, metrics.jsonl, complete.json and the PNGs), not the train
+checkpoints, nor model.safetensors (the encoder and decoder again; gencore puts the model together). The denoiser (`pretrained:denoiser`) has its own script, scripts/train_denoiser.py.
 The tests (tests/test_pretrained.py) measure the shipped runs with `measure` below.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 SHELF = ROOT / "assets" / "pretrained"
 SEED = 0
-KEEP = ("config.json", "model.safetensors", "encoder.safetensors", "decoder.safetensors", "metrics.jsonl",
+KEEP = ("config.json", "encoder.safetensors", "decoder.safetensors", "metrics.jsonl",
         "complete.json", "samples.png", "loss.png")
 
 RECIPES = {
