@@ -73,3 +73,13 @@ def test_what_the_wheel_ships_stays_under_30_mb():
     shipped = [p for top in ("assets", "gencore", "plugins") for p in (root / top).rglob("*")
                if p.is_file() and "__pycache__" not in p.parts]
     assert sum(p.stat().st_size for p in shipped) < 30e6
+
+
+def test_eval_puts_the_model_together_from_encoder_and_decoder(tmp_path):
+    """No model.safetensors ships; `gen eval` must still give the run's own validation -ELBO."""
+    assert not (SHIPPED["digits"] / "model.safetensors").exists()
+    result = gen("eval", "-r", "pretrained:digits", "--iwae-k", "0", "--json", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)["runs"][0]
+    trained = json.loads((SHIPPED["digits"] / "complete.json").read_text())["metrics"]["val_neg_elbo"]
+    assert abs(report["neg_elbo"] - trained) < 0.3, (report["neg_elbo"], trained)
