@@ -83,3 +83,17 @@ def test_eval_puts_the_model_together_from_encoder_and_decoder(tmp_path):
     report = json.loads(result.stdout)["runs"][0]
     trained = json.loads((SHIPPED["digits"] / "complete.json").read_text())["metrics"]["val_neg_elbo"]
     assert abs(report["neg_elbo"] - trained) < 0.3, (report["neg_elbo"], trained)
+
+
+@pytest.mark.skipif("smb" not in SHIPPED, reason="pretrained:smb is not shipped in this checkout")
+def test_smb_first_command_structure_and_playability(tmp_path, recipes):
+    result = gen("sample", "-r", "pretrained:smb", "--class", "coin", "--n", "4", "--width", "150", "--playable",
+                 cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    levels = sorted((tmp_path / "samples").glob("coin-*.txt"))
+    assert len(levels) == 4 and all(len(p.read_text().splitlines()[0]) == 150 for p in levels)
+    measured = recipes.measure_smb(SHIPPED["smb"], raw=200, levels=4)
+    promised = card("smb")["metrics"]
+    assert measured["levels_playable"] == 1.0 and measured["levels_pipes_whole"] == 1.0, measured
+    for key in ("raw_structure_valid", "raw_playable"):
+        assert measured[key] >= promised[key] - 0.05, (key, measured, promised)
