@@ -164,7 +164,7 @@ class Domain:
         spec: dict[str, Any],
         seed: int,
     ) -> dict[str, float]:
-        """Domain metrics of generated samples against real reference data (REFERENCE.md §4)."""
+        """Domain metrics of generated samples against real reference data (docs/metrics.md)."""
         return {}
 
     # -- anomaly scoring (optional) -----------------------------------------------------------
@@ -183,6 +183,11 @@ class Domain:
         domain views beside the scores file `out` (per-time-step scores, a plot) and return
         JSON-able entries for the summary. Called only for data from `read_scored`."""
         return {}
+
+
+def provides(domain: Domain, hook: str) -> bool:
+    """Whether `domain` implements the optional `hook` (overrides the base class's)."""
+    return getattr(type(domain), hook, None) is not getattr(Domain, hook, None)
 
 
 def resolve_class_index(text: str, class_names: list[str]) -> int:

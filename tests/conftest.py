@@ -103,6 +103,22 @@ def write_idx(root: Path, n: int = 400, gz: bool = True) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_caches(tmp_path_factory):
+    """Caches go to the session's temp folder, never to the user's: GENCORE_CACHE (converted
+    corpora, docs/format.md) and matplotlib's font cache. Subprocesses inherit both."""
+    root = tmp_path_factory.mktemp("caches")
+    saved = {k: os.environ.get(k) for k in ("GENCORE_CACHE", "MPLCONFIGDIR")}
+    os.environ["GENCORE_CACHE"] = str(root / "gencore")
+    os.environ["MPLCONFIGDIR"] = str(root / "matplotlib")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("work")

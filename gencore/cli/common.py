@@ -54,6 +54,8 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except GenError as exc:
+            if exc.param is not None:  # a library error names a parameter; show its flag
+                exc.where = flag_for(exc.param)
             fail(f"error: {exc.line()}", 2)
             raise typer.Exit(2) from None
         except OSError as exc:
@@ -74,6 +76,15 @@ def handle_errors(fn: Callable) -> Callable:
             warnings.showwarning = previous
 
     return wrapper
+
+
+# Library parameters whose flag is not "--" + the name with dashes.
+PARAM_FLAGS = {"latent_dim": "--latent", "drop_classes": "--drop-class", "condition": "--no-condition",
+               "cls": "--class", "compile": "--compile"}
+
+
+def flag_for(param: str) -> str:
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
 def _internal(exc: BaseException) -> None:
@@ -260,7 +271,7 @@ def use_run(run: str | None, device: str | None = None):
 
     opened = load_run(run, device=device)
     shipped = f"{run}, shipped in " if run and run.startswith("pretrained:") else ""
-    console.info(f"using run {shipped}{opened.path} ({opened.domain_name}, {opened.config['arch']})")
+    console.info(f"using run {shipped}{opened.path} ({opened.domain_name}, {opened.config.arch})")
     return opened
 
 
