@@ -25,14 +25,14 @@ from pathlib import Path
 from gencore.threads import idle_cpus
 
 
-def train_rate(threads: int | None, epochs: int, work: Path) -> tuple[float, float]:
+def train_rate(threads: int | None, epochs: int, work: Path, extra: list[str]) -> tuple[float, float]:
     """(median samples/s of epochs 2.., CPU seconds) of one short `gen train images`."""
     out = work / f"run-{threads}-{time.perf_counter_ns()}"
     flags = ["--threads", str(threads)] if threads else []
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "gencore", "-q", *flags, "train", "images", "--epochs", str(epochs),
-                    "--checkpoint-every", "0", "-o", str(out)], check=True, env=env, cwd=work)
+                    "--checkpoint-every", "0", *extra, "-o", str(out)], check=True, env=env, cwd=work)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     rates = [r["samples_per_s"] for r in rows if r.get("event") == "epoch"][1:]
@@ -44,9 +44,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--smoke", action="store_true", help="one repeat of 2 epochs")
+    parser.add_argument("--smoke", action="store_true", help="one repeat of 2 epochs on 300 digits")
     args = parser.parse_args()
     repeats, epochs = (1, 2) if args.smoke else (args.repeats, args.epochs)
+    extra = ["--limit", "300"] if args.smoke else []
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     settings = {"1 thread": 1, f"{cores} threads (every core)": cores, "default (--threads unset)": None}
     rates = {name: [] for name in settings}
@@ -56,7 +57,7 @@ def main() -> None:
         for _ in range(repeats):
             loads.append(f"{os.getloadavg()[0]:.1f} (default: {idle_cpus()})")
             for name, threads in settings.items():
-                rate, seconds = train_rate(threads, epochs, Path(tmp))
+                rate, seconds = train_rate(threads, epochs, Path(tmp), extra)
                 rates[name].append(rate)
                 cpu[name].append(seconds)
     print(f"{cores} usable CPUs; {repeats} repeats of {epochs} epochs; 1-minute load average at each repeat (the thread count the default chose): "
