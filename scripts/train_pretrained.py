@@ -10,6 +10,8 @@ domain's own metrics, and write each one's model card (card.json and MODEL_CARD.
 A shipped run holds what sampling, latent maps, `gen eval` and `gen score` need (config.json, the
 encoder and decoder weights, metrics.jsonl, complete.json and the PNGs), not the train
 checkpoints, nor model.safetensors (the encoder and decoder again; gencore puts the model together). The denoiser (`pretrained:denoiser`) has its own script, scripts/train_denoiser.py.
+Leave the checkout alone while it trains: gencore imports some modules lazily, late in training,
+and a checkout changed under a running training can stop it at the end.
 The tests (tests/test_pretrained.py) measure the shipped runs with `measure` below.
 """
 from __future__ import annotations
