@@ -67,7 +67,7 @@ def midi_song(bars: int = 8, tpb: int = 480) -> bytes:
     track = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=4, denominator=4)])
     for bar in range(bars):
         chord = [60, 64, 67] if bar % 2 == 0 else [62, 65, 69]
-        for i, note in enumerate(chord):
+        for note in chord:
             track.append(mido.Message("note_on", note=note, velocity=80, time=0))
         for i, note in enumerate(chord):
             track.append(mido.Message("note_off", note=note, velocity=0, time=4 * tpb if i == 0 else 0))

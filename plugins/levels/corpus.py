@@ -50,22 +50,50 @@ def _first_use(levels: list[Level], char: str) -> tuple[str, int, int]:
     return "?", 0, 0
 
 
-def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -> Corpus:
-    if source.startswith("builtin:"):
-        if source != "builtin:demo":
-            raise GenError(f"unknown built-in corpus {source!r}", where="--data", hint="the built-in corpus is builtin:demo")
-        if games:
-            raise GenError("--games picks folders of a --data folder; builtin:demo has none", where="--games")
-        from .demo import demo_levels
+BUILTIN_GAMES = {  # builtin:NAME -> the VGLC game folder shipped under assets/levels/vglc/
+    "smb": "Super Mario Bros", "smb2j": "Super Mario Bros 2 (Japan)",
+    "kid-icarus": "Kid Icarus", "lode-runner": "Lode Runner",
+}
+BUILTIN_NAMES = ", ".join(f"builtin:{n}" for n in [*BUILTIN_GAMES, "demo"])
 
-        levels = demo_levels()
-        legend = {c: list(t) for c, t in T.profiles()["smb"]["tiles"].items()}
-        if legend_file:
-            legend = T.read_legend(Path(legend_file))
-            _check_chars(levels, legend, legend_file)
-        return Corpus(levels, legend, T.project_physics("smb"), "smb", ["demo"])
+
+def builtin_folder(name: str) -> Path:
+    """The shipped VGLC folder behind builtin:NAME (assets/levels/vglc/, MIT, see PROVENANCE.md)."""
+    from gencore.assets import asset_path
+
+    if name not in BUILTIN_GAMES:
+        raise GenError(f"unknown built-in corpus 'builtin:{name}'", where="--data",
+                       hint=f"the built-in corpora are {BUILTIN_NAMES}")
+    return asset_path("levels", "vglc", BUILTIN_GAMES[name])
+
+
+def _demo_corpus(legend_file: str | None, games: list[str] | None) -> Corpus:
+    if games:
+        raise GenError("--games picks folders of a --data folder; builtin:demo has none", where="--games")
+    from .demo import demo_levels
+
+    levels = demo_levels()
+    legend = {c: list(t) for c, t in T.profiles()["smb"]["tiles"].items()}
+    if legend_file:
+        legend = T.read_legend(Path(legend_file))
+        _check_chars(levels, legend, legend_file)
+    return Corpus(levels, legend, T.project_physics("smb"), "smb", ["demo"])
+
+
+def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -> Corpus:
+    builtin = None
+    if source.startswith("builtin:"):
+        builtin = source.split(":", 1)[1]
+        if builtin == "demo":
+            return _demo_corpus(legend_file, games)
+        if games:
+            raise GenError(f"--games picks folders of a --data folder; {source} is one game", where="--games")
+        source = str(builtin_folder(builtin))
     groups = discover(source, games)
     levels = [read_level(path, g.name) for g in groups for path in g.files]
+    if builtin is not None:  # names that do not depend on where the package is installed
+        for level in levels:
+            level.name = f"builtin:{builtin}/{Path(level.name).name}"
     if legend_file:
         legend = T.read_legend(Path(legend_file))
         _check_chars(levels, legend, legend_file)
@@ -74,7 +102,9 @@ def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -
     chars = {ch for level in levels for row in level.rows for ch in row}
     profile = T.match_profile(chars)
     physics = None
-    for g in groups:
+    if profile is not None and T.profiles()[profile].get("physics_model"):  # the engine's rules beat VGLC's estimates
+        physics = T.project_physics(profile)
+    for g in groups if physics is None else []:
         folder = g.paths_folder()
         if folder is not None:
             physics = T.read_paths_folder(folder)
