@@ -130,6 +130,30 @@ def test_repair_always_makes_levels_completable_and_whole():
     assert failing > 30  # the random levels were mostly broken to begin with
 
 
+def test_decoding_lays_whole_structures_and_limits_enemy_runs():
+    meta = {**smb_meta(), "enemy_run_max": 3}
+    rules = decoding.rules_of(meta)
+    t = {ch: i for i, ch in enumerate(SMB_TILES)}
+    logp = np.full((1, len(SMB_TILES), 6, 12), -6.0)  # (N, K, H, W)
+    logp[0, t["-"]] = -0.2
+    logp[0, t["X"], 5] = 0.0  # the floor
+    # a pipe the model half draws: argmax gives "<-" on "[X" (malformed), the pipe tiles are close behind
+    logp[0, t["-"], 2:5, 4] = -2.5
+    logp[0, t["<"], 2, 4], logp[0, t["["], 3:5, 4] = -0.1, -0.2
+    logp[0, t[">"], 2, 5], logp[0, t["-"], 2, 5] = -1.5, -1.0
+    logp[0, t["]"], 3:5, 5], logp[0, t["X"], 3:5, 5], logp[0, t["-"], 3:5, 5] = -1.5, -0.7, -2.5
+    logp[0, t["B"], 1, 9] = 0.0  # a cannon top in mid-air, its base unlikely
+    logp[0, t["E"], 0, 1:9] = 0.0  # a row of eight enemies
+    plain = logp.argmax(axis=1).astype(np.uint8)
+    idx = structure.indices(meta)
+    assert structure.malformed(plain, idx)[0] > 0
+    out = decoding.decode(logp, rules)
+    assert structure.malformed(out, idx)[0] == 0
+    rows = ["".join(SMB_TILES[v] for v in row) for row in out[0]]
+    assert rows[2][4:6] == "<>" and rows[3][4:6] == rows[4][4:6] == "[]"  # made whole, not deleted
+    assert "EEEE" not in rows[0] and rows[0].count("E") >= 6  # runs of at most 3, most enemies kept
+
+
 # -- corpus figures from REFERENCE.md §3 ---------------------------------------------------------
 def test_smb_windows_and_element_frequencies(capsys):
     data = load_training("builtin:smb", {})

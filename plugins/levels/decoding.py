@@ -152,22 +152,40 @@ def _runs(row: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def _keep(margins: np.ndarray, run_max: int) -> np.ndarray:
+    """Which cells of a run to keep: the largest total margin with no more than `run_max` kept
+    in a row (dynamic programming over the number kept at the end)."""
+    n = len(margins)
+    best = np.full((n + 1, run_max + 1), -np.inf)  # best[i, s]: first i cells, s kept at the end
+    best[0, 0] = 0.0
+    came = np.zeros((n + 1, run_max + 1), dtype=np.int64)
+    for i in range(n):
+        drop = int(np.argmax(best[i]))
+        best[i + 1, 0], came[i + 1, 0] = best[i, drop], drop
+        for s in range(1, run_max + 1):
+            best[i + 1, s], came[i + 1, s] = best[i, s - 1] + margins[i], s - 1
+    keep = np.zeros(n, dtype=bool)
+    s = int(np.argmax(best[n]))
+    for i in range(n, 0, -1):
+        keep[i - 1] = s > 0
+        s = came[i, s]
+    return keep
+
+
 def _limit_runs(grid, lp, alt_grid, alt_lp, rules) -> None:
-    """Shorten enemy runs longer than the corpus's longest: the least likely enemy of a run
-    becomes the best other tile of its cell, until every run fits."""
+    """Shorten enemy runs longer than the corpus's longest, keeping the likeliest enemies (by
+    their margin over the best other tile, which replaces the ones that go)."""
     run_max, enemy = rules["run_max"], rules["enemy"]
     if not run_max or not enemy:
         return
     is_enemy = np.isin(grid, enemy)
     for r in range(grid.shape[0]):
-        while True:
-            long = [(s, e) for s, e in _runs(is_enemy[r]) if e - s > run_max]
-            if not long:
-                break
-            cols = np.arange(*long[0])
-            drop = cols[int(np.argmin(lp[grid[r, cols], r, cols] - alt_lp[r, cols]))]
+        for start, end in _runs(is_enemy[r]):
+            if end - start <= run_max:
+                continue
+            cols = np.arange(start, end)
+            drop = cols[~_keep(lp[grid[r, cols], r, cols] - alt_lp[r, cols], run_max)]
             grid[r, drop] = alt_grid[r, drop]
-            is_enemy[r, drop] = False
 
 
 def decode(logp: np.ndarray, rules: dict[str, Any], offset: np.ndarray | None = None) -> np.ndarray:
@@ -233,3 +251,36 @@ def finish_level(grid: np.ndarray, lp: np.ndarray, rules: dict[str, Any]) -> np.
     enemy[rules["enemy"]] = True
     _limit_runs(grid, lp, _non_enemy(masked, enemy), _best(masked, enemy), rules)
     return grid
+
+
+# -- copies ------------------------------------------------------------------------------------------
+BLOOM_BITS = 1 << 15
+BLOOM_HASHES = 4
+
+
+def _bloom_positions(grid: np.ndarray) -> list[int]:
+    import hashlib
+
+    digest = hashlib.blake2b(np.ascontiguousarray(grid, dtype=np.uint8).tobytes(), digest_size=4 * BLOOM_HASHES).digest()
+    return [int.from_bytes(digest[4 * i:4 * i + 4], "little") % BLOOM_BITS for i in range(BLOOM_HASHES)]
+
+
+def window_filter(grids: np.ndarray) -> str:
+    """A Bloom filter of the training windows (base64, 4 KB): `is_copy` asks it whether a
+    window is one of them (false positives about 1 in 150 for SMB's 2,698 windows)."""
+    import base64
+
+    bits = np.zeros(BLOOM_BITS, dtype=bool)
+    for g in grids:
+        bits[_bloom_positions(g)] = True
+    return base64.b64encode(np.packbits(bits).tobytes()).decode("ascii")
+
+
+def is_copy(grids: np.ndarray, bloom: str | None) -> np.ndarray:
+    """(N,) bool: which windows the training windows' filter holds."""
+    import base64
+
+    if not bloom:
+        return np.zeros(len(grids), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(bloom), dtype=np.uint8)).astype(bool)
+    return np.array([bits[_bloom_positions(g)].all() for g in grids], dtype=bool)

@@ -93,11 +93,14 @@ def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
 def corpus_statistics(grids: np.ndarray, bits: np.ndarray | None, vocab: list[str],
                       legend: dict[str, list[str]]) -> dict[str, Any]:
     """What the decoding is calibrated to (decoding.py): tile frequencies of the windows with
-    each element-bit vector (key "" for all windows), how often each vector occurs, and the
-    longest horizontal run of enemies in the corpus."""
+    each element-bit vector (key "" for all windows), how often each vector occurs, the longest
+    horizontal run of enemies in the corpus, and a filter of the windows themselves (so samples
+    that copy one are drawn again)."""
     k = len(vocab)
     freq = lambda g: [round(float(f), 6) for f in np.bincount(g.reshape(-1), minlength=k) / g.size]  # noqa: E731
-    out: dict[str, Any] = {"tile_freq": {"": freq(grids)}}
+    from .decoding import window_filter
+
+    out: dict[str, Any] = {"tile_freq": {"": freq(grids)}, "window_filter": window_filter(grids)}
     if bits is not None:
         keys = np.array(["".join("1" if b > 0.5 else "0" for b in row) for row in bits])
         unique, counts = np.unique(keys, return_counts=True)

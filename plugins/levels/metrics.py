@@ -195,6 +195,15 @@ def longest_run(grids: np.ndarray, enemy: list[int]) -> int:
     return int(longest.max()) if longest.size else 0
 
 
+def _enemies_expected(conditions, meta: dict[str, Any], enemy: list[int], height: int) -> float:
+    """Enemy tiles per 100 columns of the training windows with the samples' element bits."""
+    table = meta.get("tile_freq") or {}
+    keys = [""] if conditions is None else [
+        "".join("1" if v > 0.5 else "0" for v in c.tolist()) for c in conditions.detach().cpu()]
+    shares = [sum(table.get(k, table.get("", [0.0] * (max(enemy) + 1)))[e] for e in enemy) for k in keys]
+    return float(np.mean(shares) * height * 100) if shares else float("nan")
+
+
 def decoded(samples, conditions, meta: dict[str, Any]) -> np.ndarray:
     """Decoder outputs (N, K, H, W) -> grids as `gen sample` decodes them (decoding.py), each
     condition vector calibrated on its own samples."""
@@ -241,7 +250,7 @@ def compute(samples, sample_conditions, reference: "LoadedData", spec: dict[str,
     enemy = decoding.rules_of(meta)["enemy"]
     if enemy:
         out["enemies_per_100_cols"] = enemies_per_100(s, enemy)
-        out["enemies_per_100_cols_real"] = enemies_per_100(r, enemy)
+        out["enemies_per_100_cols_real"] = _enemies_expected(sample_conditions, meta, enemy, s.shape[1])
         out["enemy_run_max"] = float(longest_run(s, enemy))
     out["copy_rate"] = copy_rate(s, r)
     out["real_duplicate_rate"] = duplicate_rate(r)

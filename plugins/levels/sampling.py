@@ -33,6 +33,7 @@ CANDIDATES = 32  # windows decoded per stitching step
 TOP_K = 8  # of those, at most this many (likeliest first) are tested for completion
 REACH_WINDOWS = 4  # the stitching test looks at this many windows at the end of the level
 RETRIES = 2  # whole-level regenerations before --playable repairs
+COPY_REDRAWS = 2  # a window that copies a training window is drawn again at most this often
 MAX_LENGTH = 20_000
 
 
@@ -117,9 +118,9 @@ class Windows:
             self.offsets[key] = decoding.calibrate(self._logp(n, conds, self.calibration), target, self.rules)
         return self.offsets[key]
 
-    def draw(self, cond, n: int, mixed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def draw(self, cond, n: int, mixed: bool = False, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """`n` windows for one condition (or the corpus mix): grids (n, H, W) and calibrated
-        log-probabilities (n, K, H, W), in level rows."""
+        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows."""
         if mixed:
             key, conds = "mix", self.mixed_conditions(n)
         else:
@@ -127,7 +128,16 @@ class Windows:
             conds = None if cond is None else cond[None].expand(n, -1)
         offset = self.offset(key, cond)
         logp = self._logp(n, conds, self.generator) + offset[None, :, None, None]
-        return decoding.decode(logp, self.rules), logp
+        grids = decoding.decode(logp, self.rules)
+        if fresh:  # a window that copies a training window is drawn again (twice at most)
+            for _ in range(COPY_REDRAWS):
+                copies = np.flatnonzero(decoding.is_copy(grids, self.meta.get("window_filter")))
+                if not len(copies):
+                    break
+                again = conds[self.torch.from_numpy(copies)] if conds is not None else None
+                redo = self._logp(len(copies), again, self.generator) + offset[None, :, None, None]
+                grids[copies], logp[copies] = decoding.decode(redo, self.rules), redo
+        return grids, logp
 
 
 class Stitcher:
@@ -147,7 +157,7 @@ class Stitcher:
 
     def candidates(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Grids, calibrated log-probabilities and grouped log-probabilities, in progress view."""
-        grids, logp = self.windows.draw(cond, CANDIDATES, mixed)
+        grids, logp = self.windows.draw(cond, CANDIDATES, mixed, fresh=False)
         probs = np.exp(logp - logp.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         grouped = np.zeros_like(probs)
