@@ -180,6 +180,17 @@ def _runways(walkable: np.ndarray, cap: int) -> dict[int, np.ndarray]:
     return out
 
 
+def spawn_row(column: np.ndarray) -> int | None:
+    """Where the framework puts Mario in a level without an `M`: in the first column, on the
+    first free tile above the lowest solid one (MarioLevel.findFirstFloor); None if none."""
+    solid_rows = np.flatnonzero(column)
+    if not len(solid_rows):
+        return None
+    above = [r for r in range(int(solid_rows.max()) - 1, -1, -1) if not column[r]]
+    below_solid = [r for r in above if column[r + 1]]
+    return below_solid[0] if below_solid else None
+
+
 def reach(solid: np.ndarray, hazard: np.ndarray) -> tuple[bool, int]:
     """Can small Mario get from the floor of the first column to the last column? `solid` and
     `hazard` are (H, W) bool maps. Returns (passed, furthest column stood on)."""
@@ -198,11 +209,10 @@ def reach(solid: np.ndarray, hazard: np.ndarray) -> tuple[bool, int]:
     runway = _runways(~solid & support, max(RUNUPS) + 1)  # enemies on the way are stomped
     steps = cells.shape[1]
     beyond = np.arange(steps)[None, :] >= length[:, None]  # (A, S)
-    start = np.flatnonzero(walkable[:, 0])
-    if not len(start):
+    r0 = spawn_row(solid[:, 0])
+    if r0 is None or not walkable[r0, 0]:
         return False, -1
     seen = np.zeros((h, w), dtype=bool)
-    r0 = int(start.max())
     seen[r0, 0] = True
     frontier = (np.array([r0]), np.array([0]))
     furthest = 0
