@@ -161,6 +161,11 @@ def preview(items: "torch.Tensor", spec: dict[str, Any], columns: int,
 
     meta = spec["meta"]
     grids = grids_of(items, spec)
+    x = items.detach().float().cpu()
+    if len(grids) and x.dim() == 4 and float(x.amax(dim=1).min()) < 0.999:  # decoder outputs, not one-hot tiles
+        from .decoding import decode, rules_of  # the run's samples.png shows whole structures, as gen sample does
+
+        grids = decode(np.log(x.clamp_min(1e-9).numpy()), rules_of(meta))
     if len(grids) == 0:
         return Image.new("RGB", (64, 64), (128, 128, 128))
     h, w = grids.shape[1:]
