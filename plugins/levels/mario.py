@@ -191,9 +191,10 @@ def spawn_row(column: np.ndarray) -> int | None:
     return below_solid[0] if below_solid else None
 
 
-def reach(solid: np.ndarray, hazard: np.ndarray) -> tuple[bool, int]:
+def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> tuple[bool, int]:
     """Can small Mario get from the floor of the first column to the last column? `solid` and
-    `hazard` are (H, W) bool maps. Returns (passed, furthest column stood on)."""
+    `hazard` are (H, W) bool maps. Returns (passed, furthest column stood on). A `parent` dict
+    is filled with each standing cell reached -> the cell it was reached from (the start: None)."""
     table = arc_table()
     h, w = solid.shape
     cells, feet, runup, length = table["cells"], table["feet"], table["runup"], table["length"]
@@ -214,17 +215,20 @@ def reach(solid: np.ndarray, hazard: np.ndarray) -> tuple[bool, int]:
         return False, -1
     seen = np.zeros((h, w), dtype=bool)
     seen[r0, 0] = True
+    if parent is not None:
+        parent[(r0, 0)] = None
     frontier = (np.array([r0]), np.array([0]))
     furthest = 0
     while len(frontier[0]):
         rows_f, cols_f = frontier
-        tr, tc = [], []
+        tr, tc, src = [], [], []
         for dc in (-1, 1):  # walking
             cc = cols_f + dc
             ok = (cc >= 0) & (cc < w)
             ok[ok] &= ~solid[rows_f[ok], cc[ok]] & ~hazard[rows_f[ok], cc[ok]]
             tr.append(rows_f[ok])
             tc.append(cc[ok])
+            src.append(np.flatnonzero(ok))
         for d in (1, -1):
             sel = np.flatnonzero(runup <= (max(RUNUPS) if d == 1 else 0))
             arc_cells, arc_feet = cells[sel], feet[sel]  # (A, S, M, 2), (A, S, 2)
@@ -243,15 +247,19 @@ def reach(solid: np.ndarray, hazard: np.ndarray) -> tuple[bool, int]:
             fc = cols_f[:, None] + d * arc_feet[arc, last, 0]
             tr.append(fr[ok])
             tc.append(fc[ok])
-        tr, tc = np.concatenate(tr), np.concatenate(tc)
+            src.append(np.nonzero(ok)[0])
+        tr, tc, src = np.concatenate(tr), np.concatenate(tc), np.concatenate(src)
         inside = (tc >= 0) & (tc < w) & (tr >= -SKY) & (tr < h)
-        tr, tc = tr[inside], tc[inside]
+        tr, tc, src = tr[inside], tc[inside], src[inside]
         lr = land[tr + SKY, tc]
-        tr, tc = lr[lr != NO], tc[lr != NO]
+        tr, tc, src = lr[lr != NO], tc[lr != NO], src[lr != NO]
         fresh = ~seen[tr, tc]
-        tr, tc = tr[fresh], tc[fresh]
+        tr, tc, src = tr[fresh], tc[fresh], src[fresh]
         if len(tc):
-            keys = np.unique(tr * w + tc)
+            keys, first = np.unique(tr * w + tc, return_index=True)
+            if parent is not None:
+                for key, s in zip(keys.tolist(), src[first].tolist()):
+                    parent[(key // w, key % w)] = (int(rows_f[s]), int(cols_f[s]))
             tr, tc = keys // w, keys % w
             seen[tr, tc] = True
             furthest = max(furthest, int(tc.max()))

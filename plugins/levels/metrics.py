@@ -1,4 +1,4 @@
-"""Level metrics of generated samples against the training corpus (REFERENCE.md §4).
+"""Level metrics of generated samples against the training corpus (docs/metrics.md).
 
 All take tile-index grids (N, H, W). Figures returned by `compute` are plain floats:
 
@@ -147,7 +147,7 @@ def nearest_labels(query: np.ndarray, real: np.ndarray, labels: np.ndarray, n_ti
 
 def judge(real: np.ndarray, labels: np.ndarray, samples: np.ndarray, wanted: np.ndarray, n_tiles: int,
           seed: int) -> dict[str, float]:
-    """Class control with a 1-nearest-neighbour judge on real items (REFERENCE.md §4), and the
+    """Class control with a 1-nearest-neighbour judge on real items (docs/metrics.md), and the
     judge's own accuracy on a held-out fifth of them."""
     if len(np.unique(labels)) < 2:
         return {}
@@ -209,7 +209,10 @@ def decoded(samples, conditions, meta: dict[str, Any]) -> np.ndarray:
     condition vector calibrated on its own samples."""
     import torch
 
-    logp = torch.log(samples.detach().float().cpu().clamp_min(1e-9)).numpy()
+    x = samples.detach().float().cpu()
+    if float(x.amax(dim=1).min()) >= 0.999:  # one-hot tiles (real windows, or gen sample's output)
+        return x.argmax(dim=1).numpy().astype(np.uint8)
+    logp = torch.log(x.clamp_min(1e-9)).numpy()
     rules = decoding.rules_of(meta)
     keys = ["all"] * len(logp) if conditions is None else [
         "".join("1" if v > 0.5 else "0" for v in c.tolist()) for c in conditions.detach().cpu()]

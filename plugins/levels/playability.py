@@ -25,6 +25,7 @@ class Result:
     passed: bool
     furthest: int  # the furthest column (or, goal "top", row from the bottom) reached
     length: int  # the level's width (or height)
+    path: list[tuple[int, int]] | None = None  # with `trace`: the standing cells (row, col) to the furthest one
 
     @property
     def fraction(self) -> float:
@@ -71,14 +72,23 @@ def _trie(jumps):
     return root
 
 
-def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right") -> Result:
-    """Reachability on a (H, W) grid of tile indices (lists or a numpy array)."""
+def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right", trace: bool = False) -> Result:
+    """Reachability on a (H, W) grid of tile indices (lists or a numpy array). `trace` adds the
+    path of standing cells from the start to the one that got furthest (for viewers)."""
     if physics.model == "mario" and goal == "right":
-        return _check_mario(grid, physics)
-    return _check_arcs(grid, physics, goal)
+        return _check_mario(grid, physics, trace)
+    return _check_arcs(grid, physics, goal, trace)
 
 
-def _check_mario(grid, physics: Physics) -> Result:
+def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
+    out = []
+    while cell is not None:
+        out.append(cell)
+        cell = parent[cell]
+    return out[::-1]
+
+
+def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     import numpy as np
 
     from .mario import hazard_map, reach
@@ -86,9 +96,14 @@ def _check_mario(grid, physics: Physics) -> Result:
     g = np.asarray(grid, dtype=np.int64)
     if g.ndim != 2 or not g.size:
         return Result(False, -1, max(g.shape[-1] if g.ndim else 1, 1))
+    parent: dict | None = {} if trace else None
     passed, furthest = reach(physics.solid_map[g], hazard_map(g, physics.enemy_map, physics.cannon_top,
-                                                              physics.pipe_top))
-    return Result(passed, furthest, g.shape[1])
+                                                              physics.pipe_top), parent)
+    path = None
+    if trace:
+        ahead = max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
+        path = _path(parent, ahead)
+    return Result(passed, furthest, g.shape[1], path)
 
 
 def _landing_rows(free, support, height: int, width: int) -> list[list[int | None]]:
@@ -147,7 +162,7 @@ def _arc_ends(trie, free, r: int, c: int, width: int, height: int, best: list[in
     return ends_at
 
 
-def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right") -> Result:
+def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right", trace: bool = False) -> Result:
     rows = [list(map(int, r)) for r in (grid.tolist() if hasattr(grid, "tolist") else grid)]
     height, width = len(rows), len(rows[0]) if rows else 0
     if not height or not width:
@@ -160,6 +175,8 @@ def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "ri
     if start is None:
         return Result(False, -1, width if goal == "right" else height)
     best = [start[1], start[0]]  # furthest column, highest row
+    parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}  # only filled with `trace`
+    ahead = start  # the standing cell furthest along
     seen = {start}
     queue = deque([start])
     while queue:
@@ -172,13 +189,16 @@ def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "ri
                 seen.add((lr, tc))
                 queue.append((lr, tc))
                 best[1] = min(best[1], lr)
-        if goal == "right" and best[0] == width - 1:
-            return Result(True, best[0], width)
-        if goal == "top" and best[1] <= 0:
-            return Result(True, height - 1, height)
+                if trace:
+                    parent[(lr, tc)] = (r, c)
+                    if (tc > ahead[1]) if goal == "right" else (lr < ahead[0]):
+                        ahead = (lr, tc)
+        if goal == "right" and best[0] == width - 1 or goal == "top" and best[1] <= 0:
+            break
+    path = _path(parent, ahead) if trace else None
     if goal == "right":
-        return Result(best[0] == width - 1, best[0], width)
-    return Result(best[1] <= 0, height - 1 - max(best[1], 0), height)
+        return Result(best[0] == width - 1, best[0], width, path)
+    return Result(best[1] <= 0, height - 1 - max(best[1], 0), height, path)
 
 
 # -- repair --------------------------------------------------------------------------------------
