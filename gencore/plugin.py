@@ -150,6 +150,12 @@ class Domain:
         """A picture of decoded items laid out in rows of `columns`, for grids and run previews."""
         raise NotImplementedError
 
+    def annotate(self, items: "torch.Tensor", spec: dict[str, Any],
+                 options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Optional (for `gen studio`): JSON-able facts about each decoded item that a viewer
+        draws over its preview, e.g. a level checker's path and whether it finishes."""
+        return [{} for _ in range(items.shape[0])]
+
     # -- training helpers ---------------------------------------------------------------------
     def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
                 spec: dict[str, Any] | None = None) -> "torch.Tensor":
