@@ -36,7 +36,8 @@ class SeriesDomain(CsvAnomalyDomain):
                      "out of training, e.g. --label-column is_anomaly", default="is_anomaly"),
         DomainOption("label_file", "separate ground truth for a single training series: rows of time,0|1, "
                      "e.g. --label-file labels.csv"),
-        DomainOption("window", "window length in time steps, e.g. --window 128", type=int, default=64),
+        DomainOption("window", "window length in time steps; default 64, or a sixteenth of a shorter series "
+                     "(at least 16), e.g. --window 128", type=int),
         DomainOption("stride", "step between training windows (scoring always uses every window), "
                      "e.g. --stride 4", type=int, default=1),
         DomainOption("max_gap", "interpolate runs of up to this many missing steps; longer gaps are left out "
