@@ -117,3 +117,46 @@ def test_api_score_ranks_unseen_nines_higher(no_nines):
     assert scores.shape == (80,) and np.isfinite(scores).all()
     assert scores[:40].mean() > scores[40:].mean()
     assert np.array_equal(scores, run.score(items, method="elbo"))  # seeded: the same twice
+
+
+# Measured on this fixture's run (seed 0); the bounds leave room for the noise of one training.
+CORRECTED_AUC = {"complexity": 1.0, "ratio": 1.0, "posterior": 1.0}
+
+
+@pytest.mark.parametrize("method", sorted(CORRECTED_AUC))
+def test_corrected_scores_rank_unseen_nines(no_nines, workdir, tmp_path, method):
+    out = tmp_path / "scores.csv"
+    result = gen("score", "builtin:digits", "-r", no_nines, "--anomaly-class", "9", "--exclude-training",
+                 "--method", method, "-o", out, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0])[:2] == ["input", "score"] and len(rows) == 342
+    auc = float(result.stderr.split("ROC AUC ")[1].split(";")[0])
+    assert auc > CORRECTED_AUC[method], auc
+
+
+def test_methods_share_one_pass_and_stay_seeded(no_nines):
+    import numpy as np
+    import torch
+
+    from conftest import digits_array
+    from gencore import load_run, scoring
+
+    run = load_run(no_nines, device="cpu")
+    images, _ = digits_array()
+    items = torch.from_numpy(images[:60]).float()[:, None] / 255
+    methods = ["elbo", "complexity", "ratio", "posterior", "kl"]
+    together = scoring.score_many(run, items, methods, seed=3)
+    for method in methods:
+        assert np.allclose(together[method], scoring.score(run, items, method, seed=3)), method
+    # complexity and ratio take a correction off the same ELBO; posterior is -log of a probability
+    assert not np.allclose(together["complexity"], together["elbo"])
+    assert (together["posterior"] >= -1e-9).all() and (together["posterior"] <= np.log(9) + 1e-9).all()
+
+
+def test_corrected_scores_bad_input(no_nines, tiny_runs, workdir, tmp_path):
+    assert_one_line_error(gen("score", "builtin:digits", "-r", no_nines, "--method", "posterior", "--class", "3",
+                              cwd=tmp_path), "--method", "posterior")
+    assert_one_line_error(gen("score", "builtin:digits", "-r", tiny_runs["ae"], "--method", "posterior",
+                              "--class", "1", cwd=tmp_path), "--method")
+    assert not (tmp_path / "scores.csv").exists()

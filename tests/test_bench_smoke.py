@@ -11,8 +11,9 @@ SMOKE = sorted(p for p in BENCH.glob("*.py") if '"--smoke"' in p.read_text())
 EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to the plain loop's",
                                "decoder-only sampling at batch", "% of peak", "sweep: batch     64 compile mode",
                                "sweep: batch     64 lr 2e-3"],
-            "anomaly_baselines.py": ["series: train builtin:membrane", "tabular: train builtin:breast-cancer",
-                                     "gen mahalanobis", "IsolationForest", "PyOD-style AE", "step AUC"]}
+            "anomaly_suite.py": ["tables: ROC AUC / precision@k", "series: per-step ROC AUC", "| wine |",
+                                 "| macro-infl |", "IsolationForest | ECOD | KNN | AutoEncoder | VAE",
+                                 "LODO mean", "| posterior |", "complexity", "ratio"]}
 
 
 @pytest.mark.parametrize("script", SMOKE, ids=lambda p: p.name)

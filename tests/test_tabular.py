@@ -158,3 +158,18 @@ def test_bad_input_is_one_line(tab_run, tab_work, tmp_path, monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "fetch_kddcup99", offline)
     assert_one_line_error(gen("train", "tabular", "--data", "kddcup99", cwd=tmp_path), "kddcup99",
                           "Network is unreachable", "builtin:breast-cancer")
+
+
+def test_domain_training_defaults_apply_unless_given(tab_work, tab_run, tmp_path):
+    from gencore_tabular import TabularDomain
+
+    run = tmp_path / "run"
+    result = gen("train", "tabular", "--data", tab_work / "train.csv", "--categorical", "protocol,service",
+                 "--checkpoint-every", "0", "-o", run, cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    config = json.loads((run / "config.json").read_text())
+    defaults = TabularDomain.training_defaults
+    assert defaults and config["model"]["latent_dim"] == defaults["latent_dim"]
+    assert config["train"]["epochs"] == defaults["epochs"]
+    given = json.loads((tab_run / "config.json").read_text())  # trained with --latent 3 --epochs 20
+    assert given["model"]["latent_dim"] == 3 and given["train"]["epochs"] == 20
