@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencore.errors import GenError
-from gencore.storage import FORMAT_VERSION, read_json, read_jsonl
+from gencore.storage import READABLE_FORMAT_VERSIONS, READABLE_HINT, read_json, read_jsonl
 
 RUNS_ROOT = Path("runs")
 CONFIG = "config.json"
@@ -69,9 +69,9 @@ def check_config(config: dict, path: Path) -> None:
         raise GenError(f"run config is a JSON {type(config).__name__}, not an object", where=str(path / CONFIG),
                        hint=edited)
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise GenError(f"run format_version {version!r} is not supported (this gencore reads {FORMAT_VERSION})",
-                       where=str(path / CONFIG), hint="retrain the run with this version of gencore")
+    if version not in READABLE_FORMAT_VERSIONS or isinstance(version, bool):
+        raise GenError(f"run format_version {version!r} is not supported", where=str(path / CONFIG),
+                       hint=READABLE_HINT)
     for key, kind in (("domain", str), ("arch", str), ("model", dict), ("data", dict)):
         if not isinstance(config.get(key), kind):
             raise GenError(f"run config lacks a valid {key!r}", where=str(path / CONFIG), hint=edited)
@@ -86,7 +86,7 @@ MAX_ITEM_VALUES = 1 << 26
 
 def _model_problem(model: dict) -> str | None:
     """What makes a tampered model spec unbuildable, in a few words; None when it looks sound."""
-    from gencore.models import ALL_ARCHS
+    from gencore.models import ALL_ARCHS, CONDITIONINGS
 
     def size(value, low: int) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_MODEL_SIZE
@@ -97,7 +97,8 @@ def _model_problem(model: dict) -> str | None:
         if key in model and not size(model[key], 0 if key == "cond_dim" else 1):
             return f"{key} is {model[key]!r}"
     for key, allowed in (("item_kind", ("grid2d", "seq1d", "vector")),
-                         ("likelihood", ("bernoulli", "gaussian", "categorical"))):
+                         ("likelihood", ("bernoulli", "gaussian", "categorical")),
+                         ("conditioning", CONDITIONINGS)):
         if key in model and model[key] not in allowed:
             return f"{key} is {model[key]!r}"
     for key in ("item_shape", "widths"):
