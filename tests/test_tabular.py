@@ -160,16 +160,14 @@ def test_bad_input_is_one_line(tab_run, tab_work, tmp_path, monkeypatch):
                           "Network is unreachable", "builtin:breast-cancer")
 
 
-def test_domain_training_defaults_apply_unless_given(tab_work, tab_run, tmp_path):
+def test_domain_training_defaults_apply_unless_given(tab_work, tmp_path, monkeypatch):
     from gencore_tabular import TabularDomain
 
-    run = tmp_path / "run"
-    result = gen("train", "tabular", "--data", tab_work / "train.csv", "--categorical", "protocol,service",
-                 "--checkpoint-every", "0", "-o", run, cwd=tmp_path)
-    assert result.exit_code == 0, result.stderr
-    config = json.loads((run / "config.json").read_text())
-    defaults = TabularDomain.training_defaults
-    assert defaults and config["model"]["latent_dim"] == defaults["latent_dim"]
-    assert config["train"]["epochs"] == defaults["epochs"]
-    given = json.loads((tab_run / "config.json").read_text())  # trained with --latent 3 --epochs 20
-    assert given["model"]["latent_dim"] == 3 and given["train"]["epochs"] == 20
+    monkeypatch.setattr(TabularDomain, "training_defaults", {"latent_dim": 5, "epochs": 3, "hidden": 32})
+    for name, given in (("plain", []), ("given", ["--latent", "3"])):
+        result = gen("train", "tabular", "--data", tab_work / "train.csv", "--categorical", "protocol,service",
+                     *given, "--checkpoint-every", "0", "-o", tmp_path / name, cwd=tmp_path)
+        assert result.exit_code == 0, result.stderr
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["model"]["latent_dim"] == (3 if given else 5)  # what the user gives wins
+        assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == 32
