@@ -50,7 +50,10 @@ def _score_given(run, method: str, x: torch.Tensor, c: torch.Tensor | None, gene
 
 def default_method(run) -> str:
     """The score `gen score` uses with no --method: the domain's choice where it makes one and
-    the run can give it, else the negative ELBO for VAEs and the reconstruction error otherwise."""
+    the run can give it, else the negative ELBO for VAEs and the reconstruction error otherwise.
+    An encoder-only export (no decoder.safetensors) scores with the encoder alone."""
+    if not (run.path / "decoder.safetensors").is_file():
+        return "kl" if run.stochastic else "mahalanobis"
     chosen = run.domain.default_score_method
     if chosen and (run.stochastic or chosen not in ("elbo", "kl")) and (chosen != "posterior" or run.conditional):
         return chosen

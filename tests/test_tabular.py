@@ -81,11 +81,11 @@ def test_encoder_only_export_scores_alone(tab_run, tab_work, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in bundle.iterdir()) == ["complete.json", "config.json", "encoder.safetensors"]
     scores = {}
-    for run, name, method in ((tab_run, "full", []), (bundle, "bundle", ["--method", "kl"])):
+    for run, name, method in ((tab_run, "full", ["--method", "kl"]), (bundle, "bundle", [])):
         result = gen("score", tab_work / "test.csv", "-r", run, *method, "--json", "-o",
                      tmp_path / f"{name}.csv", cwd=tab_work)
         assert result.exit_code == 0, result.stderr
-        assert json.loads(result.stdout)["method"] == "kl"  # the tabular domain's default
+        assert json.loads(result.stdout)["method"] == "kl"  # with no decoder, the default is the encoder's
         scores[name] = [row["score"] for row in json.loads(result.stdout)["scores"]]
     assert scores["bundle"] == scores["full"]
     header = (tmp_path / "bundle-methods.csv").read_text().splitlines()[0]
