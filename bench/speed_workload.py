@@ -16,7 +16,8 @@ from gencore.models.autoencoder import AutoEncoder, model_spec
 from gencore.plugin import LoadedData
 from gencore.storage import read_jsonl
 from gencore.training.settings import TrainSettings
-from gencore.training.trainer import Trainer, choose_val_indices, evaluate
+from gencore.training.autoencoder_objective import choose_val_indices, evaluate
+from gencore.training.trainer import Trainer
 
 PLAIN_BATCH, PLAIN_LR, PLAIN_EPOCHS = 128, 1e-3, 10
 # On a CPU the two loops take turns of about this many items (a second or so): short enough that

@@ -40,8 +40,9 @@ from gencore import console
 from gencore.models.autoencoder import AutoEncoder
 from gencore.sampling import BulkDecoder
 from gencore.training import fastpath
-from gencore.training import trainer as trainer_module
-from gencore.training.trainer import Trainer, evaluate
+from gencore.training import autoencoder_objective as trainer_module
+from gencore.training.autoencoder_objective import evaluate
+from gencore.training.trainer import Trainer
 from speed_workload import (CLASSES, LATENT, PLAIN_BATCH, PLAIN_EPOCHS, PLAIN_LR, digits_28, gen_run, gen_settings,
                             make_trainer, median_rate, plain_loop, profile_call, spec_for, sync, time_to,
                             timed_evaluate, what_ran)

@@ -3,6 +3,7 @@ tiles to bound memory, and PSNR/SSIM against a reference."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -38,28 +39,33 @@ def use_bf16(device: torch.device, precision: str) -> bool:
 
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
-            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto") -> torch.Tensor:
+            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto",
+            progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A model with fewer channels than the image
-    runs on each channel; tiles overlap so that no seam shows."""
+    runs on each channel; tiles overlap so that no seam shows. `progress` hears the share done
+    after each tile."""
     bf16 = use_bf16(device, precision)
     model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     out = []
-    for plane in planes:
+    for index, plane in enumerate(planes):
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
         level = sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))
-        out.append(_tiled(model, plane, level, device, tile, overlap, bf16))
+        done = None if progress is None else (lambda share, i=index: progress((i + share) / len(planes)))
+        out.append(_tiled(model, plane, level, device, tile, overlap, bf16, done))
     return torch.cat(out).clamp(0, 1)
 
 
-def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:
+def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool,
+           progress: Callable[[float], None] | None = None) -> torch.Tensor:
     _, h, w = plane.shape
     if tile == TILE and h * w <= WHOLE_MAX:
         tile, overlap = max(h, w) + 2 * OVERLAP, OVERLAP  # one tile: no seams, no repeated work
     result = torch.empty_like(plane)
     step = tile - 2 * overlap
+    tiles, done = math.ceil(h / step) * math.ceil(w / step), 0
     sig = torch.tensor([sigma], dtype=torch.float32, device=device)
     for top in range(0, h, step):
         for left in range(0, w, step):
@@ -70,6 +76,9 @@ def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap:
                 den = model(patch, sig).float()[0].cpu()
             bottom, right = min(h, top + step), min(w, left + step)
             result[:, top:bottom, left:right] = den[:, top - t0:bottom - t0, left - l0:right - l0]
+            done += 1
+            if progress is not None:
+                progress(done / tiles)
     return result
 
 

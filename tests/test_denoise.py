@@ -29,7 +29,7 @@ def test_shipped_denoiser_improves_psnr(tmp_path):
     result = gen("denoise", tmp_path / "noisy.png", "-o", tmp_path / "out.png", "--reference", tmp_path / "clean.png",
                  cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
-    line = next(l for l in result.stderr.splitlines() if l.startswith("PSNR"))
+    line = next(text for text in result.stderr.splitlines() if text.startswith("PSNR"))
     out_psnr, in_psnr = float(line.split()[1]), float(line.split("input: PSNR ")[1].split()[0])
     assert out_psnr > in_psnr + 5, line
     assert Image.open(tmp_path / "out.png").mode == "L"

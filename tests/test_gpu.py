@@ -76,7 +76,7 @@ def test_auto_device_is_cuda():
 
 
 def test_a_corpus_streamed_from_host_memory_trains_on_cuda(tmp_path, monkeypatch):
-    from gencore.training import trainer
+    from gencore.training import autoencoder_objective as trainer
 
     monkeypatch.setattr(trainer, "fits_on_device", lambda nbytes, device: False)
     result = gen("--device", "cuda", "train", "images", *TINY, "-o", tmp_path / "streamed", cwd=tmp_path)
