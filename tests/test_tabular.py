@@ -171,3 +171,11 @@ def test_domain_training_defaults_apply_unless_given(tab_work, tmp_path, monkeyp
         config = json.loads((tmp_path / name / "config.json").read_text())
         assert config["model"]["latent_dim"] == (3 if given else 5)  # what the user gives wins
         assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == 32
+
+
+def test_default_method_is_the_suites_pick(tab_run, tab_work, tmp_path):
+    result = gen("score", tab_work / "test.csv", "-r", tab_run, "--json", "-o", tmp_path / "d.csv", cwd=tab_work)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "elbo" and report["roc_auc"] > 0.8  # bench/anomaly_suite.py picked elbo
+    assert (tmp_path / "d-methods.csv").read_text().splitlines()[0] == "input,recon,mahalanobis,kl,elbo,label"
