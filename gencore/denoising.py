@@ -36,22 +36,55 @@ def use_bf16(device: torch.device, precision: str) -> bool:
     return supported
 
 
+# Orthonormal opponent colour transform (CBM3D's "opp"): independent noise of std sigma in R, G
+# and B stays independent, with the same std, in each opponent plane. Luminance holds most of the
+# signal, so its noise is sqrt(3) times weaker relative to it; the two chroma planes are smooth.
+OPPONENT = torch.tensor([[3**-0.5, 3**-0.5, 3**-0.5],
+                         [2**-0.5, 0.0, -(2**-0.5)],
+                         [6**-0.5, -2 * 6**-0.5, 6**-0.5]])
+
+
+def estimate_colour_sigma(image: torch.Tensor) -> float:
+    """Noise std of a (3, H, W) image with the same noise in each channel: the median of the three
+    opponent planes' estimates, so that the texture of the luminance plane cannot inflate it alone."""
+    opp = torch.einsum("ij,jhw->ihw", OPPONENT.to(image), image)
+    return float(torch.tensor([estimate_sigma(plane) for plane in opp]).median())
+
+
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
-            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto") -> torch.Tensor:
-    """image (C, H, W) in [0, 1] -> denoised (C, H, W). A model with fewer channels than the image
-    runs on each channel; tiles overlap so that no seam shows."""
+            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto", chroma_scale: int = 1) -> torch.Tensor:
+    """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
+    a grey image, and on the opponent planes of a colour one; tiles overlap so that no seam shows."""
     bf16 = use_bf16(device, precision)
     model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
+    run = lambda plane, level: _tiled(model, plane, level, device, tile, overlap, bf16)  # noqa: E731
+    if channels == 1 and image.shape[0] == 3:
+        return _opponent(run, image, sigma, chroma_scale).clamp(0, 1)
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     out = []
     for plane in planes:
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
-        level = sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))
-        out.append(_tiled(model, plane, level, device, tile, overlap, bf16))
+        out.append(run(plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
     return torch.cat(out).clamp(0, 1)
+
+
+def _opponent(run, image: torch.Tensor, sigma: float | None, chroma_scale: int) -> torch.Tensor:
+    """Denoise (3, H, W) RGB with a one-channel model in the opponent colour space."""
+    level = sigma if sigma is not None else estimate_colour_sigma(image)
+    matrix = OPPONENT.to(image)
+    opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
+    luma = run(opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # the mean of R, G and B: in [0, 1]
+    chroma = opp[1:] + 0.5  # centred on mid-grey, as the model's training images are
+    if chroma_scale > 1:
+        small = F.avg_pool2d(chroma[None], chroma_scale, ceil_mode=True)[0]
+        small = torch.cat([run(small[i:i + 1], level / chroma_scale) for i in range(2)])
+        chroma = F.interpolate(small[None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
+    else:
+        chroma = torch.cat([run(chroma[i:i + 1], level) for i in range(2)])
+    return torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma - 0.5]))
 
 
 def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:

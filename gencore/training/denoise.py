@@ -23,7 +23,7 @@ from gencore.runs import CONFIG
 from gencore.storage import (FORMAT_VERSION, append_line, load_tensors, read_json, read_jsonl, save_tensors,
                              write_json, write_png)
 from gencore.training import checkpoint
-from gencore.training.pipeline import claim_run_dir, now
+from gencore.training.pipeline import claim_run_dir, load_init, now
 from gencore.training.settings import TrainSettings, lr_at
 
 VAL_PATCHES = 64
@@ -155,13 +155,14 @@ def _line(row: dict[str, Any]) -> str:
 
 
 def start_denoiser(domain: Domain, source: str | None, data: LoadedData, options: dict[str, Any],
-                   settings: TrainSettings, out: Path | None, device: torch.device) -> Path:
+                   settings: TrainSettings, out: Path | None, device: torch.device, init: str | None = None) -> Path:
     if data.images is None:
         raise GenError("--arch denoiser trains on random crops of whole images", where="--arch denoiser",
                        hint=f"add a patch size, e.g. gen train {domain.name} --arch denoiser --patch 64")
     patches = sum(im.shape[-1] * im.shape[-2] for im in data.images) // data.meta["patch"] ** 2
     settings = settings.resolved(max(1, patches))  # auto epochs: about 2,000 steps
     spec = denoiser_spec(data.images[0].shape[0], widths=(settings.width, 2 * settings.width, 4 * settings.width))
+    init_state = load_init(init, domain.name, spec) if init else None
     run_dir = claim_run_dir(out, domain.name, "denoiser")
     config = {
         "format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": domain.name,
@@ -170,7 +171,7 @@ def start_denoiser(domain: Domain, source: str | None, data: LoadedData, options
                  "item_shape": [spec["channels"], None, None], "likelihood": "gaussian", "meta": data.meta,
                  "normalisation": data.normalisation},
         "fingerprint": {"sources": data.sources[:50], "n_sources": len(data.sources), "count": len(data.images)},
-        "split": {"seed": settings.seed, "val_indices": []}, "train": settings.to_json(),
+        "split": {"seed": settings.seed, "val_indices": []}, "train": settings.to_json(), "init": init,
         "command": ["gen", *sys.argv[1:]], "seed": settings.seed, "torch_version": torch.__version__,
         "python_version": platform.python_version(), "device": str(device), "created": now(),
     }
@@ -180,6 +181,8 @@ def start_denoiser(domain: Domain, source: str | None, data: LoadedData, options
                  f"noise {data.meta.get('noise')}; denoiser, {n_params:,} parameters; {settings.epochs} epochs of "
                  f"{settings.batch_size} patches on {device}")
     trainer = DenoiserTrainer(run_dir, domain, data, spec, config, settings, device, settings.max_minutes)
+    if init_state is not None:  # fine-tuning: --init names a denoiser run with the same network
+        trainer.model.load_state_dict(init_state)
     model = trainer.fit()
     final = trainer.finish(model)
     rows = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r.get("event") == "epoch"]

@@ -97,7 +97,7 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
     if settings.arch == "denoiser":
         from gencore.training.denoise import start_denoiser
 
-        return start_denoiser(domain, source, data, options, settings, out, device)
+        return start_denoiser(domain, source, data, options, settings, out, device, init)
     cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
     val_indices = choose_val_indices(data.items.shape[0], settings.val_fraction, settings.seed)
     settings = settings.resolved(data.items.shape[0] - len(val_indices), device.type, dist.world)
