@@ -96,10 +96,10 @@ def colour(model, args) -> None:
             summary[sigma] = (means["blind"][0] - means["cbm3d"][0], min(gaps))
     for sigma, (mean_gap, worst) in summary.items():
         print(f"sigma {sigma:g}: gen blind - CBM3D: mean {mean_gap:+.2f} dB, worst image {worst:+.2f} dB")
-    timing(model, 96 if args.smoke else 512)
+    timing(model, 96 if args.smoke else 512, 1 if args.smoke else 5)
 
 
-def timing(model, size: int) -> None:
+def timing(model, size: int, repeats: int) -> None:
     """Seconds for one size x size RGB image, bf16 against fp32 in the same run (wall and CPU time)."""
     from gencore.denoising import use_bf16
 
@@ -110,14 +110,14 @@ def timing(model, size: int) -> None:
     for kind in kinds:
         denoise(model, x, None, cpu, precision=kind)  # warm-up
         walls, cpus = [], []
-        for _ in range(5):
+        for _ in range(repeats):
             t0, c0 = time.perf_counter(), _cpu_seconds()
             denoise(model, x, None, cpu, precision=kind)
             walls.append(time.perf_counter() - t0)
             cpus.append(_cpu_seconds() - c0)
         result[kind] = (statistics.median(walls), statistics.median(cpus))
         print(f"{size}x{size} RGB, {kind}: {result[kind][0]:.2f} s wall, {result[kind][1]:.2f} s CPU "
-              f"(medians of 5, {torch.get_num_threads()} threads)")
+              f"(medians of {repeats}, {torch.get_num_threads()} threads)")
     if "bf16" in result:
         print(f"bf16 / fp32: {result['bf16'][0] / result['fp32'][0]:.2f} (wall), "
               f"{result['bf16'][1] / result['fp32'][1]:.2f} (CPU time)")

@@ -42,6 +42,7 @@ def use_bf16(device: torch.device, precision: str) -> bool:
 OPPONENT = torch.tensor([[3**-0.5, 3**-0.5, 3**-0.5],
                          [2**-0.5, 0.0, -(2**-0.5)],
                          [6**-0.5, -2 * 6**-0.5, 6**-0.5]])
+PLANE_GAIN = torch.tensor([3**-0.5, 2**-0.5, 6**0.5 / 4])  # maps the planes' ranges onto [0, 1] (chroma after +0.5)
 
 
 def estimate_colour_sigma(image: torch.Tensor) -> float:
@@ -72,19 +73,24 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
 
 
 def _opponent(run, image: torch.Tensor, sigma: float | None, chroma_scale: int) -> torch.Tensor:
-    """Denoise (3, H, W) RGB with a one-channel model in the opponent colour space."""
+    """Denoise (3, H, W) RGB with a one-channel model in the opponent colour space. Each plane is
+    scaled into [0, 1], the range the model was trained on (a saturated colour would leave it), and
+    the model is told the noise level that the scaling leaves."""
     level = sigma if sigma is not None else estimate_colour_sigma(image)
     matrix = OPPONENT.to(image)
     opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
-    luma = run(opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # the mean of R, G and B: in [0, 1]
-    chroma = opp[1:] + 0.5  # centred on mid-grey, as the model's training images are
+    gain = PLANE_GAIN.to(image).view(3, 1, 1)
+    planes = opp * gain + torch.tensor([0.0, 0.5, 0.5]).to(image).view(3, 1, 1)  # each in [0, 1]
+    luma = run(planes[0:1], level * float(gain[0]))
+    chroma = planes[1:]
     if chroma_scale > 1:
         small = F.avg_pool2d(chroma[None], chroma_scale, ceil_mode=True)[0]
-        small = torch.cat([run(small[i:i + 1], level / chroma_scale) for i in range(2)])
+        small = torch.cat([run(small[i:i + 1], level * float(gain[i + 1]) / chroma_scale) for i in range(2)])
         chroma = F.interpolate(small[None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
     else:
-        chroma = torch.cat([run(chroma[i:i + 1], level) for i in range(2)])
-    return torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma - 0.5]))
+        chroma = torch.cat([run(chroma[i:i + 1], level * float(gain[i + 1])) for i in range(2)])
+    opp = (torch.cat([luma, chroma]) - torch.tensor([0.0, 0.5, 0.5]).to(image).view(3, 1, 1)) / gain
+    return torch.einsum("ji,jhw->ihw", matrix, opp)
 
 
 def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:

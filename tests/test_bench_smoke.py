@@ -11,6 +11,7 @@ SMOKE = sorted(p for p in BENCH.glob("*.py") if '"--smoke"' in p.read_text())
 EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to the plain loop's",
                                "decoder-only sampling at batch", "% of peak", "sweep: batch     64 compile mode",
                                "sweep: batch     64 lr 2e-3"],
+            "denoise_psnr.py": ["| 25 | china |", "gen blind - CBM3D: mean", "96x96 RGB, fp32"],
             "anomaly_baselines.py": ["series: train builtin:membrane", "tabular: train builtin:breast-cancer",
                                      "gen mahalanobis", "IsolationForest", "PyOD-style AE", "step AUC"]}
 
