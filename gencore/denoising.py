@@ -38,11 +38,11 @@ def use_bf16(device: torch.device, precision: str) -> bool:
 
 # Orthonormal opponent colour transform (CBM3D's "opp"): independent noise of std sigma in R, G
 # and B stays independent, with the same std, in each opponent plane. Luminance holds most of the
-# signal, so its noise is sqrt(3) times weaker relative to it; the two chroma planes are smooth.
+# signal, so its noise is sqrt(3) times weaker relative to it, which keeps fine texture.
 OPPONENT = torch.tensor([[3**-0.5, 3**-0.5, 3**-0.5],
                          [2**-0.5, 0.0, -(2**-0.5)],
                          [6**-0.5, -2 * 6**-0.5, 6**-0.5]])
-PLANE_GAIN = torch.tensor([3**-0.5, 2**-0.5, 6**0.5 / 4])  # maps the planes' ranges onto [0, 1] (chroma after +0.5)
+CLIP_WINDOW = 9  # pixels: the neighbourhood whose clipped fraction weighs the channel-by-channel result
 
 
 def estimate_colour_sigma(image: torch.Tensor) -> float:
@@ -54,43 +54,38 @@ def estimate_colour_sigma(image: torch.Tensor) -> float:
 
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
-            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto", chroma_scale: int = 1) -> torch.Tensor:
+            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto") -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
-    a grey image, and on the opponent planes of a colour one; tiles overlap so that no seam shows."""
+    a grey image; a colour image goes through `_colour`. Tiles overlap so that no seam shows."""
     bf16 = use_bf16(device, precision)
     model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
     run = lambda plane, level: _tiled(model, plane, level, device, tile, overlap, bf16)  # noqa: E731
-    if channels == 1 and image.shape[0] == 3:
-        return _opponent(run, image, sigma, chroma_scale).clamp(0, 1)
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     out = []
     for plane in planes:
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
         out.append(run(plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
+    if channels == 1 and image.shape[0] == 3:
+        return _colour(run, image, torch.cat(out), sigma).clamp(0, 1)
     return torch.cat(out).clamp(0, 1)
 
 
-def _opponent(run, image: torch.Tensor, sigma: float | None, chroma_scale: int) -> torch.Tensor:
-    """Denoise (3, H, W) RGB with a one-channel model in the opponent colour space. Each plane is
-    scaled into [0, 1], the range the model was trained on (a saturated colour would leave it), and
-    the model is told the noise level that the scaling leaves."""
+def _colour(run, image: torch.Tensor, by_channel: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    """Colour with a one-channel model: the opponent planes' result where no channel is clipped, the
+    channel-by-channel one where they are, blended by the clipped fraction of each pixel's 9x9
+    neighbourhood. Clipping at 0 or 1 biases the noise of a saturated colour, which the model
+    learnt to undo in one channel (it trained on clipped noise) but not once mixed across channels."""
     level = sigma if sigma is not None else estimate_colour_sigma(image)
     matrix = OPPONENT.to(image)
     opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
-    gain = PLANE_GAIN.to(image).view(3, 1, 1)
-    planes = opp * gain + torch.tensor([0.0, 0.5, 0.5]).to(image).view(3, 1, 1)  # each in [0, 1]
-    luma = run(planes[0:1], level * float(gain[0]))
-    chroma = planes[1:]
-    if chroma_scale > 1:
-        small = F.avg_pool2d(chroma[None], chroma_scale, ceil_mode=True)[0]
-        small = torch.cat([run(small[i:i + 1], level * float(gain[i + 1]) / chroma_scale) for i in range(2)])
-        chroma = F.interpolate(small[None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
-    else:
-        chroma = torch.cat([run(chroma[i:i + 1], level * float(gain[i + 1])) for i in range(2)])
-    opp = (torch.cat([luma, chroma]) - torch.tensor([0.0, 0.5, 0.5]).to(image).view(3, 1, 1)) / gain
-    return torch.einsum("ji,jhw->ihw", matrix, opp)
+    luma = run(opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
+    chroma = torch.cat([run(opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
+    by_opponent = torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
+    clipped = ((image <= 0) | (image >= 1)).any(dim=0, keepdim=True).to(image)[None]  # (1, 1, H, W)
+    weight = F.avg_pool2d(clipped, CLIP_WINDOW, 1, CLIP_WINDOW // 2, count_include_pad=False)[0]
+    return weight * by_channel + (1 - weight) * by_opponent
 
 
 def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:

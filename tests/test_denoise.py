@@ -170,7 +170,7 @@ def noisy_china(sigma=25):
     return clean, np.round(noisy * 255).astype(np.uint8)
 
 
-def test_colour_photo_denoised_in_opponent_space(tmp_path):
+def test_colour_photo_denoised_with_opponent_planes(tmp_path):
     clean, noisy = noisy_china()
     Image.fromarray((clean * 255 + 0.5).astype(np.uint8)).save(tmp_path / "clean.png")
     Image.fromarray(noisy).save(tmp_path / "noisy.png")
@@ -178,8 +178,8 @@ def test_colour_photo_denoised_in_opponent_space(tmp_path):
                  cwd=tmp_path)
     assert result.exit_code == 0, result.stderr
     line = next(row for row in result.stderr.splitlines() if row.startswith("PSNR"))
-    # measured 27.03 dB (bf16 CPU); channel by channel, the old way, gave 24.98 dB
-    assert float(line.split()[1]) > 26.8, line
+    # measured 26.95 dB (bf16 CPU); channel by channel alone, the old way, gave 24.98 dB
+    assert float(line.split()[1]) > 26.7, line
     assert Image.open(tmp_path / "out.png").mode == "RGB"
 
 
