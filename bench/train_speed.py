@@ -15,6 +15,9 @@ fused Adam, device-resident data, torch.compile on CUDA):
   - decoder-only sampling samples/s, plain and gen's bulk path;
   - the share of the device's peak arithmetic each reaches (FLOPs counted by torch's
     FlopCounterMode; peak estimated in `device_peak`).
+The training data are jittered copies of the held-in digits (a random shift, rotation and scale
+each, binarised; no two alike): a corpus of repeated tiles let the plain loop overfit within its
+10 epochs, which made the time-to-target ratio depend on when it peaked.
 Times are training wall time; the per-epoch validation both loops run is timed apart and left
 out; gen's per-epoch checkpoints are counted. Compile warm-up is reported on its own line.
 """
@@ -37,11 +40,12 @@ from gencore import console
 from gencore.models.autoencoder import AutoEncoder
 from gencore.sampling import BulkDecoder
 from gencore.training import fastpath
-from gencore.training import trainer as trainer_module
-from gencore.training.trainer import Trainer, evaluate
+from gencore.training import autoencoder_objective as trainer_module
+from gencore.training.autoencoder_objective import evaluate
+from gencore.training.trainer import Trainer
 from speed_workload import (CLASSES, LATENT, PLAIN_BATCH, PLAIN_EPOCHS, PLAIN_LR, digits_28, gen_run, gen_settings,
                             make_trainer, median_rate, plain_loop, profile_call, spec_for, sync, time_to,
-                            timed_evaluate)
+                            timed_evaluate, what_ran)
 
 
 # -- the sweep: gen's step at other batches, compile modes and learning rates ---------------------
@@ -152,7 +156,7 @@ def sampling(spec, device, batch: int, repeats: int, compile: bool, profile: boo
         drain(nchw)()
         fns.append(drain(nchw))
     rates = [batch / t for t in timed(fns, device, repeats)]
-    out.update(zip(("plain", "gen", "gen_compiled", "gen_compiled_nchw"), rates))
+    out.update(zip(("plain", "gen", "gen_compiled", "gen_compiled_nchw"), rates), calls=repeats)
     if profile:
         print(profile_call(fns[-1], device, f"gen's sampling of {batch:,} items to uint8"), flush=True)
     return out
@@ -259,7 +263,7 @@ def main() -> None:
     from gencore_images import plugin as domain
 
     trainer_module.evaluate = timed_evaluate
-    plain_hist, gen_hist, targets, compile_s, settings, plan = [], [], [], [], None, None
+    plain_hist, gen_hist, targets, compile_s, settings, plan, ran = [], [], [], [], None, None, []
     for rep in range(args.repeats):
         plain = []
         partner = plain_loop(spec, tx, tc, vx, vc, device, workers, rep, plain_epochs_n, plain, per_step=not cuda)
@@ -269,6 +273,7 @@ def main() -> None:
             pass
         target = plain[-1]["val"]
         plan = trainer.plan
+        ran.append(what_ran(trainer.step_fn))
         plain_hist.append(plain)
         gen_hist.append(trainer.history)
         targets.append(target)
@@ -282,6 +287,7 @@ def main() -> None:
               f"gen {median_rate(trainer.history):,.0f}/s, "
               + (f"reached it in {reached:.1f} s (epoch {at})" if reached is not None
                  else f"best {min(h['val'] for h in trainer.history):.2f} in {len(trainer.history)} epochs")
+              + f"; gen's step ran as: {ran[-1]}"
               + f"\n  validation -ELBO by epoch: plain {plain_curve}\n                             gen   {curve}",
               flush=True)
     if trainer.profile:
@@ -309,7 +315,7 @@ def main() -> None:
 
     hw = torch.cuda.get_device_name(device) if cuda else f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores"
     print(f"\n{hw}; torch {torch.__version__}, {torch.get_num_threads()} threads; {train_items:,} training items "
-          f"(digits 28x28, tiled), {args.val_items} held out; gen width {args.width}: {train_flops / 1e6:.1f} MFLOP per "
+          f"(digits 28x28, jittered copies: no two alike), {args.val_items} held out; gen width {args.width}: {train_flops / 1e6:.1f} MFLOP per "
           f"training item, {decode_flops / 1e6:.1f} MFLOP per decoded item; medians of {args.repeats}")
     print(f"plain: DataLoader with {workers} workers, batch {PLAIN_BATCH}, lr {PLAIN_LR:g}, fp32; "
           f"gen: batch {settings.batch_size}, lr {settings.lr:.3g}, {plan.describe()}"
@@ -326,6 +332,14 @@ def main() -> None:
           + (f", gen compiled {samp['gen_compiled']:,.0f}/s (compile {samp['compile_seconds']:.1f} s), "
              f"compiled NCHW {samp['gen_compiled_nchw']:,.0f}/s" if "gen_compiled" in samp else ""))
     print(f"peak estimate: {how32} fp32" + (f"; {how_gen} for gen" if how_gen != how32 else ""))
+    fastest = "gen_compiled" if "gen_compiled" in samp else "gen"
+    print(f"training step ran as: {ran[-1]}" + (f" (repeats: {'; '.join(ran)})" if len(set(ran)) > 1 else
+                                                f" (all {len(ran)} repeats)"))
+    print(f"training median: {gen_rate:,.0f} samples/s (gen, batch {settings.batch_size}; plain {plain_rate:,.0f})")
+    print("time to target median: " + (f"{plain_tt / gen_tt:.2f}x sooner ({gen_tt:.1f} s against {plain_tt:.1f} s)"
+                                        if math.isfinite(gen_tt) else "not reached"))
+    print(f"sampling median: {samp[fastest] / 1e6:.2f}M samples/s ({fastest.replace('_', ' ')}, "
+          f"{samp['gen_precision']}, uint8 out, batch {sample_batch:,}, median of {samp['calls']} calls)")
     if args.json:
         args.json.write_text(json.dumps({
             "hardware": hw, "torch": torch.__version__, "train_items": train_items, "repeats": args.repeats,
@@ -336,7 +350,7 @@ def main() -> None:
             "compile_seconds": statistics.median(compile_s) if compile_s else None,
             "train_flops_per_item": train_flops, "decode_flops_per_item": decode_flops, "sampling": samp,
             "peak": {"fp32": peak32, "gen": peak_gen, "how": how_gen},
-            "plain_epochs": plain_hist, "gen_epochs": gen_hist, "sweep": sweep_rows,
+            "plain_epochs": plain_hist, "gen_epochs": gen_hist, "sweep": sweep_rows, "gen_step_ran_as": ran,
         }, indent=2))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
@@ -16,7 +16,8 @@ from gencore.devices import resolve_device
 from gencore.errors import GenError
 from gencore.models.autoencoder import Decoder, Encoder
 from gencore.registry import get_domain
-from gencore.runs import CONFIG, check_config, resolve_run
+from gencore.runconfig import RunConfig
+from gencore.runs import CONFIG, read_config, resolve_run
 from gencore.storage import load_tensors, read_json
 
 SAMPLE_CHUNK = 4096
@@ -42,16 +43,15 @@ def load_run(path: str | Path | None = None, *, device: str | None = "auto",
              domain: str | None = None) -> "Run":
     """Open a run folder (or `latest`). `domain` refuses runs of any other domain."""
     folder = resolve_run(None if path is None else str(path))
-    config = read_json(folder / CONFIG, "run config")
-    check_config(config, folder)
-    if domain is not None and config["domain"] != domain:
-        raise GenError(f"this run belongs to the {config['domain']!r} domain, not {domain!r}",
+    config = read_config(read_json(folder / CONFIG, "run config"), folder)
+    if domain is not None and config.domain != domain:
+        raise GenError(f"this run belongs to the {config.domain!r} domain, not {domain!r}",
                        where=str(folder), hint=f"pick a run trained with `gen train {domain}`")
     return Run(folder, config, resolve_device(device))
 
 
 class Run:
-    def __init__(self, path: Path, config: dict[str, Any], device: torch.device):
+    def __init__(self, path: Path, config: RunConfig, device: torch.device):
         self.path, self.config, self.device = Path(path), config, device
         self._decoder: Decoder | None = None
         self._encoder: Encoder | None = None
@@ -59,7 +59,7 @@ class Run:
     # -- facts -------------------------------------------------------------------------------
     @property
     def domain_name(self) -> str:
-        return self.config["domain"]
+        return self.config.domain
 
     @property
     def domain(self):
@@ -73,23 +73,23 @@ class Run:
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.config.get("class_names") or [])
+        return list(self.config.class_names)
 
     @property
     def conditional(self) -> bool:
-        return self.config["model"].get("cond_dim", 0) > 0
+        return self.config.cond_dim > 0
 
     @property
     def multi_label(self) -> bool:
-        return self.config.get("condition", {}).get("type") == "multi-hot"
+        return self.config.multi_label
 
     @property
     def latent_dim(self) -> int:
-        return self.config["model"]["latent_dim"]
+        return self.config.model.latent_dim
 
     @property
     def stochastic(self) -> bool:
-        return self.config["arch"] in ("vae", "beta-vae")
+        return self.arch.stochastic(self.config.arch)
 
     # -- weights -----------------------------------------------------------------------------
     def _load(self, module: torch.nn.Module, filename: str, kind: str) -> torch.nn.Module:
@@ -101,30 +101,33 @@ class Run:
                            where=str(self.path / filename), hint="the run folder mixes files of different runs") from exc
         return module.to(self.device).eval()
 
-    def _refuse_denoiser(self, what: str) -> None:
-        if self.config["arch"] == "denoiser":
-            raise GenError(f"a denoiser run has no latent space to {what}", where=str(self.path),
-                           hint="use it with `gen denoise IN -r RUN`")
+    @property
+    def arch(self):
+        """The run's arch strategy (gencore.archs): what it can sample, encode and export."""
+        from gencore.archs import get_arch
+
+        return get_arch(self.config.arch)
+
+    def _refuse_without_latent(self, what: str) -> None:
+        self.arch.refuse_latent(what, str(self.path))
 
     @property
     def decoder(self) -> Decoder:
-        self._refuse_denoiser("sample from")
+        self._refuse_without_latent("sample from")
         if self._decoder is None:
-            self._decoder = self._load(Decoder(self.config["model"]), "decoder.safetensors", "decoder")
+            self._decoder = self._load(Decoder(self.config.model.to_json()), "decoder.safetensors", "decoder")
         return self._decoder
 
     @property
     def encoder(self) -> Encoder:
-        self._refuse_denoiser("encode into")
+        self._refuse_without_latent("encode into")
         if self._encoder is None:
-            self._encoder = self._load(Encoder(self.config["model"]), "encoder.safetensors", "encoder")
+            self._encoder = self._load(Encoder(self.config.model.to_json()), "encoder.safetensors", "encoder")
         return self._encoder
 
     def model(self):
-        """The whole model: an AutoEncoder, or a Denoiser for denoiser runs."""
-        from gencore.models.factory import build_model
-
-        return self._load(build_model(self.config["model"]), "model.safetensors", "model")
+        """The whole model, as the run's arch builds it (an AutoEncoder, a Denoiser, ...)."""
+        return self._load(self.arch.build(self.config.model.to_json()), "model.safetensors", "model")
 
     # -- conditions --------------------------------------------------------------------------
     def condition(self, cls: str | None) -> torch.Tensor | None:
@@ -170,7 +173,7 @@ class Run:
         from gencore.sampling import BulkDecoder
 
         out = [chunk.cpu() for chunk in BulkDecoder(self.decoder, self.device, precision).chunks(z, cond)]
-        return torch.cat(out) if out else torch.empty(0, *self.config["model"]["item_shape"])
+        return torch.cat(out) if out else torch.empty(0, *self.config.model.item_shape)
 
     def sample(self, n: int = 16, cls: Sequence[str] | str | None = None, seed: int = 0,
                temperature: float = 1.0) -> torch.Tensor:
@@ -181,13 +184,13 @@ class Run:
                            options: dict | None = None, precision: str = "fp32"):
         """Samples, their class labels and conditions. Domain `options` (from `gen sample`) go
         to the domain's own `generate` hook, which may replace plain decoder sampling."""
-        self._refuse_denoiser("sample from")
+        self._refuse_without_latent("sample from")
         if n < 1:
-            raise GenError(f"--n must be at least 1, got {n}", where="--n")
+            raise GenError(f"must be at least 1, got {n}", param="n")
         if not (temperature > 0 and math.isfinite(temperature)):
-            raise GenError(f"temperature must be positive, got {temperature}", where="--temperature")
+            raise GenError(f"must be positive and finite, got {temperature}", param="temperature")
         names, cond = self.class_plan(cls, n)
-        _fits_in_memory(len(names) * math.prod(self.config["model"]["item_shape"]), f"{len(names):,} samples")
+        _fits_in_memory(len(names) * math.prod(self.config.model.item_shape), f"{len(names):,} samples")
         if options is not None:
             items = self.domain.generate(self, names, cond, options, seed, temperature)
             if items is not None:
@@ -218,7 +221,7 @@ class Run:
         """Decode `steps` points from (z_a, c_a) to (z_b, c_b): slerp for VAEs, whose latents
         live on a Gaussian shell, straight lines for deterministic codes."""
         if steps < 2:
-            raise GenError(f"--steps must be at least 2, got {steps}", where="--steps")
+            raise GenError(f"must be at least 2, got {steps}", param="steps")
         t = torch.linspace(0, 1, steps)
         path = slerp(z_a, z_b, t) if self.stochastic else torch.lerp(z_a[None], z_b[None], t[:, None])
         cond = None if c_a is None else torch.lerp(c_a[None], c_b[None], t[:, None])

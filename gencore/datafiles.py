@@ -11,15 +11,25 @@ def scan_class_folder(root: Path, suffixes: tuple[str, ...],
                       max_entries: int) -> tuple[list[Path], dict[str, list[Path]], int]:
     """Files ending in `suffixes` at the top level, the same per first-level subfolder (the
     class, deeper folders included), and the count of other files. Hidden files and folders
-    (.git, macOS ._ files) count as other; links to folders are not followed, so a symlink loop
-    cannot trap the walk."""
+    (.git, macOS ._ files) count as other. Links to folders are followed (class folders are often
+    symlinks), each real folder once, so a symlink loop cannot trap the walk."""
     top: list[Path] = []
     classes: dict[str, list[Path]] = {}
     other = seen = 0
     errors: list[OSError] = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=True):
         here = Path(dirpath)
+        try:
+            info = os.stat(here)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in visited:  # reached again through a link: a loop or a duplicate
+            dirnames[:] = []
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         rel = here.relative_to(root)
         seen += len(filenames) + len(dirnames)
         if seen > max_entries:

@@ -3,6 +3,7 @@ tiles to bound memory, and PSNR/SSIM against a reference."""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch.nn import functional as F
@@ -54,21 +55,30 @@ def estimate_colour_sigma(image: torch.Tensor) -> float:
 
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
-            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto") -> torch.Tensor:
+            tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto",
+            progress: Callable[[float], None] | None = None) -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
-    a grey image; a colour image goes through `_colour`. Tiles overlap so that no seam shows."""
+    a grey image; a colour image also goes through `_colour`. Tiles overlap so that no seam shows.
+    `progress` hears the share done after each tile."""
     bf16 = use_bf16(device, precision)
     model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
-    run = lambda plane, level: _tiled(model, plane, level, device, tile, overlap, bf16)  # noqa: E731
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
+    colour = channels == 1 and image.shape[0] == 3
+    passes = len(planes) + (3 if colour else 0)
+
+    def run(index: int, plane: torch.Tensor, level: float) -> torch.Tensor:
+        done = None if progress is None else (lambda share: progress((index + share) / passes))
+        return _tiled(model, plane, level, device, tile, overlap, bf16, done)
+
     out = []
-    for plane in planes:
+    for index, plane in enumerate(planes):
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
-        out.append(run(plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
-    if channels == 1 and image.shape[0] == 3:
-        return _colour(run, image, torch.cat(out), sigma).clamp(0, 1)
+        out.append(run(index, plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
+    if colour:
+        return _colour(lambda i, plane, level: run(len(planes) + i, plane, level), image, torch.cat(out),
+                       sigma).clamp(0, 1)
     return torch.cat(out).clamp(0, 1)
 
 
@@ -80,20 +90,22 @@ def _colour(run, image: torch.Tensor, by_channel: torch.Tensor, sigma: float | N
     level = sigma if sigma is not None else estimate_colour_sigma(image)
     matrix = OPPONENT.to(image)
     opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
-    luma = run(opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
-    chroma = torch.cat([run(opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
+    luma = run(0, opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
+    chroma = torch.cat([run(i, opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
     by_opponent = torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
     clipped = ((image <= 0) | (image >= 1)).any(dim=0, keepdim=True).to(image)[None]  # (1, 1, H, W)
     weight = F.avg_pool2d(clipped, CLIP_WINDOW, 1, CLIP_WINDOW // 2, count_include_pad=False)[0]
     return weight * by_channel + (1 - weight) * by_opponent
 
 
-def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool) -> torch.Tensor:
+def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool,
+           progress: Callable[[float], None] | None = None) -> torch.Tensor:
     _, h, w = plane.shape
     if tile == TILE and h * w <= WHOLE_MAX:
         tile, overlap = max(h, w) + 2 * OVERLAP, OVERLAP  # one tile: no seams, no repeated work
     result = torch.empty_like(plane)
     step = tile - 2 * overlap
+    tiles, done = math.ceil(h / step) * math.ceil(w / step), 0
     sig = torch.tensor([sigma], dtype=torch.float32, device=device)
     for top in range(0, h, step):
         for left in range(0, w, step):
@@ -104,6 +116,9 @@ def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap:
                 den = model(patch, sig).float()[0].cpu()
             bottom, right = min(h, top + step), min(w, left + step)
             result[:, top:bottom, left:right] = den[:, top - t0:bottom - t0, left - l0:right - l0]
+            done += 1
+            if progress is not None:
+                progress(done / tiles)
     return result
 
 

@@ -13,7 +13,7 @@ import torch
 
 from gencore.models import likelihoods
 from gencore.plugin import LoadedData
-from gencore.training.trainer import ACTIVE_UNIT_THRESHOLD
+from gencore.training.autoencoder_objective import ACTIVE_UNIT_THRESHOLD
 
 SAMPLES_PER_CLASS = 100
 ELBO_SAMPLES = 10  # posterior samples for the reconstruction term of the ELBO
@@ -91,7 +91,7 @@ def evaluate(run, data: LoadedData, reference: LoadedData, iwae_k: int = 50, see
     classes = run.class_names or None
     per_class = SAMPLES_PER_CLASS if classes else SAMPLES_PER_CLASS * 5
     samples, _, conds = run.sample_with_labels(per_class, classes, seed=seed + 1)
-    report.update(run.domain.metrics(samples, conds, reference, run.config["data"], seed))
+    report.update(run.domain.metrics(samples, conds, reference, run.config.data, seed))
     return report
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from gencore import __version__
 from gencore.errors import GenError
-from gencore.runs import COMPLETE, CONFIG
+from gencore.runs import CONFIG, write_complete
 from gencore.storage import FORMAT_VERSION, save_tensors, write_bytes, write_json
 
 POSTPROCESS = ("none", "argmax", "threshold")
@@ -60,21 +60,21 @@ def check_postprocess(postprocess: str, likelihood: str) -> None:
 
 
 def metadata(run, postprocess: str, threshold: float) -> dict[str, Any]:
-    spec = run.config["model"]
+    spec = run.config.model.to_json()
     output = {"none": "likelihood mean (pixel/cell probabilities, Gaussian means, or category "
                       "probabilities on axis 1)",
               "argmax": "category index per position (int64); categories are axis 1 of the mean",
               "threshold": f"1 where the Bernoulli mean exceeds {threshold}, else 0 (uint8)"}[postprocess]
     return {
         "format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
-        "arch": run.config["arch"], "latent_dim": spec["latent_dim"], "item_kind": spec["item_kind"],
+        "arch": run.config.arch, "latent_dim": spec["latent_dim"], "item_kind": spec["item_kind"],
         "item_shape": spec["item_shape"], "likelihood": spec["likelihood"],
-        "class_names": run.class_names, "condition": run.config.get("condition", {"type": "none", "dim": 0}),
+        "class_names": run.class_names, "condition": {"type": run.config.condition_type, "dim": run.config.cond_dim},
         "inputs": {"noise": "float32 (batch, latent_dim), standard normal; multiply by a temperature",
                    **({"condition": "float32 (batch, classes), one-hot (or multi-hot) over class_names"}
                       if run.conditional else {})},
         "output": {"name": "items", "postprocess": postprocess, "meaning": output},
-        "decoding": run.domain.decoding_rules(run.config["data"], run=run),
+        "decoding": run.domain.decoding_rules(run.config.data, run=run),
     }
 
 
@@ -112,9 +112,10 @@ def _finish(model, meta: dict[str, Any], out: Path | None, started: float, opset
     return data, report
 
 
-def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:
-    """The whole fully convolutional denoiser: noisy (B, C, H, W) in [0, 1] and sigma (B,) in
-    [0, 1] units -> denoised (B, C, H, W); batch, height and width are dynamic."""
+def export_whole_onnx(run, out: Path | None, opset: int, arch: str) -> tuple[bytes, dict[str, Any]]:
+    """A whole fully convolutional image-to-image network (the denoiser arch): noisy (B, C, H, W)
+    in [0, 1] and sigma (B,) in [0, 1] units -> denoised (B, C, H, W); batch, height and width
+    are dynamic."""
     _require_onnx()
     model = run.model().cpu().float().eval()
     c = model.spec["channels"]
@@ -125,7 +126,7 @@ def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict
                      {"noisy": {0: dims["batch"], 2: dims["height"], 3: dims["width"]}, "sigma": {0: dims["batch"]}},
                      opset)
     meta = {"format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
-            "arch": "denoiser", "item_shape": [c, "height", "width"],
+            "arch": arch, "item_shape": [c, "height", "width"],
             "inputs": {"noisy": f"float32 (batch, {c}, height, width) in [0, 1]",
                        "sigma": "float32 (batch,), the noise standard deviation in [0, 1] units (25/255 for sigma 25)"},
             "output": {"name": "denoised", "meaning": "float32 (batch, channels, height, width); clip to [0, 1]"}}
@@ -147,18 +148,20 @@ def export_denoiser(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict
 
 def export_onnx(run, out: Path | None, opset: int = 18, postprocess: str = "none",
                 threshold: float | None = None) -> tuple[bytes, dict[str, Any]]:
-    """Build the ONNX model; write it to `out` (None: return bytes only). Returns (bytes, report)."""
-    if run.config["arch"] == "denoiser":
-        if postprocess != "none":
-            raise GenError("a denoiser export has no post-processing", where="--postprocess")
-        return export_denoiser(run, out, opset)
+    """Build the ONNX model as the run's arch exports it (the sampling decoder, or the whole
+    network); write it to `out` (None: return bytes only). Returns (bytes, report)."""
+    return run.arch.export_onnx(run, out, opset, postprocess, threshold)
+
+
+def export_decoder_onnx(run, out: Path | None, opset: int, postprocess: str,
+                        threshold: float | None) -> tuple[bytes, dict[str, Any]]:
     _require_onnx()
-    likelihood = run.config["model"]["likelihood"]
+    likelihood = run.config.model.likelihood
     check_postprocess(postprocess, likelihood)
     if threshold is None:
-        threshold = float(run.config["data"].get("meta", {}).get("threshold", 0.5))
+        threshold = float(run.config.data.get("meta", {}).get("threshold", 0.5))
     graph = SamplingGraph(run.decoder.cpu().float(), postprocess, threshold).eval()
-    d, k = run.latent_dim, run.config["model"]["cond_dim"]
+    d, k = run.latent_dim, run.config.cond_dim
     example = (torch.zeros(2, d),) + ((torch.eye(k)[[0, 1 % k]],) if k else ())
     names = ["noise"] + (["condition"] if k else [])
     batch = torch.export.Dim("batch")
@@ -201,11 +204,10 @@ def parity(data: bytes, graph: SamplingGraph, d: int, k: int) -> float | None:
 
 
 def export_bundle(run, out: Path) -> Path:
-    """A decoder-only run folder: config.json, decoder.safetensors and the completion marker.
-    `gen sample -r BUNDLE` and `load_run(BUNDLE)` work on it."""
-    if run.config["arch"] == "denoiser":  # the whole network: it has no decoder of its own
-        return write_bundle(run, out, "model", {"model": run.model().state_dict()})
-    return write_bundle(run, out, "decoder-only", {"decoder": run.decoder.state_dict()})
+    """A run folder with what the run's arch needs to be used: for the autoencoder family,
+    config.json, decoder.safetensors and the completion marker (`gen sample -r BUNDLE` and
+    `load_run(BUNDLE)` work on it)."""
+    return write_bundle(run, out, run.arch.bundle_kind, run.arch.bundle_weights(run))
 
 
 def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
@@ -216,12 +218,11 @@ def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        config = dict(run.config, bundle=bundle, exported_from=str(run.path))
+        config = {**run.config.to_json(), "bundle": bundle, "exported_from": str(run.path)}
         for kind, state in weights.items():
             save_tensors(staging / f"{kind}.safetensors", state, kind, run.domain_name)
         write_json(staging / CONFIG, config)
-        write_json(staging / COMPLETE, {"format_version": FORMAT_VERSION, "domain": run.domain_name,
-                                         "finished": config.get("created"), "exported": True})
+        write_complete(staging, run.domain_name, {"finished": run.config.created, "exported": True})
         if out.exists():
             out.rmdir()
         staging.rename(out)

@@ -35,26 +35,26 @@ class ScoringGraph(nn.Module):
         return mu, distance, 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1)
 
 
-def _refuse_denoiser(run) -> None:
-    if run.config["arch"] == "denoiser":
-        raise GenError("a denoiser run has no encoder of its own", where="--part",
-                       hint="export the whole denoiser with --part decoder (the default)")
+def _refuse_without_encoder(run) -> None:
+    if not run.arch.has_latent:
+        raise GenError(f"a {run.config.arch} run has no encoder of its own", where="--part",
+                       hint=f"export the whole {run.config.arch} with --part decoder (the default)")
 
 
 def export_encoder_bundle(run, out: Path) -> Path:
     from gencore.export import write_bundle
 
-    _refuse_denoiser(run)
+    _refuse_without_encoder(run)
     return write_bundle(run, out, "encoder-only", {"encoder": run.encoder.state_dict()})
 
 
 def export_encoder_onnx(run, out: Path | None, opset: int = 18) -> tuple[bytes, dict[str, Any]]:
     from gencore.export import _finish, _quiet_logger, _require_onnx
 
-    _refuse_denoiser(run)
+    _refuse_without_encoder(run)
     _require_onnx()
     graph = ScoringGraph(run.encoder.cpu().float()).eval()
-    spec = run.config["model"]
+    spec = run.config.model.to_json()
     shape, k = list(spec["item_shape"]), spec["cond_dim"]
     example = (torch.zeros(2, *shape),) + ((torch.eye(k)[[0, 1 % k]],) if k else ())
     names = ["items"] + (["condition"] if k else [])
@@ -71,14 +71,14 @@ def export_encoder_onnx(run, out: Path | None, opset: int = 18) -> tuple[bytes, 
                                   opset_version=opset).model_proto
     meta = {
         "format_version": FORMAT_VERSION, "gencore_version": __version__, "domain": run.domain_name,
-        "arch": run.config["arch"], "part": "encoder", "latent_dim": spec["latent_dim"],
+        "arch": run.config.arch, "part": "encoder", "latent_dim": spec["latent_dim"],
         "item_kind": spec["item_kind"], "item_shape": spec["item_shape"], "class_names": run.class_names,
         "inputs": {"items": f"float32 (batch, {', '.join(map(str, shape))}), prepared as `decoding` describes",
                    **({"condition": "float32 (batch, classes), one-hot over class_names"} if k else {})},
         "outputs": {"mean": "posterior mean (batch, latent_dim)",
                     "mahalanobis": "squared Mahalanobis distance of the mean from the training codes (batch,)",
                     **({"kl": "KL(posterior || N(0, I)) in nats (batch,)"} if run.stochastic else {})},
-        "decoding": run.domain.decoding_rules(run.config["data"]),
+        "decoding": run.domain.decoding_rules(run.config.data),
     }
 
     def check(data: bytes) -> float | None:

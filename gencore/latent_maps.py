@@ -11,7 +11,7 @@ import torch
 
 from gencore.errors import GenError
 from gencore.storage import write_bytes
-from gencore.training.trainer import ACTIVE_UNIT_THRESHOLD
+from gencore.training.autoencoder_objective import ACTIVE_UNIT_THRESHOLD
 
 EMBEDDINGS = ("pca", "tsne", "umap")
 

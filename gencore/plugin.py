@@ -150,6 +150,12 @@ class Domain:
         """A picture of decoded items laid out in rows of `columns`, for grids and run previews."""
         raise NotImplementedError
 
+    def annotate(self, items: "torch.Tensor", spec: dict[str, Any],
+                 options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Optional (for `gen studio`): JSON-able facts about each decoded item that a viewer
+        draws over its preview, e.g. a level checker's path and whether it finishes."""
+        return [{} for _ in range(items.shape[0])]
+
     # -- training helpers ---------------------------------------------------------------------
     def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",
                 spec: dict[str, Any] | None = None) -> "torch.Tensor":
@@ -164,7 +170,7 @@ class Domain:
         spec: dict[str, Any],
         seed: int,
     ) -> dict[str, float]:
-        """Domain metrics of generated samples against real reference data (REFERENCE.md §4)."""
+        """Domain metrics of generated samples against real reference data (docs/metrics.md)."""
         return {}
 
     # -- anomaly scoring (optional) -----------------------------------------------------------
@@ -183,6 +189,11 @@ class Domain:
         domain views beside the scores file `out` (per-time-step scores, a plot) and return
         JSON-able entries for the summary. Called only for data from `read_scored`."""
         return {}
+
+
+def provides(domain: Domain, hook: str) -> bool:
+    """Whether `domain` implements the optional `hook` (overrides the base class's)."""
+    return getattr(type(domain), hook, None) is not getattr(Domain, hook, None)
 
 
 def resolve_class_index(text: str, class_names: list[str]) -> int:

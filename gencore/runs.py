@@ -1,7 +1,6 @@
 """Finding run folders: `-r RUN`, `latest`, and the listing behind `gen runs`. No torch here."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,52 +63,23 @@ def resolve_run(run: str | None, root: Path = RUNS_ROOT, complete_only: bool = T
 
 
 def check_config(config: dict, path: Path) -> None:
-    edited = "the file is corrupt or was edited by hand"
-    if not isinstance(config, dict):
-        raise GenError(f"run config is a JSON {type(config).__name__}, not an object", where=str(path / CONFIG),
-                       hint=edited)
-    version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise GenError(f"run format_version {version!r} is not supported (this gencore reads {FORMAT_VERSION})",
-                       where=str(path / CONFIG), hint="retrain the run with this version of gencore")
-    for key, kind in (("domain", str), ("arch", str), ("model", dict), ("data", dict)):
-        if not isinstance(config.get(key), kind):
-            raise GenError(f"run config lacks a valid {key!r}", where=str(path / CONFIG), hint=edited)
-    problem = _model_problem(config["model"])
-    if problem:
-        raise GenError(f"run config has an invalid model: {problem}", where=str(path / CONFIG), hint=edited)
+    """Refuse a config.json no run of this gencore can be rebuilt from (gencore.runconfig)."""
+    read_config(config, path)
 
 
-MAX_MODEL_SIZE = 1 << 16  # any one size in a model spec (channels, widths, latent dimensions)
-MAX_ITEM_VALUES = 1 << 26
+def read_config(config: dict, path: Path):
+    """The typed RunConfig of the config read from the run folder `path`, or one clear error."""
+    from gencore.runconfig import RunConfig
+
+    return RunConfig.from_json(config, path)
 
 
-def _model_problem(model: dict) -> str | None:
-    """What makes a tampered model spec unbuildable, in a few words; None when it looks sound."""
-    from gencore.models import ALL_ARCHS
+def write_complete(folder: Path, domain: str, facts: dict) -> None:
+    """complete.json, the last file of a finished run (or of an exported bundle): only folders
+    that have it count as `latest`."""
+    from gencore.storage import write_json
 
-    def size(value, low: int) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_MODEL_SIZE
-
-    if model.get("arch") not in ALL_ARCHS:
-        return f"unknown arch {model.get('arch')!r}"
-    for key in ("latent_dim", "width", "hidden", "cond_dim", "channels", "blocks"):
-        if key in model and not size(model[key], 0 if key == "cond_dim" else 1):
-            return f"{key} is {model[key]!r}"
-    for key, allowed in (("item_kind", ("grid2d", "seq1d", "vector")),
-                         ("likelihood", ("bernoulli", "gaussian", "categorical"))):
-        if key in model and model[key] not in allowed:
-            return f"{key} is {model[key]!r}"
-    for key in ("item_shape", "widths"):
-        values = model.get(key, [])
-        if not isinstance(values, list) or not all(v is None or size(v, 1) for v in values):
-            return f"{key} is {values!r}"
-    if model["arch"] != "denoiser":
-        if not size(model.get("latent_dim"), 1) or not model.get("item_shape") or None in model["item_shape"]:
-            return "latent_dim or item_shape missing"
-        if math.prod(model["item_shape"]) > MAX_ITEM_VALUES:
-            return f"item_shape {model['item_shape']} is too large"
-    return None
+    write_json(folder / COMPLETE, {"format_version": FORMAT_VERSION, "domain": domain, **facts})
 
 
 def last_metrics(path: Path) -> dict:

@@ -87,7 +87,7 @@ def write_npy(run: "Run", n: int, classes: list[str] | None, seed: int, temperat
     class names and the first items (for the preview)."""
     names, cond = run.class_plan(classes, n)
     pixels = getattr(run.domain, "array_dtype", "float32") == "uint8"
-    shape = (len(names), *run.config["model"]["item_shape"])
+    shape = (len(names), *run.config.model.item_shape)
     target = folder / "samples.npy"
     array = np.lib.format.open_memmap(target, mode="w+", dtype=np.uint8 if pixels else np.float32, shape=shape)
     try:

@@ -16,7 +16,11 @@ from typing import Any, Iterator
 
 from gencore.errors import GenError, RunFormatError
 
-FORMAT_VERSION = 1
+# 2: the networks condition by a per-class channel shift, not concatenated planes (issue 24).
+# Runs of version 1 still load, through the old layout (gencore/models/networks.py, "concat").
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
+READABLE_HINT = "this gencore reads format_version 1 and 2; retrain the run with it"
 
 _OS_HINTS = {
     errno.ENOSPC: ("no space left on device", "free some disk space or write elsewhere with -o"),
@@ -173,9 +177,9 @@ def load_tensors(path: Path, kind: str, domain: str) -> dict:
     except Exception as exc:  # safetensors raises its own error types for corrupt headers and data
         raise RunFormatError(f"not a readable safetensors file ({exc})", where=str(path),
                              hint="the file is truncated or corrupt; retrain or restore it") from exc
-    if meta.get("format_version") != str(FORMAT_VERSION):
-        raise RunFormatError(f"format version {meta.get('format_version')!r} is not {FORMAT_VERSION}",
-                             where=str(path), hint="this gencore reads format_version 1 only")
+    if meta.get("format_version") not in [str(v) for v in READABLE_FORMAT_VERSIONS]:
+        raise RunFormatError(f"format version {meta.get('format_version')!r} is not supported",
+                             where=str(path), hint=READABLE_HINT)
     if meta.get("domain") != domain or meta.get("kind") != kind:
         raise RunFormatError(
             f"holds {meta.get('kind')!r} weights of domain {meta.get('domain')!r}, "

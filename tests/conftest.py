@@ -103,6 +103,22 @@ def write_idx(root: Path, n: int = 400, gz: bool = True) -> Path:
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_caches(tmp_path_factory):
+    """Caches go to the session's temp folder, never to the user's: GENCORE_CACHE (converted
+    corpora, docs/format.md) and matplotlib's font cache. Subprocesses inherit both."""
+    root = tmp_path_factory.mktemp("caches")
+    saved = {k: os.environ.get(k) for k in ("GENCORE_CACHE", "MPLCONFIGDIR")}
+    os.environ["GENCORE_CACHE"] = str(root / "gencore")
+    os.environ["MPLCONFIGDIR"] = str(root / "matplotlib")
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("work")
@@ -127,3 +143,26 @@ def default_run(workdir) -> Path:
     result = gen("train", "images", "-o", out, cwd=workdir)
     assert result.exit_code == 0, result.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def studio_runs(workdir, tiny_runs, tmp_path_factory) -> Path:
+    """A runs folder for `gen studio`: the tiny digits VAE, a tiny levels run (the built-in demo
+    corpus), a tiny MIDI run (a folder of songs the tests write) and a tiny tabular run (flows)."""
+    from test_midi_domain import write_corpus
+    from test_tabular import flows
+
+    root = workdir / "studio-runs"
+    root.mkdir(exist_ok=True)
+    (root / "digits").symlink_to(tiny_runs["vae"], target_is_directory=True)
+    result = gen("train", "levels", *TINY, "-o", root / "levels", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    corpus = write_corpus(tmp_path_factory.mktemp("studio-midi"))
+    result = gen("train", "midi", "--data", corpus, "--epochs", "2", "--width", "8", "--latent", "4",
+                 "--checkpoint-every", "0", "-o", root / "midi", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    (root.parent / "flows-train.csv").write_text(flows(420, seed=1, anomalies=20))
+    result = gen("train", "tabular", "--data", root.parent / "flows-train.csv", "--categorical", "protocol,service",
+                 "--epochs", "20", "--latent", "3", "--checkpoint-every", "0", "-o", root / "flows", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    return root

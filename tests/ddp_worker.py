@@ -13,7 +13,8 @@ from gencore.models.autoencoder import model_spec
 from gencore.registry import get_domain
 from gencore.training.data import prepare
 from gencore.training.settings import TrainSettings
-from gencore.training.trainer import Trainer, choose_val_indices
+from gencore.training.autoencoder_objective import choose_val_indices
+from gencore.training.trainer import Trainer
 
 out = Path(sys.argv[1])
 dist = distributed.from_env()

@@ -10,7 +10,10 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SMOKE = sorted(p for p in BENCH.glob("*.py") if '"--smoke"' in p.read_text())
 EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to the plain loop's",
                                "decoder-only sampling at batch", "% of peak", "sweep: batch     64 compile mode",
-                               "sweep: batch     64 lr 2e-3"],
+                               "sweep: batch     64 lr 2e-3", "training step ran as: eager", "sampling median:",
+                               "time to target median:"],
+            "conditioning_layout.py": ["bias    seed 0:", "film - concat: val_neg_elbo",
+                                       "sampling 8x8 width 32, batch 256, fp32: bias"],
             "denoise_psnr.py": ["| 25 | china |", "gen blind - CBM3D: mean", "96x96 RGB, fp32"],
             "anomaly_baselines.py": ["series: train builtin:membrane", "tabular: train builtin:breast-cancer",
                                      "gen mahalanobis", "IsolationForest", "PyOD-style AE", "step AUC"]}

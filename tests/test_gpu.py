@@ -14,16 +14,20 @@ pytestmark = [pytest.mark.gpu,
 
 @pytest.fixture(scope="module")
 def cuda_run(tmp_path_factory):
-    """One tiny run trained on CUDA with the automatic fast path; (folder, stderr)."""
+    """One tiny run trained on CUDA with the automatic fast path: (folder, stderr, how many compiled
+    graphs inductor ran without CUDA graphs)."""
+    from torch._dynamo.utils import counters
+
     work = tmp_path_factory.mktemp("cuda")
     out = work / "cuda-run"
+    counters.clear()
     result = gen("--device", "cuda", "train", "images", *TINY, "-o", out, cwd=work)
     assert result.exit_code == 0, result.stderr
-    return out, result.stderr
+    return out, result.stderr, counters["inductor"]["cudagraph_skips"]
 
 
 def test_train_and_sample_on_cuda_match_cpu(cuda_run, tmp_path):
-    out, stderr = cuda_run
+    out, stderr, _ = cuda_run
     assert "on cuda" in stderr
     assert json.loads((out / "config.json").read_text())["device"].startswith("cuda")
     gpu = load_run(out, device="cuda").sample(n=8, cls="5", seed=3)
@@ -36,15 +40,16 @@ def test_train_and_sample_on_cuda_match_cpu(cuda_run, tmp_path):
 
 
 def test_cuda_training_takes_the_fast_path(cuda_run):
-    _, stderr = cuda_run
+    _, stderr, skips = cuda_run
     assert "training step: bf16 autocast, channels_last, fused Adam, torch.compile" in stderr
     assert "compiled the training step in" in stderr and "torch.compile failed" not in stderr
+    assert skips == 0  # every compiled graph of the step replays as a CUDA graph
 
 
 def test_bulk_sampling_in_bf16_and_compiled_on_cuda(cuda_run, tmp_path):
     from gencore.sampling import BulkDecoder
 
-    out, _ = cuda_run
+    out, _, _ = cuda_run
     run = load_run(out, device="cuda")
     n = 70_000  # a full chunk of 65,536 and a remainder
     z = torch.randn(n, run.latent_dim, generator=torch.Generator().manual_seed(0))
@@ -71,7 +76,7 @@ def test_auto_device_is_cuda():
 
 
 def test_a_corpus_streamed_from_host_memory_trains_on_cuda(tmp_path, monkeypatch):
-    from gencore.training import trainer
+    from gencore.training import autoencoder_objective as trainer
 
     monkeypatch.setattr(trainer, "fits_on_device", lambda nbytes, device: False)
     result = gen("--device", "cuda", "train", "images", *TINY, "-o", tmp_path / "streamed", cwd=tmp_path)

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from gencore.models import CONDITIONINGS
 from gencore.models.autoencoder import ARCHS, AutoEncoder, Decoder, model_spec
 from gencore.storage import load_tensors, save_tensors
 
@@ -13,8 +14,10 @@ SHAPES = [
 
 @pytest.mark.parametrize("kind, shape", SHAPES)
 @pytest.mark.parametrize("cond_dim", [0, 5])
-def test_shapes_round_trip(kind, shape, cond_dim):
-    spec = model_spec("vae", kind, shape, "bernoulli", cond_dim, latent_dim=3, width=4, hidden=16)
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_shapes_round_trip(kind, shape, cond_dim, conditioning):
+    spec = model_spec("vae", kind, shape, "bernoulli", cond_dim, latent_dim=3, width=4, hidden=16,
+                      conditioning=conditioning)
     model = AutoEncoder(spec)
     x = torch.rand(6, *shape)
     c = torch.eye(cond_dim)[torch.arange(6) % cond_dim] if cond_dim else None
@@ -61,3 +64,44 @@ def test_latent_sampling_is_seeded():
     b = decoder.sample_latent(5, torch.Generator().manual_seed(1))
     c = decoder.sample_latent(5, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("kind, shape", [("grid2d", (1, 28, 28)), ("grid2d", (13, 14, 16)), ("grid2d", (1, 8, 8)),
+                                         ("seq1d", (3, 64)), ("vector", (30,))])
+@pytest.mark.parametrize("cond_dim", [0, 10])
+def test_default_layout_keeps_every_layer_aligned(kind, shape, cond_dim):
+    """Issue 24: with the default conditioning, no conv or linear layer takes the condition's
+    channels on top of its own, so at a width that is a multiple of 8 every channel count is one,
+    but the item's own channels in and out; the condition enters through bias-free projections."""
+    spec = model_spec("vae", kind, shape, "bernoulli", cond_dim, latent_dim=16, width=16, hidden=256)
+    assert spec["conditioning"] == "bias"
+    model = AutoEncoder(spec)
+    item = {shape[0]}
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    for conv in convs:
+        for channels in (conv.in_channels, conv.out_channels):
+            assert channels % 8 == 0 or channels in item, conv
+    projections = []
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear):
+            if m.in_features == cond_dim and m.bias is None:
+                projections.append(name)
+            else:
+                assert m.in_features % 8 == 0 or (kind == "vector" and m.in_features in item), (name, m)
+    # encoder: first conv and head; decoder: head and every upsampling level; MLPs: each first layer
+    levels = 0 if kind == "vector" else len(model.decoder.net.up)
+    expected = 0 if not cond_dim else (2 if kind == "vector" else 3 + levels)
+    assert len(projections) == expected, projections
+
+
+def test_concat_layout_is_format_1s(tmp_path):
+    """A spec without `conditioning` (format_version 1) builds the concatenating networks, with
+    format 1's parameter names and shapes."""
+    spec = model_spec("vae", "grid2d", (1, 28, 28), "bernoulli", 10, latent_dim=16, width=16)
+    del spec["conditioning"]
+    model = AutoEncoder(spec)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes["decoder.net.up.0.weight"] == (74, 32, 4, 4)  # 64 + 10 class planes in
+    assert shapes["decoder.net.up.2.weight"] == (26, 1, 4, 4)
+    assert shapes["encoder.net.levels.0.0.weight"] == (16, 11, 3, 3)
+    assert not any("cond" in k for k in shapes)

@@ -28,6 +28,12 @@ def unsafe_calls(source: str, filename: str = "<source>") -> list[str]:
     """Every import of a pickle-like module, every call of torch.load (through any alias), and
     every call of the eval or exec builtins in `source`, as 'line: what'."""
     tree = ast.parse(source, filename)
+    found, modules, loaders = _unsafe_imports(tree)
+    return found + _unsafe_call_sites(tree, modules, loaders)
+
+
+def _unsafe_imports(tree: ast.AST) -> tuple[list[str], dict[str, str], set[str]]:
+    """Imports of pickle-like modules; the local names of modules (T -> torch) and of torch.load."""
     modules: dict[str, str] = {}  # local name -> module it names, e.g. T -> torch
     loaders: set[str] = set()  # local names of torch.load itself
     found = []
@@ -49,6 +55,12 @@ def unsafe_calls(source: str, filename: str = "<source>") -> list[str]:
                     loaders.add(alias.asname or alias.name)
                 if module == "torch" and alias.name == "serialization":
                     modules[alias.asname or alias.name] = "torch.serialization"
+    return found, modules, loaders
+
+
+def _unsafe_call_sites(tree: ast.AST, modules: dict[str, str], loaders: set[str]) -> list[str]:
+    """Calls of torch.load (through any alias), eval, exec, and imports of pickle by name."""
+    found = []
 
     def dotted(expr: ast.expr) -> str:
         if isinstance(expr, ast.Name):

@@ -55,6 +55,23 @@ BLOBS = textwrap.dedent('''
 ''')
 
 
+# A domain that loads data but lacks the required export and preview hooks.
+PARTIAL = textwrap.dedent('''
+    from gencore.plugin import Domain
+
+
+    class Partial(Domain):
+        name = "partial"
+        description = "loads, but cannot write what it samples"
+
+        def load(self, source, options):
+            raise NotImplementedError
+
+
+    plugin = Partial()
+''')
+
+
 def fake_distribution(site: Path, name: str, module_source: str | None, entry: str) -> None:
     if module_source is not None:
         (site / f"{name}_domain.py").write_text(module_source)
@@ -69,6 +86,7 @@ def site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("site")
     fake_distribution(site, "squares", BLOBS, "squares = squares_domain:plugin")
     fake_distribution(site, "broken", None, "broken = no_such_module_anywhere:plugin")
+    fake_distribution(site, "partial", PARTIAL, "partial = partial_domain:plugin")
     return site
 
 
@@ -84,6 +102,9 @@ def test_plugins_lists_third_party_and_broken(site, tmp_path):
     assert rows["squares"]["status"] == "ok" and rows["squares"]["distribution"] == "squares-domain 0.1"
     assert rows["squares"]["options"] == ["--side"]
     assert rows["broken"]["status"] == "failed" and "no_such_module_anywhere" in rows["broken"]["error"]
+    # the contract is checked when the plugin loads, not at sample time
+    assert rows["partial"]["status"] == "incomplete"
+    assert rows["partial"]["error"] == "lacks the required hooks export, preview"
 
 
 def test_third_party_domain_trains_and_samples_with_its_option(site, tmp_path):
@@ -104,3 +125,5 @@ def test_third_party_domain_trains_and_samples_with_its_option(site, tmp_path):
     assert result.stderr.strip().count("\n") == 0 and "--size" in result.stderr and "--side" in result.stderr
     result = gen_subprocess("train", "broken", cwd=tmp_path, env=env)
     assert result.returncode == 2 and "failed to load" in result.stderr
+    result = gen_subprocess("train", "partial", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "is incomplete: lacks the required hooks export, preview" in result.stderr

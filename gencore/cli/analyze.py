@@ -23,10 +23,10 @@ def _corpus(run, data: str | None):
 
     if data is None:
         return reload(run.config, run.domain)
-    loaded = run.domain.load(data, run.config["data"]["options"])
-    if list(loaded.item_shape) != run.config["model"]["item_shape"]:
+    loaded = run.domain.load(data, run.config.data["options"])
+    if list(loaded.item_shape) != run.config.model.item_shape:
         raise GenError(f"items of shape {list(loaded.item_shape)} do not fit this run's "
-                       f"{run.config['model']['item_shape']}", where=data, hint="use data prepared like the run's")
+                       f"{run.config.model.item_shape}", where=data, hint="use data prepared like the run's")
     if run.conditional and loaded.class_names != run.class_names:
         raise GenError("the data's classes differ from the run's", where=data,
                        hint=f"the run knows {', '.join(run.class_names[:12])}")
@@ -76,7 +76,7 @@ def latent(
         latent_maps.per_dimension(per_dim, variance, ylabel, staging / "per_dimension.png")
         if opened.latent_dim == 2:
             grid = latent_maps.manifold(opened, cls, 15)
-            write_png(staging / "manifold.png", opened.domain.preview(grid, opened.config["data"], 15))
+            write_png(staging / "manifold.png", opened.domain.preview(grid, opened.config.data, 15))
         write_json(staging / "latent.json", {
             "run": str(opened.path), "items": int(len(mu)), "embedding": how,
             "active_units": int((variance > 0.01).sum()), "per_dimension": per_dim.tolist(),
@@ -129,8 +129,8 @@ def traverse(
     items = opened.decode(z, cond)
     stems = [f"dim{k:02d}-step{j:02d}" for k in dims for j in range(steps)]
     with common.staged_output(out) as staging:
-        opened.domain.export(items, staging, stems, opened.config["data"], options={})
-        write_png(staging / "strip.png", opened.domain.preview(items, opened.config["data"], steps))
+        opened.domain.export(items, staging, stems, opened.config.data, options={})
+        write_png(staging / "strip.png", opened.domain.preview(items, opened.config.data, steps))
     console.info(f"wrote {len(dims)} row(s) of {steps} steps{f' for class {name!r}' if name else ''} and strip.png to {out}")
 
 
@@ -159,7 +159,7 @@ def eval_command(
         reference = reload(opened.config, opened.domain) if data is None else _corpus(opened, data)
         target = heldout(opened.config, reference) if data is None else reference
         report = evaluation.evaluate(opened, target, reference, iwae_k=iwae_k, seed=seed)
-        reports.append((opened, {"run": str(opened.path), "domain": opened.domain_name, "arch": opened.config["arch"],
+        reports.append((opened, {"run": str(opened.path), "domain": opened.domain_name, "arch": opened.config.arch,
                                  "data": data or "held-out split", **report}))
     domains = {r.domain_name for r, _ in reports}
     if len(domains) > 1:
@@ -180,7 +180,7 @@ def eval_command(
     table = Table(title="gen eval (" + ("held-out split" if data is None else data) + "; ★ = better)")
     table.add_column("metric")
     for opened, _ in reports:
-        table.add_column(f"{opened.path.name}\n{opened.config['arch']}", justify="right")
+        table.add_column(f"{opened.path.name}\n{opened.config.arch}", justify="right")
     for k in keys:
         cells = []
         for (_, report), win in zip(reports, better[k]):
@@ -241,21 +241,7 @@ def score(
     seed = global_option(ctx, "seed", seed, 0)
     method = method or scoring.default_method(opened)
     scores = scoring.score(opened, batch.items, method, cls, seed)
-    rule = "given" if threshold is not None else None
-    quantile = None
-    if contamination is not None:
-        threshold, rule = scoring.threshold_for(scores, contamination), f"contamination {contamination}"
-    elif threshold is None:
-        quantile = val_quantile if val_quantile is not None else opened.domain.default_val_quantile
-    if threshold is None and quantile is not None:
-        try:
-            threshold = scoring.validation_threshold(opened, method, quantile, cls, seed)
-            rule = f"validation quantile {quantile}"
-        except GenError as exc:
-            if val_quantile is not None:
-                raise
-            console.warn(f"no threshold: the validation items could not be scored ({exc.line()}); "
-                         "give --threshold or --contamination")
+    threshold, rule = _threshold(opened, scores, method, cls, seed, threshold, contamination, val_quantile)
     auc = scoring.roc_auc(scores, batch.labels) if batch.labels is not None else None
     rows = [{"input": name, "score": float(s)} for name, s in zip(batch.names, scores)]
     for i, row in enumerate(rows):
@@ -272,17 +258,44 @@ def score(
         summary["precision_at_k"] = scoring.precision_at_k(scores, batch.labels)
     if batch.data is not None:
         summary.update(opened.domain.score_report(opened, batch.data, batch.index, scores, threshold, method, out))
-    if out.suffix.lower() == ".json":
-        write_json(out, {**summary, "scores": rows})
-    else:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["input", "score"])
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(out, buf.getvalue())
+    _write_scores(out, summary, rows)
     if as_json:
         print(json.dumps({**summary, "scores": rows}, indent=2))
     flagged = f", {summary['flagged']} flagged above {threshold:.4g}" if threshold is not None else ""
     auc_text = f", ROC AUC {auc:.3f}" if auc is not None else ""
     extra = "".join(f", {summary[k]}" for k in ("steps_csv", "methods_csv", "plot") if summary.get(k))
     console.info(f"scored {len(rows)} inputs by {method}{flagged}{auc_text}; wrote {out}{extra}")
+
+
+def _threshold(opened, scores, method: str, cls: str | None, seed: int, threshold: float | None,
+               contamination: float | None, val_quantile: float | None) -> tuple[float | None, str | None]:
+    """The flagging threshold and the rule that gave it: --threshold, --contamination, or a
+    quantile of the held-out validation scores (--val-quantile, or the domain's default)."""
+    from gencore import scoring
+
+    if threshold is not None:
+        return threshold, "given"
+    if contamination is not None:
+        return scoring.threshold_for(scores, contamination), f"contamination {contamination}"
+    quantile = val_quantile if val_quantile is not None else opened.domain.default_val_quantile
+    if quantile is None:
+        return None, None
+    try:
+        return scoring.validation_threshold(opened, method, quantile, cls, seed), f"validation quantile {quantile}"
+    except GenError as exc:
+        if val_quantile is not None:
+            raise
+        console.warn(f"no threshold: the validation items could not be scored ({exc.line()}); "
+                     "give --threshold or --contamination")
+        return None, None
+
+
+def _write_scores(out: Path, summary: dict, rows: list[dict]) -> None:
+    if out.suffix.lower() == ".json":
+        write_json(out, {**summary, "scores": rows})
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["input", "score"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out, buf.getvalue())

@@ -43,6 +43,8 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except GenError as exc:
+            if exc.param is not None:  # a library error names a parameter; show its flag
+                exc.where = flag_for(exc.param)
             fail(f"error: {exc.line()}", 2)
             raise typer.Exit(2) from None
         except OSError as exc:
@@ -63,6 +65,15 @@ def handle_errors(fn: Callable) -> Callable:
             warnings.showwarning = previous
 
     return wrapper
+
+
+# Library parameters whose flag is not "--" + the name with dashes.
+PARAM_FLAGS = {"latent_dim": "--latent", "drop_classes": "--drop-class", "condition": "--no-condition",
+               "cls": "--class", "compile": "--compile"}
+
+
+def flag_for(param: str) -> str:
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
 
 
 def _internal(exc: BaseException) -> None:
@@ -218,5 +229,5 @@ def use_run(run: str | None, device: str | None = None):
     from gencore.api import load_run
 
     opened = load_run(run, device=device)
-    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config['arch']})")
+    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config.arch})")
     return opened

@@ -13,7 +13,6 @@ from gencore.cli import app, common, global_option
 from gencore.errors import GenError
 from gencore.storage import write_bytes
 
-SHIPPED = "denoiser"  # under assets/: the weights the project trained itself (assets/PROVENANCE.md)
 SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -48,23 +47,26 @@ def _inputs(values: list[str]) -> list[Path | None]:
 
 def _open_model(run: str | None, device: str):
     from gencore.api import load_run
+    from gencore.archs.denoiser import SHIPPED_RUN
     from gencore.assets import asset_path
+    from gencore.plugin import provides
 
-    opened = load_run(run if run is not None else asset_path(SHIPPED), device=device)
-    if opened.domain_name != "images":
-        raise GenError(f"a {opened.domain_name} run cannot denoise images", where=str(opened.path))
+    opened = load_run(run if run is not None else asset_path(SHIPPED_RUN), device=device)
+    if not provides(opened.domain, "read_native"):
+        raise GenError(f"the {opened.domain_name} domain cannot read files to denoise", where=str(opened.path),
+                       hint="pick a run of a domain that reads images, e.g. one trained with --arch denoiser")
     console.info(f"using {'the shipped denoiser' if run is None else 'run ' + str(opened.path)} "
-                 f"({opened.config['arch']}) on {opened.device}")
+                 f"({opened.config.arch}) on {opened.device}")
     return opened, opened.model()
 
 
 def _denoise_one(opened, model, values, sigma, precision: str):
     from gencore.denoising import denoise
 
-    if opened.config["arch"] == "denoiser":
+    if not opened.arch.has_latent:  # a whole image-to-image network
         return denoise(model, values, sigma, opened.device, precision=precision)
-    # an autoencoder of the images domain (the classic digits tutorial): reconstruct the image
-    shape = tuple(opened.config["model"]["item_shape"])
+    # an autoencoder (the classic digits tutorial): reconstruct the image
+    shape = tuple(opened.config.model.item_shape)
     if tuple(values.shape) != shape:
         raise GenError(f"this run denoises {shape[1]}x{shape[2]} images with {shape[0]} channel(s), "
                        f"not {tuple(values.shape)}", where="-r", hint="use the shipped denoiser for photos")
@@ -81,7 +83,7 @@ def denoise_command(
     inputs: list[str] = typer.Argument(..., help="Images: files, folders or globs; `-` reads stdin. e.g. gen denoise 'shots/*.jpg' --out-dir clean"),
     out: str = typer.Option(None, "--out", "-o", help="Output file for a single input (`-` for stdout). e.g. -o clean.png"),
     out_dir: Path = typer.Option(None, "--out-dir", help="Folder for the outputs of several inputs (default ./denoised). e.g. --out-dir clean"),
-    run: str = typer.Option(None, "--run", "-r", help="A denoiser run, or an images autoencoder run; default the shipped denoiser. e.g. -r runs/my-denoiser"),
+    run: str = typer.Option(None, "--run", "-r", help="A denoiser run, or an unconditional autoencoder run of image files; default the shipped denoiser. e.g. -r runs/my-denoiser"),
     sigma: float = typer.Option(None, "--sigma", help="Noise level in 0-255 pixel units; default estimated per image. e.g. --sigma 25"),
     reference: Path = typer.Option(None, "--reference", help="Clean image to report PSNR and SSIM against (one input). e.g. --reference clean.png"),
     precision: str = typer.Option("auto", "--precision", help="auto (bf16 where the CPU or GPU does it natively), fp32 or bf16. e.g. --precision fp32"),

@@ -40,10 +40,9 @@ def export_command(
     if fmt == "safetensors":
         from gencore.export import export_bundle
 
-        denoiser = opened.config["arch"] == "denoiser"
-        target = export_bundle(opened, Path(out or f"{name}-{'model' if denoiser else 'decoder'}"))
-        use = f"gen denoise IN -r {target}" if denoiser else f"gen sample -r {target}"
-        console.info(f"wrote a {'model' if denoiser else 'decoder-only'} bundle to {target} (use it with: {use})")
+        arch = opened.arch
+        target = export_bundle(opened, Path(out or f"{name}-{'decoder' if arch.has_latent else 'model'}"))
+        console.info(f"wrote a {arch.bundle_kind} bundle to {target} (use it with: {arch.bundle_use(target)})")
         return
     from gencore.export import export_onnx, onnx_stdout
 

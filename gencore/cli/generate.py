@@ -51,7 +51,7 @@ def _read_inputs(run, files: list[Path], args: list[str], command: str):
     for path in files:
         check_input_file(path, hint=f"give files of the run's domain ({run.domain_name})")
     options = common.parse_domain_options(run.domain, command, args)
-    return run.domain.load_files(files, run.config["data"], options)
+    return run.domain.load_files(files, run.config.data, options)
 
 
 @app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
@@ -86,7 +86,7 @@ def sample(
         opened.class_plan(classes or None, 1)  # a bad --class fails before anything is written
         with common.staged_output(out) as staging:
             names, preview = write_npy(opened, n, classes or None, seed, temperature, options, staging, precision)
-            write_png(staging / "grid.png", opened.domain.preview(preview, opened.config["data"], 8, options=options))
+            write_png(staging / "grid.png", opened.domain.preview(preview, opened.config.data, 8, options=options))
         _describe_classes(opened, names)
         console.info(f"wrote {len(names)} samples to {out / 'samples.npy'}, and grid.png of the first {len(preview)}")
         return
@@ -100,8 +100,8 @@ def sample(
         stems.append(f"{common.safe_stem(name) if name is not None else 'sample'}-{index:04d}")
     columns = min(n, GRID_MAX_COLUMNS) if classes else min(len(names), 8)
     with common.staged_output(out) as staging:
-        written = opened.domain.export(items, staging, stems, opened.config["data"], options=options)
-        write_png(staging / "grid.png", opened.domain.preview(items, opened.config["data"], columns, options=options))
+        written = opened.domain.export(items, staging, stems, opened.config.data, options=options)
+        write_png(staging / "grid.png", opened.domain.preview(items, opened.config.data, columns, options=options))
     console.info(f"wrote {len(written)} files and grid.png to {out}")
 
 
@@ -131,9 +131,9 @@ def reconstruct(
         console.info(f"{path}: mean squared error {mse:.5f}")
     stems = [f"{common.safe_stem(p.stem)}-recon" for p in files]
     with common.staged_output(out) as staging:
-        opened.domain.export(recon, staging, stems, opened.config["data"])
+        opened.domain.export(recon, staging, stems, opened.config.data)
         write_png(staging / "comparison.png",
-                  opened.domain.preview(torch.cat([items, recon]), opened.config["data"], len(files)))
+                  opened.domain.preview(torch.cat([items, recon]), opened.config.data, len(files)))
     console.info(f"wrote {len(files)} reconstructions and comparison.png (inputs above, reconstructions below) to {out}")
 
 
@@ -182,6 +182,6 @@ def interpolate(
     path_items = opened.interpolate(z_a, z_b, c_a, c_b, steps)
     stems = [f"step-{i:03d}" for i in range(steps)]
     with common.staged_output(out) as staging:
-        opened.domain.export(path_items, staging, stems, opened.config["data"])
-        write_png(staging / "strip.png", opened.domain.preview(path_items, opened.config["data"], steps))
+        opened.domain.export(path_items, staging, stems, opened.config.data)
+        write_png(staging / "strip.png", opened.domain.preview(path_items, opened.config.data, steps))
     console.info(f"wrote {steps} steps and strip.png to {out}")

@@ -39,7 +39,7 @@ def plugins(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
     for info in all_plugins():
         domain = info.domain
         rows.append({
-            "name": info.name, "status": "ok" if domain else "failed", "entry_point": info.value,
+            "name": info.name, "status": info.status, "entry_point": info.value,
             "distribution": info.distribution, "description": domain.description if domain else None,
             "default_data": domain.default_data if domain else None,
             "options": [o.flag for o in domain.options] if domain else [], "error": info.error,

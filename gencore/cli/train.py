@@ -8,10 +8,7 @@ import typer
 from gencore import console
 from gencore.cli import app, common, global_option
 from gencore.errors import GenError
-from gencore.models import ALL_ARCHS
-
-
-MAX_LATENT, MAX_WIDTH = 4096, 1024
+from gencore.archs import ARCH_NAMES
 
 
 @app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)
@@ -20,7 +17,7 @@ def train(
     ctx: typer.Context,
     domain: str = typer.Argument(..., help="The domain to train, e.g. `gen train images`; `gen plugins` lists them."),
     data: str = typer.Option(None, "--data", help="Training data: a folder, a file, or builtin:NAME; default: the domain's built-in corpus. e.g. --data ./my_digits"),
-    arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ALL_ARCHS)}. e.g. --arch beta-vae"),
+    arch: str = typer.Option("vae", "--arch", help=f"Model: {', '.join(ARCH_NAMES)}. e.g. --arch beta-vae"),
     epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,000 steps), with early stopping. e.g. --epochs 50"),
     batch_size: int = typer.Option(None, "--batch-size", help="Items per optimiser step; default: 64, or for large data about 1/32 of it (up to 256 on a CPU, 4096 on CUDA). e.g. --batch-size 256"),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (warm-up, then cosine decay); default 2e-3 at any batch (higher rates stalled the latent in our measurements). e.g. --lr 1e-3"),
@@ -52,43 +49,32 @@ def train(
     e.g. gen train images --arch vae --epochs 30
     """
     from gencore.registry import check_domain_name, get_domain
+    from gencore.training.settings import TrainSettings
 
     check_domain_name(domain)
-    if arch not in ALL_ARCHS:
-        raise GenError(f"unknown arch {arch!r}", where="--arch", hint=f"use one of {', '.join(ALL_ARCHS)}")
-    for value, flag, minimum in ((epochs, "--epochs", 1), (batch_size, "--batch-size", 1), (latent, "--latent", 1),
-                                 (width, "--width", 1), (patience, "--patience", 1), (limit, "--limit", 2),
-                                 (keep_checkpoints, "--keep-checkpoints", 1), (checkpoint_every, "--checkpoint-every", 0),
-                                 (kl_warmup, "--kl-warmup", 0), (free_bits, "--free-bits", 0),
-                                 (contractive, "--contractive", 0)):
-        common.positive(value, flag, minimum)
-    for value, flag in ((lr, "--lr"), (beta, "--beta")):
-        if value is not None and not value > 0:
-            raise GenError(f"must be positive, got {value}", where=flag)
-    for value, flag in ((lr, "--lr"), (beta, "--beta"), (free_bits, "--free-bits"), (contractive, "--contractive"),
-                        (max_minutes, "--max-minutes")):
-        if value is not None and not value < float("inf"):
-            raise GenError(f"must be finite, got {value}", where=flag)
-    if max_minutes is not None and not max_minutes > 0:
-        raise GenError(f"must be positive, got {max_minutes}", where="--max-minutes")
-    for value, flag, most in ((latent, "--latent", MAX_LATENT), (width, "--width", MAX_WIDTH)):
-        if value > most:
-            raise GenError(f"must be at most {most}, got {value}", where=flag,
-                           hint="a model that large would not fit in memory")
-    if precision not in ("auto", "fp32", "bf16"):
-        raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
-    if not 0 < val_fraction < 1:
-        raise GenError(f"must be between 0 and 1, got {val_fraction}", where="--val-fraction")
+    settings = TrainSettings(
+        arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
+        kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
+        val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
+        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile).validate()
     plugin = get_domain(domain)
     options = common.parse_domain_options(plugin, "train", ctx.args)
     if nproc is not None:
         common.positive(nproc, "--nproc")
         raise typer.Exit(launch_torchrun(nproc))
+    run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init)
+    from gencore.archs import get_arch
 
+    console.info(f"run complete: {run_dir}  (next: {get_arch(arch).next_step(run_dir)})")
+
+
+def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, epochs: int | None,
+         device: str | None, out: Path | None, resume: str | None, init: str | None) -> Path:
+    """Start or resume the run, in this process or as one rank under torchrun; its folder."""
     from gencore import distributed
     from gencore.devices import resolve_device
     from gencore.training import pipeline
-    from gencore.training.settings import TrainSettings
 
     dist = distributed.from_env()
     if not dist.main:
@@ -107,16 +93,9 @@ def train(
 
         run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device, dist)
     else:
-        settings = TrainSettings(
-            arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
-            kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
-            val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
-            keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-            drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile)
         run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
     distributed.shutdown(dist)
-    follow = f"gen denoise IN -r {run_dir}" if arch == "denoiser" else f"gen sample -r {run_dir} --n 16"
-    console.info(f"run complete: {run_dir}  (next: {follow})")
+    return run_dir
 
 
 def launch_torchrun(nproc: int) -> int:

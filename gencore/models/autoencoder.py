@@ -1,7 +1,8 @@
 """The autoencoder family: ae, vae, beta-vae, cae and dae over one encoder/decoder pair.
 
 The constructor arguments form a JSON-able `spec` stored in the run's config.json, so that a run
-rebuilds its model, or its decoder alone, from config plus safetensors.
+rebuilds its model, or its decoder alone, from config plus safetensors. A spec without
+`conditioning` is format_version 1's, whose networks concatenate the condition.
 """
 from __future__ import annotations
 
@@ -11,16 +12,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from gencore.models import ARCHS, STOCHASTIC, likelihoods
+from gencore.models import ARCHS, CONDITIONINGS, STOCHASTIC, likelihoods
 from gencore.models.networks import ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+
+# bench/conditioning_layout.py chose it: quality within noise of "concat", faster to sample
+DEFAULT_CONDITIONING = "bias"
+FORMAT_1_CONDITIONING = "concat"
 
 
 def model_spec(arch: str, item_kind: str, item_shape: tuple[int, ...], likelihood: str, cond_dim: int,
-               latent_dim: int = 16, width: int = 32, hidden: int = 256) -> dict[str, Any]:
+               latent_dim: int = 16, width: int = 32, hidden: int = 256,
+               conditioning: str = DEFAULT_CONDITIONING) -> dict[str, Any]:
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}")
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"unknown conditioning {conditioning!r}")
     return dict(arch=arch, item_kind=item_kind, item_shape=list(item_shape), likelihood=likelihood,
-                cond_dim=cond_dim, latent_dim=latent_dim, width=width, hidden=hidden)
+                cond_dim=cond_dim, latent_dim=latent_dim, width=width, hidden=hidden, conditioning=conditioning)
+
+
+def conditioning_of(spec: dict[str, Any]) -> str:
+    return spec.get("conditioning", FORMAT_1_CONDITIONING)
 
 
 class Encoder(nn.Module):
@@ -32,9 +44,10 @@ class Encoder(nn.Module):
         d = spec["latent_dim"] * (2 if self.stochastic else 1)
         shape = tuple(spec["item_shape"])
         if spec["item_kind"] == "vector":
-            self.net = MLPEncoder(math.prod(shape), spec["cond_dim"], d, spec["hidden"])
+            self.net = MLPEncoder(math.prod(shape), spec["cond_dim"], d, spec["hidden"], conditioning_of(spec))
         else:
-            self.net = ConvEncoder(shape[0], shape[1:], spec["cond_dim"], d, spec["width"], spec["hidden"])
+            self.net = ConvEncoder(shape[0], shape[1:], spec["cond_dim"], d, spec["width"], spec["hidden"],
+                                   conditioning_of(spec))
         # Where the training codes lie, so the encoder alone can score how unusual an input is
         # (Mahalanobis distance of the posterior mean); set when training finishes.
         self.register_buffer("code_mean", torch.zeros(spec["latent_dim"]))
@@ -63,10 +76,11 @@ class Decoder(nn.Module):
         self.item_shape = tuple(spec["item_shape"])
         d = spec["latent_dim"]
         if spec["item_kind"] == "vector":
-            self.net = MLPDecoder(math.prod(self.item_shape), spec["cond_dim"], d, spec["hidden"])
+            self.net = MLPDecoder(math.prod(self.item_shape), spec["cond_dim"], d, spec["hidden"],
+                                  conditioning_of(spec))
         else:
             self.net = ConvDecoder(self.item_shape[0], self.item_shape[1:], spec["cond_dim"], d,
-                                   spec["width"], spec["hidden"])
+                                   spec["width"], spec["hidden"], conditioning_of(spec))
         if self.likelihood == "gaussian":
             self.log_sigma = nn.Parameter(torch.full((self.item_shape[0],), -1.0))
         self.register_buffer("prior_mean", torch.zeros(d))

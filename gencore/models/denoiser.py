@@ -15,11 +15,6 @@ from torch import nn
 from torch.nn import functional as F
 
 
-def denoiser_spec(channels: int, widths: tuple[int, ...] = (32, 64, 128), blocks: int = 2) -> dict[str, Any]:
-    return {"arch": "denoiser", "item_kind": "grid2d", "channels": channels, "widths": list(widths),
-            "blocks": blocks}
-
-
 class ResBlock(nn.Module):
     def __init__(self, width: int):
         super().__init__()

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from gencore.errors import RunFormatError
-from gencore.storage import FORMAT_VERSION, fsync_dir, load_tensors, os_error, read_json, save_tensors, write_json
+from gencore.storage import (FORMAT_VERSION, READABLE_FORMAT_VERSIONS, READABLE_HINT, fsync_dir, load_tensors, os_error,
+                             read_json, save_tensors, write_json)
 
 CHECKPOINTS = "checkpoints"
 
@@ -102,9 +103,9 @@ def load(path: Path, domain: str, model: torch.nn.Module, optimizer: torch.optim
     where = str(path / "train_state.json")
     if not isinstance(state, dict):
         raise RunFormatError("train state is not a JSON object", where=where, hint=_EDITED)
-    if state.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
-        raise RunFormatError(f"format version {state['format_version']!r} is not {FORMAT_VERSION}", where=where,
-                             hint=f"this gencore reads format_version {FORMAT_VERSION} only")
+    if state.get("format_version", FORMAT_VERSION) not in READABLE_FORMAT_VERSIONS:
+        raise RunFormatError(f"format version {state['format_version']!r} is not supported", where=where,
+                             hint=READABLE_HINT)
     if state.get("domain", domain) != domain:
         raise RunFormatError(f"train state of domain {state['domain']!r}, expected {domain!r}", where=where,
                              hint="the checkpoint was copied in from another run")

@@ -4,32 +4,53 @@ seeded subset, drop conditions. Training, resuming, `gen eval` and `gen score` a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
-from typing import Any
+from dataclasses import fields, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gencore.errors import GenError
 from gencore.plugin import Domain, LoadedData
 
+if TYPE_CHECKING:
+    from gencore.runconfig import RunConfig
+
 
 def fingerprint(data: LoadedData) -> dict[str, Any]:
     digest = hashlib.sha256()
     digest.update(data.items.numpy().tobytes())
+    for image in data.images or []:  # whole images, for archs that train on crops of them
+        digest.update(str(tuple(image.shape)).encode())
+        digest.update(image.numpy().tobytes())
     if data.conditions is not None:
         digest.update(data.conditions.numpy().tobytes())
     digest.update("\n".join(data.class_names).encode())
-    return {"sources": data.sources[:50], "n_sources": len(data.sources), "count": int(data.items.shape[0]),
+    count = len(data.images) if data.images is not None else int(data.items.shape[0])
+    return {"sources": data.sources[:50], "n_sources": len(data.sources), "count": count,
             "sha256": digest.hexdigest()}
 
 
+BASE_FIELDS = {f.name for f in fields(LoadedData)}
+
+
+def _per_item_extras(data: LoadedData) -> dict[str, object]:
+    """Fields a domain's LoadedData subclass adds that hold one entry per item (an array or
+    tensor of length N, e.g. the levels' `level_ids`): `select` subsets them with the items."""
+    n = data.items.shape[0]
+    return {f.name: value for f in fields(data) if f.name not in BASE_FIELDS
+            and getattr(value := getattr(data, f.name), "shape", None) is not None and len(value.shape)
+            and value.shape[0] == n}
+
+
 def select(data: LoadedData, keep: torch.Tensor) -> LoadedData:
-    """A copy holding the items at `keep` (a bool mask or index tensor), with their conditions
-    and labels; `data` itself is left as it was."""
+    """A copy holding the items at `keep` (a bool mask or index tensor), with their conditions,
+    labels and per-item extras; `data` itself is left as it was."""
+    extras = {name: value[keep] if hasattr(value, "index_select") else value[keep.numpy()]
+              for name, value in _per_item_extras(data).items()}
     return replace(
         data, items=data.items[keep],
         conditions=None if data.conditions is None else data.conditions[keep],
-        anomaly_labels=None if data.anomaly_labels is None else data.anomaly_labels[keep],
+        anomaly_labels=None if data.anomaly_labels is None else data.anomaly_labels[keep], **extras,
     )
 
 
@@ -71,19 +92,18 @@ def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limi
     return data if condition else replace(data, conditions=None)
 
 
-def reload(config: dict[str, Any], domain: Domain) -> LoadedData:
+def reload(config: "RunConfig", domain: Domain) -> LoadedData:
     """The run's training corpus, prepared exactly as at training time, or a clear error."""
-    train = config["train"]
-    source = config["data"]["source"]
-    data = prepare(domain, None if source == domain.default_data else source, config["data"]["options"],
+    train, source = config.train, config.data["source"]
+    data = prepare(domain, None if source == domain.default_data else source, config.data["options"],
                    limit=train.get("limit"), seed=train["seed"], condition=train.get("condition", True),
                    drop=train.get("drop_classes"))
-    if fingerprint(data)["sha256"] != config["fingerprint"]["sha256"]:
+    if fingerprint(data)["sha256"] != config.fingerprint.get("sha256"):
         raise GenError("the training data changed since this run was trained", where=source,
                        hint="restore the data, or pass --data to use other data")
     return data
 
 
-def heldout(config: dict[str, Any], data: LoadedData) -> LoadedData:
+def heldout(config: "RunConfig", data: LoadedData) -> LoadedData:
     """The run's stored validation split of its (reloaded) corpus."""
-    return select(data, torch.tensor(config["split"]["val_indices"], dtype=torch.long))
+    return select(data, torch.tensor(config.split.val_indices, dtype=torch.long))

@@ -1,5 +1,5 @@
 """How a training step runs on the device at hand: bf16 autocast, channels_last, a fused Adam and
-torch.compile (with an eager fallback), chosen from the device. REFERENCE.md §1 measures what each
+torch.compile (with an eager fallback), chosen from the device. docs/metrics.md notes what each
 buys on a GPU; bench/train_speed.py measures the whole trainer against a plain PyTorch loop."""
 from __future__ import annotations
 
@@ -125,20 +125,31 @@ class StepFunction:
         with self.plan.autocast():
             return self.fn(*args, **kwargs)
 
-    def warm_up(self, model: torch.nn.Module, batches: list[tuple], **loss_options) -> float | None:
-        """Compile on each (x, condition) batch shape; returns the seconds it took, or None when
-        nothing was compiled. Gradients and RNG states are left as they were."""
+    def describe(self) -> str:
+        """What the step runs now: the plan's arithmetic and layout, and whether it is compiled (with
+        CUDA graphs or not) or eager, read from the step itself (a failed compile runs eager)."""
+        parts = self.plan.describe().split(", ")[:-1]
+        if not self.compiled:
+            parts.append("eager")
+        else:
+            parts.append("torch.compile with CUDA graphs" if self.mode == "reduce-overhead" else "torch.compile")
+        return ", ".join(parts)
+
+    def warm_up(self, model: torch.nn.Module, calls: list[tuple[tuple, dict]]) -> float | None:
+        """Compile on each batch shape, one (args, kwargs) of the loss per shape; returns the
+        seconds it took, or None when nothing was compiled. Gradients and RNG states are left as
+        they were."""
         if not self.compiled:
             return None
         started = time.perf_counter()
         cpu_rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
         try:
-            for x, c in batches:
+            for args, kwargs in calls:
                 # No gradient may build on the last shape's: under CUDA graphs those live in that
                 # graph's memory, which the next replay reuses (training clears them every step).
                 model.zero_grad(set_to_none=True)
-                self(x, x, c, **loss_options)["loss"].backward()
+                self(*args, **kwargs)["loss"].backward()
             if self.plan.device_type == "cuda":
                 torch.cuda.synchronize()
         except Exception as exc:  # noqa: BLE001 -- compilers fail in many ways: no C compiler, an unsupported op

@@ -16,6 +16,11 @@ MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 300
 BASE_BATCH, BASE_LR = 64, 2e-3
 ITEMS_PER_STEP_SHARE = 1 / 32
 MAX_AUTO_BATCH = {"cuda": 4096, "cpu": 256}
+MAX_LATENT, MAX_WIDTH = 4096, 1024  # beyond these a model would not fit in memory
+PRECISIONS = ("auto", "fp32", "bf16")
+# Least values of the sizes and counts (None means "sized from the data" and is always allowed).
+MINIMUMS = {"epochs": 1, "batch_size": 1, "latent_dim": 1, "width": 1, "patience": 1, "limit": 2,
+            "keep_checkpoints": 1, "checkpoint_every": 0, "kl_warmup": 0, "free_bits": 0, "contractive": 0}
 
 
 @dataclass
@@ -42,6 +47,36 @@ class TrainSettings:
     max_minutes: float | None = None  # stop at the first epoch end past this wall time
     precision: str = "auto"  # auto | fp32 | bf16 autocast (see training.fastpath)
     compile: bool | None = None  # torch.compile the step; None: on CUDA only
+
+    def validate(self) -> "TrainSettings":
+        """Refuse settings no run can train with, naming the parameter (GenError with `param`);
+        `gencore.training.pipeline.start` calls this, so Python callers get the CLI's checks."""
+        from gencore.archs import ARCH_NAMES
+        from gencore.errors import GenError
+
+        if self.arch not in ARCH_NAMES:
+            raise GenError(f"unknown arch {self.arch!r}", param="arch", hint=f"use one of {', '.join(ARCH_NAMES)}")
+        for name, least in MINIMUMS.items():
+            value = getattr(self, name)
+            if value is not None and not value >= least:
+                raise GenError(f"must be at least {least}, got {value}", param=name)
+        for name in ("lr", "beta", "max_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise GenError(f"must be positive, got {value}", param=name)
+        for name in ("lr", "beta", "free_bits", "contractive", "max_minutes"):
+            value = getattr(self, name)
+            if value is not None and not value < float("inf"):
+                raise GenError(f"must be finite, got {value}", param=name)
+        for name, most in (("latent_dim", MAX_LATENT), ("width", MAX_WIDTH)):
+            if getattr(self, name) > most:
+                raise GenError(f"must be at most {most}, got {getattr(self, name)}", param=name,
+                               hint="a model that large would not fit in memory")
+        if self.precision not in PRECISIONS:
+            raise GenError(f"unknown precision {self.precision!r}", param="precision", hint="use auto, fp32 or bf16")
+        if not 0 < self.val_fraction < 1:
+            raise GenError(f"must be between 0 and 1, got {self.val_fraction}", param="val_fraction")
+        return self
 
     def resolved(self, n_train: int, device_type: str | None = None, world: int = 1) -> "TrainSettings":
         """Fill in what was left to the data: epochs, batch (BASE_BATCH when no device type is

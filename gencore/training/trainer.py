@@ -1,5 +1,7 @@
-"""The training loop: seeded split, resumable epochs, KL warm-up with free bits, early stopping,
-checkpoints, and metrics.jsonl. Everything domain-specific arrives through the plugin."""
+"""The one training loop, for every arch: resumable epochs, the learning-rate schedule, the NaN/inf
+guard, early stopping, checkpoints, DDP and metrics.jsonl. What an arch trains on and how its loss
+and validation are computed arrive through its Objective (gencore/training/objective.py);
+everything domain-specific arrives through the plugin."""
 from __future__ import annotations
 
 import math
@@ -13,15 +15,11 @@ import torch
 from gencore import console
 from gencore.distributed import Dist, barrier, broadcast
 from gencore.errors import GenError
-from gencore.models.autoencoder import AutoEncoder
 from gencore.plugin import Domain, LoadedData
 from gencore.storage import append_line, save_tensors
 from gencore.training import checkpoint, fastpath
+from gencore.training.objective import Objective
 from gencore.training.settings import TrainSettings, lr_at
-
-ACTIVE_UNIT_THRESHOLD = 0.01  # REFERENCE.md §4: posterior-mean variance across the data
-DEVICE_DATA_SHARE = 0.5  # of a GPU's free memory, at most, for a corpus kept on it whole
-
 
 MAX_ROLLBACKS = 3  # NaN/inf guard: roll-backs, each halving the learning rate, before giving up
 # Steps between reads of the step results on a GPU. Each read waits for the device, and while the
@@ -36,117 +34,43 @@ class NonFiniteStep(Exception):
 
 
 @dataclass
-class Split:
-    train_x: torch.Tensor
-    train_c: torch.Tensor | None
-    val_x: torch.Tensor
-    val_c: torch.Tensor | None
-
-
-def fits_on_device(nbytes: int, device: torch.device) -> bool:
-    """Whether a corpus of `nbytes` may live on `device` whole: on a GPU, at most
-    DEVICE_DATA_SHARE of its free memory, the rest left for the model and activations."""
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DEVICE_DATA_SHARE * free
-
-
-def split_data(data: LoadedData, val_indices: list[int], device: torch.device) -> Split:
-    n = data.items.shape[0]
-    is_val = torch.zeros(n, dtype=torch.bool)
-    is_val[torch.tensor(val_indices, dtype=torch.long)] = True
-    conds = data.conditions
-    nbytes = data.items.nbytes + (0 if conds is None else conds.nbytes)
-    # A corpus that fits lives on the device whole: no DataLoader, no per-batch host copies.
-    # One that does not stays in host memory, and each batch is gathered there and copied over.
-    resident = fits_on_device(nbytes, device)
-    home = device if resident else torch.device("cpu")
-    if not resident:
-        console.info(f"the corpus ({nbytes / 2**30:.1f} GiB) does not fit in {device}'s free memory: "
-                     f"streaming each batch from host memory")
-    return Split(
-        data.items[~is_val].to(home), None if conds is None else conds[~is_val].to(home),
-        data.items[is_val].to(home), None if conds is None else conds[is_val].to(home),
-    )
-
-
-def choose_val_indices(n: int, fraction: float, seed: int) -> list[int]:
-    n_val = max(1, round(n * fraction)) if n >= 10 else 1
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return sorted(perm[:n_val].tolist())
-
-
-@torch.no_grad()
-def evaluate(model: AutoEncoder, x: torch.Tensor, c: torch.Tensor | None, beta: float, free_bits: float,
-             batch_size: int = 1024) -> dict[str, float]:
-    """Validation: reconstruction and KL in nats per item, the negative ELBO, active units, and
-    `val_loss`: the training objective at full beta (free bits included), used for early stopping."""
-    model.eval()
-    device = next(model.parameters()).device
-    recon = 0.0
-    kl_per_dim = torch.zeros(model.spec["latent_dim"], device=device)
-    mus = []
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start:start + batch_size].to(device, non_blocking=True)
-        cb = None if c is None else c[start:start + batch_size].to(device, non_blocking=True)
-        out = model.losses(xb, xb, cb)
-        recon += out["recon"].item() * xb.shape[0]
-        kl_per_dim += out["kl_per_dim"].float() * xb.shape[0]
-        mus.append(model.encode(xb, cb)[0].float())
-    n = x.shape[0]
-    mu = torch.cat(mus)
-    active = int((mu.var(dim=0, unbiased=False) > ACTIVE_UNIT_THRESHOLD).sum()) if n > 1 else 0
-    model.train()
-    recon, kl_per_dim = recon / n, kl_per_dim / n
-    kl = float(kl_per_dim.sum())
-    kl_term = float(kl_per_dim.clamp(min=free_bits).sum()) if free_bits else kl
-    return {"val_recon": recon, "val_kl": kl, "val_loss": recon + beta * kl_term,
-            "val_neg_elbo": recon + kl if model.stochastic else None, "active_units": active}
+class FitResult:
+    """What `Trainer.fit` returns on rank 0: the best epoch's model, and how training ended."""
+    model: torch.nn.Module
+    best_epoch: int
+    stopped_early: bool
+    steps: int
 
 
 class Trainer:
-    """One training run. Under torchrun each process takes its shard of every epoch through a
-    DistributedSampler and a 1/N share of the global batch, DDP averages the gradients, and rank
-    0 alone logs, checkpoints and writes weights."""
+    """One training run. Under torchrun each process takes its shard of every epoch and a 1/N
+    share of the global batch, DDP averages the gradients, and rank 0 alone logs, checkpoints and
+    writes weights."""
 
     def __init__(self, run_dir: Path, domain: Domain, data: LoadedData, spec: dict[str, Any],
                  config: dict[str, Any], settings: TrainSettings, device: torch.device, dist: Dist = Dist(),
                  init_state: dict | None = None):
+        from gencore.archs import get_arch
+
         self.run_dir, self.domain, self.spec, self.config = run_dir, domain, spec, config
         self.settings, self.device, self.dist = settings, device, dist
+        self.arch = get_arch(spec["arch"])
         torch.manual_seed(settings.seed)
-        self.split = split_data(data, config["split"]["val_indices"], device)
-        self.model = AutoEncoder(spec).to(device)
+        self.objective: Objective = self.arch.objective(domain, data, spec, config, settings, device, dist)
+        self.model = self.arch.build(spec).to(device)
         if init_state is not None:
             self.model.load_state_dict(init_state)
-        self.plan = fastpath.plan_step(settings, device, spec, dist.active)
+        self.plan = self.objective.plan()
         if self.plan.channels_last:
             self.model.to(memory_format=torch.channels_last)
-        self.net = self.model
+        self.net = self.objective.loss_module(self.model)
         if dist.active:
-            if settings.arch == "cae":
-                raise GenError("the contractive penalty needs double backward, which DDP does not support",
-                               where="--arch cae", hint="train cae in one process")
-            if settings.batch_size % dist.world:
-                raise GenError(f"--batch-size {settings.batch_size} does not split over {dist.world} processes",
-                               where="--batch-size", hint=f"use a multiple of {dist.world}")
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.net = DistributedDataParallel(self.model, device_ids=[device] if device.type == "cuda" else None)
+            self.net = self._distributed(self.net)
         self.optimizer = fastpath.make_optimizer(self.model, settings.lr, self.plan)
         self.step_fn = fastpath.StepFunction(self.net, self.plan)
-        self.class_weights = (torch.tensor(data.class_weights, dtype=torch.float32, device=device)
-                              if data.class_weights else None)
-        from torch.utils.data import DistributedSampler
-
-        n_train = self.split.train_x.shape[0]
-        self.sampler = DistributedSampler(range(n_train), num_replicas=dist.world, rank=dist.rank,
-                                          shuffle=True, seed=settings.seed)
-        self.local_batch = settings.batch_size // dist.world
-        self.steps_per_epoch = math.ceil(len(self.sampler) / self.local_batch)
+        self.local_batch = self.objective.local_batch
+        self.steps_per_epoch = self.objective.steps_per_epoch
         self.total_steps = settings.epochs * self.steps_per_epoch
-        self.warmup_steps = settings.kl_warmup * self.steps_per_epoch if self.model.stochastic else 0
         self.counters = {"epoch": 0, "batch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
                          "nan_rollbacks": 0, "lr_scale": 1.0, "world_size": dist.world,
                          "threads": torch.get_num_threads(), "sums": {}}
@@ -156,11 +80,30 @@ class Trainer:
         self.read_every = CPU_READ_EVERY if device.type == "cpu" else GPU_READ_EVERY
         self.pending = torch.zeros(4, dtype=torch.float64, device=device)
         self.pending_steps = self.pending_first = 0
-        if dist.main:
-            console.info(f"training step: {self.plan.describe()}")
-        last = len(self.sampler) - (self.steps_per_epoch - 1) * self.local_batch  # the epoch's last batch
-        self.compile_seconds = self.step_fn.warm_up(self.model, [self._batch(0, n) for n in {self.local_batch, last}],
-                                                    **self._loss_options())
+        calls = [self.objective.loss_inputs(batch, 0, self.plan.compile) for batch in self.objective.warm_up_batches()]
+        self.compile_seconds = self.step_fn.warm_up(self.model, calls)
+        if dist.main:  # after the warm-up: what runs, not what was planned (a failed compile runs eager)
+            console.info(f"training step: {self.step_fn.describe()}")
+
+    def _distributed(self, net: torch.nn.Module) -> torch.nn.Module:
+        settings, dist = self.settings, self.dist
+        if settings.arch == "cae":
+            raise GenError("the contractive penalty needs double backward, which DDP does not support",
+                           where="--arch cae", hint="train cae in one process")
+        if settings.batch_size % dist.world:
+            raise GenError(f"--batch-size {settings.batch_size} does not split over {dist.world} processes",
+                           where="--batch-size", hint=f"use a multiple of {dist.world}")
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(net, device_ids=[self.device] if self.device.type == "cuda" else None)
+
+    @property
+    def split(self):
+        """The held-out split of an autoencoder run (bench/speed_workload.py reads it)."""
+        return self.objective.split
+
+    def _batch(self, start: int, size: int) -> tuple:
+        return self.objective.batch(start, size)
 
     def resume(self, path: Path) -> None:
         self._restore(path)
@@ -222,30 +165,14 @@ class Trainer:
             checkpoint.save(self.run_dir, self.domain.name, self.step, self.model, self.optimizer, self.counters,
                             self.settings.keep_checkpoints)
 
-    def fit(self) -> AutoEncoder:
-        """Train to the end (or an early stop); return the best model (rank 0; others get None)."""
-        settings = self.settings
-        progress = console.TrainProgress(self.total_steps, self.step, settings.batch_size, enabled=self.dist.main)
+    def fit(self) -> FitResult | None:
+        """Train to the end (or an early stop); the best model on rank 0, None on the others."""
+        progress = console.TrainProgress(self.total_steps, self.step, self.settings.batch_size, enabled=self.dist.main)
         started = time.perf_counter()
         try:
             if not checkpoint.list_checkpoints(self.run_dir):
                 self.save_checkpoint()  # step 0: the guard always has a checkpoint to roll back to
-            while self.counters["epoch"] < settings.epochs:
-                # Checked before the epoch too, so a run resumed after its early stop stays stopped.
-                if self.counters["bad_epochs"] >= settings.patience:
-                    self.stopped_early = True
-                    console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
-                                 f"keeping epoch {self.counters['best_epoch']}")
-                    break
-                try:
-                    self._epoch(progress)
-                except NonFiniteStep as exc:
-                    self._roll_back(str(exc))
-                if self._out_of_time(started):
-                    console.info(f"stopping after {settings.max_minutes:g} minutes (--max-minutes) at epoch "
-                                 f"{self.counters['epoch']}; keeping epoch {self.counters['best_epoch']}. "
-                                 f"Train on with: gen train {self.domain.name} --resume {self.run_dir}")
-                    break
+            self._epochs(progress, started)
         except KeyboardInterrupt:
             progress.close()
             try:
@@ -260,30 +187,45 @@ class Trainer:
         barrier(self.dist)
         if not self.dist.main:
             return None
-        best = _load_best(self.run_dir, self.domain.name, self.spec, self.device)
-        best.stopped_early = self.stopped_early
-        best.best_epoch = self.counters["best_epoch"]
-        return best
+        from gencore.storage import load_tensors
+
+        best = self.arch.build(self.spec).to(self.device)
+        best.load_state_dict(load_tensors(self.run_dir / "model.safetensors", "model", self.domain.name))
+        return FitResult(best.eval(), self.counters["best_epoch"], self.stopped_early, self.step)
+
+    def _epochs(self, progress, started: float) -> None:
+        settings = self.settings
+        while self.counters["epoch"] < settings.epochs:
+            # Checked before the epoch too, so a run resumed after its early stop stays stopped.
+            if self.counters["bad_epochs"] >= settings.patience:
+                self.stopped_early = True
+                console.info(f"early stop: no better validation loss for {settings.patience} epochs; "
+                             f"keeping epoch {self.counters['best_epoch']}")
+                return
+            try:
+                self._epoch(progress)
+            except NonFiniteStep as exc:
+                self._roll_back(str(exc))
+            if self._out_of_time(started):
+                console.info(f"stopping after {settings.max_minutes:g} minutes (--max-minutes) at epoch "
+                             f"{self.counters['epoch']}; keeping epoch {self.counters['best_epoch']}. "
+                             f"Train on with: gen train {self.domain.name} --resume {self.run_dir}")
+                return
 
     def _epoch(self, progress) -> None:
-        settings, counters, split = self.settings, self.counters, self.split
+        settings, counters = self.settings, self.counters
         epoch = counters["epoch"]
         started = time.perf_counter()
-        # The order of an epoch is a function of (seed, epoch): a resumed run skips the batches
-        # already done and sees exactly the same data after them.
-        self.sampler.set_epoch(epoch)
-        order = torch.tensor(list(iter(self.sampler)), dtype=torch.long, device=split.train_x.device)
         if counters["batch"] == 0:
             counters["sums"] = {"loss": 0.0, "recon": 0.0, "kl": 0.0, "items": 0}
         sums = counters["sums"]  # checkpointed, so an epoch resumed midway still reports its whole means
         seen = 0
-        for b in range(counters["batch"], self.steps_per_epoch):
-            idx = order[b * self.local_batch:(b + 1) * self.local_batch]
-            x = split.train_x[idx].to(self.device, non_blocking=True)
-            c = None if split.train_c is None else split.train_c[idx].to(self.device, non_blocking=True)
-            self._step(x, c)
-            sums["items"] += x.shape[0]
-            seen += x.shape[0]
+        # A resumed run skips the batches already done and sees exactly the same data after them.
+        for b, batch in enumerate(self.objective.epoch_batches(epoch, counters["batch"]), start=counters["batch"]):
+            self._step(*batch)
+            n = batch[0].shape[0]
+            sums["items"] += n
+            seen += n
             self.step += 1
             counters["batch"] = b + 1
             if self.pending_steps >= self.read_every:
@@ -293,29 +235,23 @@ class Trainer:
                 self.save_checkpoint()
         self._read_pending()
         # Every rank validates the same held-out items; rank 0's figures decide for all.
-        val = broadcast(self.dist, evaluate(self.model, split.val_x, split.val_c,
-                                            settings.beta if self.model.stochastic else 0.0,
-                                            settings.free_bits if self.model.stochastic else 0.0))
+        val = broadcast(self.dist, self.objective.validate(self.model))
+        self.model.train()
         counters["epoch"], counters["batch"] = epoch + 1, 0
         improved = val["val_loss"] < counters["best_val"] - 1e-6
         if improved:
             counters["best_val"], counters["best_epoch"], counters["bad_epochs"] = val["val_loss"], epoch + 1, 0
             if self.dist.main:
                 save_tensors(self.run_dir / "model.safetensors", self.model.state_dict(), "model", self.domain.name)
-        elif epoch + 1 > settings.kl_warmup:  # the objective keeps changing during warm-up
+        elif self.objective.counts_for_early_stop(epoch + 1):
             counters["bad_epochs"] += 1
         if self.dist.main:
-            items = max(1, sums["items"])
-            row = {"event": "epoch", "epoch": epoch + 1, "step": self.step, "train_loss": sums["loss"] / items,
-                   "train_recon": sums["recon"] / items, "train_kl": sums["kl"] / items, **val,
-                   "beta": self._beta() if self.model.stochastic else None, "lr": self._lr(),
+            row = {"event": "epoch", "epoch": epoch + 1, "step": self.step,
+                   **self.objective.train_row(sums, max(1, sums["items"]), self.step), **val, "lr": self._lr(),
                    "samples_per_s": seen * self.dist.world / max(1e-9, time.perf_counter() - started),
                    "best": improved}
-            append_line(self.run_dir / "metrics.jsonl", _json_line(row))
-            progress.epoch_done(f"epoch {epoch + 1}/{settings.epochs}",
-                                f"train {row['train_loss']:.2f}  val {val['val_loss']:.2f} (recon "
-                                f"{val['val_recon']:.2f} kl {val['val_kl']:.2f})  au {val['active_units']}/"
-                                f"{self.spec['latent_dim']}")
+            append_line(self.run_dir / "metrics.jsonl", json_line(row))
+            progress.epoch_done(f"epoch {epoch + 1}/{settings.epochs}", self.objective.summary(row))
         self.save_checkpoint()
 
     def _out_of_time(self, started: float) -> bool:
@@ -328,33 +264,11 @@ class Trainer:
     def _lr(self) -> float:
         return lr_at(self.step, self.total_steps, self.settings.lr) * self.counters["lr_scale"]
 
-    def _beta(self) -> float:
-        if not self.warmup_steps:
-            return self.settings.beta
-        return self.settings.beta * min(1.0, (self.step + 1) / self.warmup_steps)
-
-    def _loss_options(self) -> dict[str, Any]:
-        stochastic, settings = self.model.stochastic, self.settings
-        beta = self._beta() if stochastic else 0.0
-        if self.step_fn.compiled:  # a tensor, so a changing beta does not recompile the graph
-            beta = torch.full((), beta, device=self.device)
-        return {"beta": beta, "free_bits": settings.free_bits if stochastic else 0.0,
-                "contractive": settings.contractive if settings.arch == "cae" else 0.0,
-                "class_weights": self.class_weights}
-
-    def _batch(self, start: int, size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x, c = self.split.train_x[start:start + size], self.split.train_c
-        return x.to(self.device), None if c is None else c[start:start + size].to(self.device)
-
-    def _step(self, x: torch.Tensor, c: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        settings = self.settings
-        x_in = x
-        if settings.arch == "dae":
-            generator = torch.Generator().manual_seed(settings.seed * 7_919 + self.step * self.dist.world + self.dist.rank)
-            x_in = self.domain.corrupt(x, generator, spec=self.config["data"])
+    def _step(self, *batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        args, kwargs = self.objective.loss_inputs(batch, self.step, self.step_fn.compiled)
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr()
-        out = self.step_fn(x_in, x, c, **self._loss_options())
+        out = self.step_fn(*args, **kwargs)
         self.optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), 100.0)
@@ -364,8 +278,10 @@ class Trainer:
             import torch.distributed as td
 
             td.all_reduce(bad, op=td.ReduceOp.MAX)
-        n = x.shape[0]
-        self.pending += torch.stack([loss * n, out["recon"].detach() * n, out["kl"].detach() * n, bad]).double()
+        n = batch[0].shape[0]
+        zero = torch.zeros((), device=loss.device)
+        parts = [out.get(k, zero).detach().float() * n for k in ("recon", "kl")]
+        self.pending += torch.stack([loss.float() * n, *parts, bad]).double()
         if not self.pending_steps:
             self.pending_first = self.step + 1
         self.pending_steps += 1
@@ -375,15 +291,7 @@ class Trainer:
         return out
 
 
-def _load_best(run_dir: Path, domain: str, spec: dict[str, Any], device: torch.device) -> AutoEncoder:
-    from gencore.storage import load_tensors
-
-    model = AutoEncoder(spec).to(device)
-    model.load_state_dict(load_tensors(run_dir / "model.safetensors", "model", domain))
-    return model.eval()
-
-
-def _json_line(row: dict[str, Any]) -> str:
+def json_line(row: dict[str, Any]) -> str:
     import json
 
     return json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})

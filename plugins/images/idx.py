@@ -1,5 +1,5 @@
 """MNIST-format IDX files: big-endian magic and dimensions, then uint8 data, raw or gzipped
-(REFERENCE.md §3). Headers, sizes and label counts are checked before any data is trusted."""
+(docs/format.md, "Input formats"). Headers, sizes and label counts are checked before any data is trusted."""
 from __future__ import annotations
 
 import gzip

@@ -1,7 +1,7 @@
 """Reading training images: the built-in digits, MNIST-style IDX files, and folders of PNG/JPEG.
 
 Everything comes out as float32 in [0, 1], shaped (N, C, H, W). Pillow is used defensively
-(REFERENCE.md §5): formats restricted to PNG and JPEG, a pixel cap checked before decoding,
+(docs/format.md, "Input formats"): formats restricted to PNG and JPEG, a pixel cap checked before decoding,
 decompression-bomb warnings turned into errors, and every decode error caught.
 """
 from __future__ import annotations
@@ -314,7 +314,9 @@ def _read_for_training(job: tuple[Path, tuple[int, int] | None]):
     return arr, None, orig, gray
 
 
-def _load_folder(root: Path, resize: tuple[int, int] | None, any_size: bool = False):
+def _list_folder(root: Path) -> tuple[list[str], list[Path], list[int], bool]:
+    """The image files under `root`: class names, paths, each path's class index, and whether the
+    folder is labelled (one subfolder per class) or not (images at the top level)."""
     try:
         with os.scandir(root) as entries:
             empty = not any(entries)
@@ -333,13 +335,14 @@ def _load_folder(root: Path, resize: tuple[int, int] | None, any_size: bool = Fa
     if not top and not classes:
         raise GenError(f"no PNG or JPEG images found in {root} ({other} other files)",
                        where=str(root), hint="the images need a .png, .jpg or .jpeg suffix")
-    labelled = bool(classes)
-    if labelled:
-        names = sorted(classes)
-        paths = [p for name in names for p in classes[name]]
-        owners = [i for i, name in enumerate(names) for _ in classes[name]]
-    else:
-        names, paths, owners = [], top, [0] * len(top)
+    if not classes:
+        return [], top, [0] * len(top), False
+    names = sorted(classes)
+    return names, [p for name in names for p in classes[name]], [i for i, name in enumerate(names) for _ in classes[name]], True
+
+
+def _load_folder(root: Path, resize: tuple[int, int] | None, any_size: bool = False):
+    names, paths, owners, labelled = _list_folder(root)
 
     with bomb_warnings_as_errors():
         results = _parallel_map(_read_for_training, [(p, resize) for p in paths])

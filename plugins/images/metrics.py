@@ -1,4 +1,4 @@
-"""Image metrics of generated samples against real data (REFERENCE.md §4).
+"""Image metrics of generated samples against real data (docs/metrics.md).
 
 - class control: an independent judge (an RBF SVM on raw pixels, trained on real data) assigns
   each sample a class; `class_control` is the share that match the class asked for, and

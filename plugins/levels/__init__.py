@@ -109,6 +109,12 @@ class LevelsDomain(Domain):
 
         return preview(items, spec, columns, options)
 
+    def annotate(self, items: "torch.Tensor", spec: dict[str, Any],
+                 options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        from .viewing import annotate
+
+        return annotate(items, spec, options)
+
     def metrics(self, samples, sample_conditions, reference: LoadedData, spec: dict[str, Any],
                 seed: int) -> dict[str, float]:
         from .metrics import compute

@@ -1,4 +1,4 @@
-"""Level metrics of generated samples against the training corpus (REFERENCE.md §4).
+"""Level metrics of generated samples against the training corpus (docs/metrics.md).
 
 All take tile-index grids (N, H, W). Figures returned by `compute` are plain floats:
 
@@ -147,7 +147,7 @@ def nearest_labels(query: np.ndarray, real: np.ndarray, labels: np.ndarray, n_ti
 
 def judge(real: np.ndarray, labels: np.ndarray, samples: np.ndarray, wanted: np.ndarray, n_tiles: int,
           seed: int) -> dict[str, float]:
-    """Class control with a 1-nearest-neighbour judge on real items (REFERENCE.md §4), and the
+    """Class control with a 1-nearest-neighbour judge on real items (docs/metrics.md), and the
     judge's own accuracy on a held-out fifth of them."""
     if len(np.unique(labels)) < 2:
         return {}

@@ -1,4 +1,4 @@
-"""Deterministic jump-arc reachability (REFERENCE.md §4), and the repair behind `--playable`.
+"""Deterministic jump-arc reachability (docs/metrics.md), and the repair behind `--playable`.
 
 The player starts on the leftmost standable tile (the lowest one in that column) and moves under
 gravity: from a standable cell it steps left or right or follows one of the game's jump arcs,
@@ -25,6 +25,7 @@ class Result:
     passed: bool
     furthest: int  # the furthest column (or, goal "top", row from the bottom) reached
     length: int  # the level's width (or height)
+    path: list[tuple[int, int]] | None = None  # with `trace`: the standing cells (row, col) to the furthest one
 
     @property
     def fraction(self) -> float:
@@ -57,8 +58,10 @@ def _trie(jumps):
     return root
 
 
-def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right") -> Result:
-    """Reachability on a (H, W) grid of tile indices (lists or a numpy array)."""
+def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right",  # noqa: C901 -- one flat BFS, kept whole for speed
+          trace: bool = False) -> Result:
+    """Reachability on a (H, W) grid of tile indices (lists or a numpy array). `trace` adds the
+    path of standing cells from the start to the one that got furthest (for viewers)."""
     rows = [list(map(int, r)) for r in (grid.tolist() if hasattr(grid, "tolist") else grid)]
     height, width = len(rows), len(rows[0]) if rows else 0
     if not height or not width:
@@ -101,6 +104,8 @@ def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right") 
         return Result(False, -1, width if goal == "right" else height)
 
     best_col, best_row = start[1], start[0]
+    parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}  # only filled with `trace`
+    ahead = start  # the standing cell furthest along
     seen = {start}
     queue = deque([start])
     trie = physics.trie
@@ -138,14 +143,27 @@ def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right") 
                 queue.append((lr, tc))
                 if lr < best_row:
                     best_row = lr
+                if trace:
+                    parent[(lr, tc)] = (r, c)
+                    if (tc > ahead[1]) if goal == "right" else (lr < ahead[0]):
+                        ahead = (lr, tc)
         if goal == "right" and best_col == width - 1:
-            return Result(True, best_col, width)
+            return Result(True, best_col, width, _path(parent, ahead) if trace else None)
         if goal == "top" and best_row <= 0:
-            return Result(True, height - 1, height)
+            return Result(True, height - 1, height, _path(parent, ahead) if trace else None)
+    path = _path(parent, ahead) if trace else None
     if goal == "right":
-        return Result(best_col == width - 1, best_col, width)
+        return Result(best_col == width - 1, best_col, width, path)
     reached = height - 1 - max(best_row, 0)
-    return Result(best_row <= 0, reached, height)
+    return Result(best_row <= 0, reached, height, path)
+
+
+def _path(parent: dict, cell: tuple[int, int]) -> list[tuple[int, int]]:
+    out = []
+    while cell is not None:
+        out.append(cell)
+        cell = parent[cell]
+    return out[::-1]
 
 
 # -- repair --------------------------------------------------------------------------------------

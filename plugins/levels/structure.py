@@ -1,4 +1,4 @@
-"""Structural validity (REFERENCE.md §4): every pipe top-left has its top-right beside it, pipe
+"""Structural validity (docs/metrics.md): every pipe top-left has its top-right beside it, pipe
 bodies sit under pipe tops (or more body) in pairs, and the bottom row has floor.
 
 Grids are tile indices; `indices(meta)` maps the profile's pipe and cannon roles to them.

@@ -17,7 +17,7 @@ here, after Onsets and Frames (Hawthorne et al. 2018), instead:
 
 The frame threshold is **calibrated**: about 8.5% of a chorale roll's cells sound, so a 0.5
 threshold would give nearly empty rolls; it is set so that the decoded rolls have the training
-density of sounding cells (REFERENCE.md §2).
+density of sounding cells (docs/midi.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Music statistics (MusPy-style, REFERENCE.md §4), the key-analysis judge, and the calibrated
+"""Music statistics (MusPy-style, docs/metrics.md), the key-analysis judge, and the calibrated
 threshold that turns decoder probabilities into piano rolls.
 
 Every statistic is computed per window on binary rolls (2, rows, steps) over the pitch rows

@@ -1,4 +1,4 @@
-"""MIDI files in and out, with mido (REFERENCE.md §3).
+"""MIDI files in and out, with mido (docs/format.md, "Input formats").
 
 Reading turns a file into notes on the 16th-note grid plus its time-signature changes; every
 way a file can be corrupt becomes a `MidiReadError` with a short reason, so the loader can skip
