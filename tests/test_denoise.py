@@ -161,8 +161,8 @@ def test_denoiser_exports_whole_network_with_dynamic_size(tmp_path):
 
 
 def noisy_china(sigma=25):
-    """A textured colour crop of an evaluation photo (never trained on): the distant shore, boats
-    and foliage of scikit-learn's china, with independent noise per channel, as an 8-bit image."""
+    """A textured colour crop of an evaluation photo (never trained on): the carved temple front
+    and a tree of scikit-learn's china, with independent noise per channel, as an 8-bit image."""
     from sklearn.datasets import load_sample_image
 
     clean = load_sample_image("china.jpg")[150:278, 0:192].astype(np.float64) / 255
