@@ -1,12 +1,20 @@
-"""Mean PSNR of the shipped denoiser under the protocol of the denoise issue, beside the noisy
-input and non-local means, with the time per 512x512 image on this CPU.
+"""PSNR of the shipped denoiser under the protocols of the denoise issues, beside the noisy input,
+non-local means (grey) and CBM3D (colour), with the time per 512x512 image on this CPU.
 
-Protocol: 8 scikit-image photos (camera, astronaut, coffee, chelsea, rocket, coins, moon, brick)
-to grayscale in [0, 1]; one numpy default_rng(0), noise drawn image by image in that order at
-sigma 25/255; noisy images clipped to [0, 1] and rounded to 8 bits; PSNR against the clean float
-image. The denoiser runs with no flags (blind: sigma estimated from each image).
+Grey protocol (issue of the first denoiser): 8 scikit-image photos (camera, astronaut, coffee,
+chelsea, rocket, coins, moon, brick) to grayscale in [0, 1]; one numpy default_rng(0), noise drawn
+image by image in that order at sigma 25/255; noisy images clipped to [0, 1] and rounded to 8 bits;
+PSNR against the clean float image. The denoiser runs with no flags (blind).
+
+Colour protocol (issue #25, `--colour`): the colour evaluation photos (scikit-image's astronaut,
+coffee, chelsea and rocket, scikit-learn's china and flower) as 8-bit RGB; for each sigma (15, 25,
+50) a fresh default_rng(0), noise drawn independently per pixel and channel, image by image in that
+order, clipped and rounded to 8 bits. Per image: PSNR and SSIM of the noisy input, gen blind (no
+flags), gen told sigma, and CBM3D (the `bm3d` package, told sigma); the blind sigma estimate beside
+the truth; and the time of a 512x512 RGB image in bf16 against fp32.
 
     python bench/denoise_psnr.py [-r RUN] [--no-nlm]
+    python bench/denoise_psnr.py --colour [--sigmas 15,25,50] [--cache DIR] [--figure PNG]
 """
 from __future__ import annotations
 
@@ -17,9 +25,9 @@ import numpy as np
 import torch
 from skimage import color, data, restoration
 
-from gencore.denoising import denoise, psnr
 from gencore.api import load_run
 from gencore.assets import asset_path
+from gencore.denoising import denoise, psnr
 
 IMAGES = ["camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon", "brick"]
 SIGMA = 25 / 255
@@ -36,14 +44,7 @@ def protocol() -> list[tuple[str, np.ndarray, np.ndarray]]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-r", "--run", default=None, help="a denoiser run; default the shipped one")
-    parser.add_argument("--no-nlm", action="store_true", help="skip non-local means")
-    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16")
-    args = parser.parse_args()
-    run = load_run(args.run or asset_path("denoiser"), device="cpu")
-    model = run.model()
+def grey(model, args) -> None:
     rows, times = [], []
     for name, clean, noisy in protocol():
         x = torch.from_numpy(noisy.astype(np.float32))[None]
@@ -67,6 +68,29 @@ def main() -> None:
 
     kind = "bf16" if use_bf16(torch.device("cpu"), args.precision) else "fp32"
     print(f"gen: {np.median(times):.2f} s per 512x512 image (median), {torch.get_num_threads()} threads, {kind}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-r", "--run", default=None, help="a denoiser run; default the shipped one")
+    parser.add_argument("--no-nlm", action="store_true", help="skip non-local means (grey protocol)")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16")
+    parser.add_argument("--colour", action="store_true", help="the colour protocol (issue #25) instead of the grey one")
+    parser.add_argument("--sigmas", default="15,25,50", help="colour protocol: noise levels in 0-255 units")
+    parser.add_argument("--no-cbm3d", action="store_true", help="colour protocol: skip CBM3D (minutes per image)")
+    parser.add_argument("--cache", default=None, help="colour protocol: folder for CBM3D results, reused when the noisy input is the same")
+    parser.add_argument("--smoke", action="store_true", help="colour protocol on 96x96 crops at sigma 25: checks that it runs")
+    parser.add_argument("--figure", default=None, help="colour protocol: write a crop of china at sigma 25 (noisy, gen, CBM3D) here")
+    args = parser.parse_args()
+    if args.smoke:
+        args.colour, args.sigmas, args.figure = True, "25", None
+    model = load_run(args.run or asset_path("denoiser"), device="cpu").model()
+    if args.colour:
+        from denoise_colour import colour
+
+        colour(model, args)
+    else:
+        grey(model, args)
 
 
 if __name__ == "__main__":

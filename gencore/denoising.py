@@ -37,25 +37,65 @@ def use_bf16(device: torch.device, precision: str) -> bool:
     return supported
 
 
+# Orthonormal opponent colour transform (CBM3D's "opp"): independent noise of std sigma in R, G
+# and B stays independent, with the same std, in each opponent plane. Luminance holds most of the
+# signal, so its noise is sqrt(3) times weaker relative to it, which keeps fine texture.
+OPPONENT = torch.tensor([[3**-0.5, 3**-0.5, 3**-0.5],
+                         [2**-0.5, 0.0, -(2**-0.5)],
+                         [6**-0.5, -2 * 6**-0.5, 6**-0.5]])
+CLIP_WINDOW = 9  # pixels: the neighbourhood whose clipped fraction weighs the channel-by-channel result
+
+
+def estimate_colour_sigma(image: torch.Tensor) -> float:
+    """Noise std of a (3, H, W) image with the same noise in each channel: the median of the three
+    opponent planes' estimates, so that the texture of the luminance plane cannot inflate it alone."""
+    opp = torch.einsum("ij,jhw->ihw", OPPONENT.to(image), image)
+    return float(torch.tensor([estimate_sigma(plane) for plane in opp]).median())
+
+
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
             tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto",
             progress: Callable[[float], None] | None = None) -> torch.Tensor:
-    """image (C, H, W) in [0, 1] -> denoised (C, H, W). A model with fewer channels than the image
-    runs on each channel; tiles overlap so that no seam shows. `progress` hears the share done
-    after each tile."""
+    """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
+    a grey image; a colour image also goes through `_colour`. Tiles overlap so that no seam shows.
+    `progress` hears the share done after each tile."""
     bf16 = use_bf16(device, precision)
     model = model.to(memory_format=torch.channels_last)  # about 2x faster convolutions on CPUs
     channels = model.spec["channels"]
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
+    colour = channels == 1 and image.shape[0] == 3
+    passes = len(planes) + (3 if colour else 0)
+
+    def run(index: int, plane: torch.Tensor, level: float) -> torch.Tensor:
+        done = None if progress is None else (lambda share: progress((index + share) / passes))
+        return _tiled(model, plane, level, device, tile, overlap, bf16, done)
+
     out = []
     for index, plane in enumerate(planes):
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
-        level = sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))
-        done = None if progress is None else (lambda share, i=index: progress((i + share) / len(planes)))
-        out.append(_tiled(model, plane, level, device, tile, overlap, bf16, done))
+        out.append(run(index, plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
+    if colour:
+        return _colour(lambda i, plane, level: run(len(planes) + i, plane, level), image, torch.cat(out),
+                       sigma).clamp(0, 1)
     return torch.cat(out).clamp(0, 1)
+
+
+def _colour(run, image: torch.Tensor, by_channel: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    """Colour with a one-channel model: the opponent planes' result where no channel is clipped, the
+    channel-by-channel one where they are, blended by the clipped fraction of each pixel's 9x9
+    neighbourhood. Clipping at 0 or 1 biases the noise of a saturated colour, which the model
+    learnt to undo in one channel (it trained on clipped noise) but not once mixed across channels."""
+    level = sigma if sigma is not None else estimate_colour_sigma(image)
+    matrix = OPPONENT.to(image)
+    opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
+    luma = run(0, opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
+    chroma = torch.cat([run(i, opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
+    by_opponent = torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
+    clipped = ((image <= 0) | (image >= 1)).any(dim=0, keepdim=True).to(image)[None]  # (1, 1, H, W)
+    weight = F.avg_pool2d(clipped, CLIP_WINDOW, 1, CLIP_WINDOW // 2, count_include_pad=False)[0]
+    return weight * by_channel + (1 - weight) * by_opponent
 
 
 def _tiled(model, plane: torch.Tensor, sigma: float, device, tile: int, overlap: int, bf16: bool,

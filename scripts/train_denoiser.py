@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Train the denoiser that ships in assets/denoiser/, and install it there.
 
-The training photos are the fair ones bundled with scikit-image and matplotlib (builtin:photos:
-stereo motorcycle left and right, grass, gravel, immunohistochemistry, retina, Hubble deep field,
-Grace Hopper), in grayscale, blind to sigma 5-50. The evaluation images of bench/denoise_psnr.py
-are never used.
+The training photos are builtin:photos, in grayscale, blind to sigma 5-50: the fair ones bundled
+with scikit-image and matplotlib (stereo motorcycle left and right, grass, gravel,
+immunohistochemistry, retina, Hubble deep field, Grace Hopper) and, since issue #25, the 12
+Debian wallpaper photos of assets/photos. The shipped weights were trained on the first 8 only
+(assets/PROVENANCE.md). The evaluation images of bench/denoise_psnr.py are never used. The model
+is one-channel: `gen denoise` runs it on the opponent colour planes of colour photos.
 
-    python scripts/train_denoiser.py --minutes 5 --device cuda     # what shipped (see PROVENANCE.md)
+    python scripts/train_denoiser.py --minutes 5 --device cuda     # on a GPU (what shipped: PROVENANCE.md)
     python scripts/train_denoiser.py --minutes 60 --device cpu      # the same on a CPU, slower
 """
 from __future__ import annotations

@@ -31,14 +31,17 @@ MAX_SKIP_WARNINGS = 20  # skipped files named one by one; the rest are summed up
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PIL_FORMATS = ["PNG", "JPEG"]
 BUILTINS = {"digits": "scikit-learn's 1,797 real 8x8 handwritten digits",
-            "photos": "8 photos bundled with scikit-image and matplotlib that are fair training data "
-                      "for denoisers (none of the usual evaluation images)"}
+            "photos": "20 photos that are fair training data for denoisers (none of the usual evaluation "
+                      "images): 8 bundled with scikit-image and matplotlib, 12 shipped with gen (assets/photos)"}
 # (module, attribute or sample-data file) of each fair photo; the evaluation images (camera,
 # astronaut, coffee, chelsea/cat, rocket, coins, moon, brick) and scikit-learn's china and
 # flower are deliberately absent.
 FAIR_PHOTOS = [("skimage", "stereo_motorcycle:0"), ("skimage", "stereo_motorcycle:1"), ("skimage", "grass"),
                ("skimage", "gravel"), ("skimage", "immunohistochemistry"), ("skimage", "retina"),
-               ("skimage", "hubble_deep_field"), ("matplotlib", "grace_hopper.jpg")]
+               ("skimage", "hubble_deep_field"), ("matplotlib", "grace_hopper.jpg")] + [
+    ("assets", f"photos/{name}.jpg") for name in (  # Debian wallpapers: assets/PROVENANCE.md
+        "bird-bark", "bridge-cables", "dandelions", "dog-wooden-house", "fig-bowl", "leaves", "mountain-forest",
+        "mountain-path", "paint-brushes", "stream-rocks", "sunset-hills", "wine-room")]
 DIGITS_SOURCE = "builtin:digits (scikit-learn load_digits)"
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's convert("L")
 
@@ -284,7 +287,10 @@ def _fair_photos() -> tuple[list[np.ndarray], list[bool], list[str]]:
         else:
             from PIL import Image
 
-            with cbook.get_sample_data(name) as fh, Image.open(fh) as im:
+            from gencore.assets import asset_path
+
+            with (cbook.get_sample_data(name) if module == "matplotlib" else open(asset_path(name), "rb")) as fh, \
+                    Image.open(fh) as im:
                 image = np.asarray(im.convert("RGB"))
         arr = np.asarray(image, dtype=np.float32) / 255.0
         arrays.append(arr[..., :3] if arr.ndim == 3 else arr)

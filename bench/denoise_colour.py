@@ -1,0 +1,151 @@
+"""The colour protocol of bench/denoise_psnr.py (issue #25): gen blind and told sigma against CBM3D
+on the colour evaluation photos, the blind sigma estimate against the truth, and the bf16 time of a
+512x512 RGB image."""
+from __future__ import annotations
+
+import hashlib
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gencore.denoising import denoise, estimate_colour_sigma, psnr, ssim
+
+COLOUR_IMAGES = ["astronaut", "coffee", "chelsea", "rocket", "china", "flower"]  # evaluation only: never trained on
+CROP = (slice(150, 278), slice(0, 192))  # china: the carved temple front and a tree
+
+
+def load_colour(name: str) -> np.ndarray:
+    """(H, W, 3) uint8."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    from skimage import data
+
+    return getattr(data, name)()
+
+
+def colour_protocol(sigma: float, size: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, clean, noisy) per image, (H, W, 3) float64 in [0, 1]; noise std sigma in 0-255 units."""
+    rng = np.random.default_rng(0)
+    out = []
+    for name in COLOUR_IMAGES:
+        clean = load_colour(name).astype(np.float64) / 255
+        clean = clean[:size, :size] if size else clean
+        noisy = np.round(np.clip(clean + rng.normal(0, sigma / 255, clean.shape), 0, 1) * 255) / 255
+        out.append((name, clean, noisy))
+    return out
+
+
+def chw(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+
+
+def cbm3d(noisy: np.ndarray, sigma: float, name: str, cache: str | None) -> np.ndarray:
+    """CBM3D told sigma (the `bm3d` package's defaults: opponent colour space, 'np' profile)."""
+    path = None
+    if cache:
+        digest = hashlib.sha1(noisy.tobytes()).hexdigest()[:12]
+        path = Path(cache) / f"cbm3d-{name}-{sigma:g}-{digest}.npy"
+        if path.is_file():
+            return np.load(path, allow_pickle=False)
+    import bm3d
+
+    out = np.asarray(bm3d.bm3d_rgb(noisy, sigma / 255), dtype=np.float64)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, out, allow_pickle=False)
+    return out
+
+
+def colour(model, args) -> None:
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    size = 96 if args.smoke else None
+    cpu = torch.device("cpu")
+    print("| sigma | image | noisy | gen blind | gen told sigma | CBM3D told sigma | blind sigma estimate (true realised) |")
+    print("|---|---|---|---|---|---|---|")
+    summary = {}
+    for sigma in sigmas:
+        rows = []
+        for name, clean, noisy in colour_protocol(sigma, size):
+            ref, x = chw(clean), chw(noisy).float()
+            outs = {"noisy": x.double(),
+                    "blind": denoise(model, x, None, cpu, precision=args.precision),
+                    "told": denoise(model, x, sigma / 255, cpu, precision=args.precision)}
+            if not args.no_cbm3d:
+                outs["cbm3d"] = chw(cbm3d(noisy, sigma, name, args.cache))
+            row = {k: (psnr(ref, v), ssim(ref, v)) for k, v in outs.items()}
+            estimate, realised = 255 * estimate_colour_sigma(x), 255 * float((x.double() - ref).std())
+            rows.append(row)
+            cells = " | ".join(f"{row[k][0]:.2f} dB / {row[k][1]:.3f}" if k in row else "-"
+                               for k in ("noisy", "blind", "told", "cbm3d"))
+            print(f"| {sigma:g} | {name} | {cells} | {estimate:.1f} ({realised:.1f}) |", flush=True)
+            if args.figure and name == "china" and sigma == 25 and "cbm3d" in outs:
+                write_figure(args.figure, clean, [("noisy", outs["noisy"]), ("gen (blind)", outs["blind"]),
+                                                  ("CBM3D (told sigma)", outs["cbm3d"])], row)
+        means = {k: (statistics.fmean(r[k][0] for r in rows), statistics.fmean(r[k][1] for r in rows)) for k in rows[0]}
+        cells = " | ".join(f"**{means[k][0]:.2f} dB / {means[k][1]:.3f}**" if k in means else "-"
+                           for k in ("noisy", "blind", "told", "cbm3d"))
+        print(f"| {sigma:g} | **mean** | {cells} | |", flush=True)
+        if "cbm3d" in means:
+            gaps = [r["blind"][0] - r["cbm3d"][0] for r in rows]
+            summary[sigma] = (means["blind"][0] - means["cbm3d"][0], min(gaps))
+    for sigma, (mean_gap, worst) in summary.items():
+        print(f"sigma {sigma:g}: gen blind - CBM3D: mean {mean_gap:+.2f} dB, worst image {worst:+.2f} dB")
+    timing(model, 96 if args.smoke else 512, 1 if args.smoke else 5)
+
+
+def timing(model, size: int, repeats: int) -> None:
+    """Seconds for one size x size RGB image, bf16 against fp32 in the same run (wall and CPU time)."""
+    from gencore.denoising import use_bf16
+
+    cpu = torch.device("cpu")
+    x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
+    kinds = ["fp32"] + (["bf16"] if use_bf16(cpu, "auto") else [])
+    result = {}
+    for kind in kinds:
+        denoise(model, x, None, cpu, precision=kind)  # warm-up
+        walls, cpus = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), _cpu_seconds()
+            denoise(model, x, None, cpu, precision=kind)
+            walls.append(time.perf_counter() - t0)
+            cpus.append(_cpu_seconds() - c0)
+        result[kind] = (statistics.median(walls), statistics.median(cpus))
+        print(f"{size}x{size} RGB, {kind}: {result[kind][0]:.2f} s wall, {result[kind][1]:.2f} s CPU "
+              f"(medians of {repeats}, {torch.get_num_threads()} threads)")
+    if "bf16" in result:
+        print(f"bf16 / fp32: {result['bf16'][0] / result['fp32'][0]:.2f} (wall), "
+              f"{result['bf16'][1] / result['fp32'][1]:.2f} (CPU time)")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def write_figure(path: str, clean: np.ndarray, panels: list[tuple[str, torch.Tensor]], row: dict) -> None:
+    """Clean, then each panel, on one strip: the same crop, enlarged 2x, with its PSNR."""
+    from PIL import Image, ImageDraw
+
+    keys = {"noisy": "noisy", "gen (blind)": "blind", "CBM3D (told sigma)": "cbm3d"}
+    tiles = [("clean", clean)] + [(label, image.clamp(0, 1).numpy().transpose(1, 2, 0)) for label, image in panels]
+    h, w = CROP[0].stop - CROP[0].start, CROP[1].stop - CROP[1].start
+    strip = Image.new("RGB", (len(tiles) * (2 * w + 8) - 8, 2 * h + 22), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (label, image) in enumerate(tiles):
+        crop = Image.fromarray((image[CROP] * 255 + 0.5).astype(np.uint8)).resize((2 * w, 2 * h), Image.Resampling.NEAREST)
+        strip.paste(crop, (i * (2 * w + 8), 0))
+        text = label if label == "clean" else f"{label}: {row[keys[label]][0]:.2f} dB"
+        draw.text((i * (2 * w + 8) + 2, 2 * h + 5), text, fill="black")
+    from gencore.storage import write_bytes
+    import io
+
+    buf = io.BytesIO()
+    strip.save(buf, format="PNG")
+    write_bytes(Path(path), buf.getvalue())
+    print(f"figure: {path}")
