@@ -95,8 +95,8 @@ class Stitcher:
     def candidates(self, cond) -> tuple[np.ndarray, Any]:
         """Decode CANDIDATES windows: tile grids and log-probabilities, in progress view."""
         torch = self.torch
-        z = self.run.decoder.sample_latent(CANDIDATES, self.generator, self.temperature).cpu()
         c = None if cond is None else cond[None].expand(CANDIDATES, -1)
+        z = self.run.sample_latent(CANDIDATES, self.generator, self.temperature, c).cpu()  # --attr/--prior apply
         probs = self.run.decode(z, c)  # (M, K, H, W)
         grouped = torch.zeros_like(probs)
         for g, members in enumerate(self.members):  # probability of each tile's group

@@ -65,18 +65,17 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
                                             f"to stitch windows, or train with --bars {bars}")
     pieces = bars // spec.bars
     n = len(classes)
-    decoder = run.decoder
-    mean, chol = decoder.prior_mean.detach().cpu(), decoder.prior_chol.detach().cpu()
+    d = run.latent_dim
     generator = torch.Generator().manual_seed(seed)
     # The first window draws its noise exactly as the core's decoder.sample_latent does, so a
     # seed gives the same first window with or without stitching.
-    eps = torch.randn(n, mean.numel(), generator=generator)
+    eps = torch.randn(n, d, generator=generator)
     probs = []
     for piece in range(pieces):
         if piece:
-            fresh = torch.randn(n, mean.numel(), generator=generator)
+            fresh = torch.randn(n, d, generator=generator)
             eps = STITCH_RHO * eps + math.sqrt(1 - STITCH_RHO ** 2) * fresh  # stays N(0, I)
-        z = mean + temperature * eps @ chol.T
+        z = run.latent_from_noise(eps, generator, temperature, conditions)  # --attr/--prior apply here
         probs.append(run.decode(z, conditions).numpy())
     joined = np.concatenate(probs, axis=-1)  # (n, channels, rows, bars * 16)
     rolls = np.empty((n, 2, *joined.shape[2:]), dtype=np.uint8)
