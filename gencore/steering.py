@@ -2,8 +2,8 @@
 
 A domain measures attributes on items (`Domain.attributes`). From the encoder means of the
 training items, each attribute gets a direction: the difference between the mean code of the
-top and of the bottom quartile (as MusicVAE did), scaled to one standard deviation of the codes
-along it. Single-label runs keep one direction per class (of that class's items) beside the
+top and of the bottom quartile (as MusicVAE did; the attribute measured on each item's
+reconstruction), scaled to one standard deviation of the codes along it. Single-label runs keep one direction per class (of that class's items) beside the
 global one; multi-label runs one per class bit beside the global one, and sample with the global.
 
 The ex-post prior is one Gaussian mixture per class fitted on the training codes (Ghosh et al.
