@@ -3,7 +3,8 @@
 A domain measures attributes on items (`Domain.attributes`). From the encoder means of the
 training items, each attribute gets a direction: the difference between the mean code of the
 top and of the bottom quartile (as MusicVAE did; the attribute measured on each item's
-reconstruction), scaled to one standard deviation of the codes along it. Single-label runs keep one direction per class (of that class's items) beside the
+reconstruction, quartiles taken within each condition), whitened by the codes' covariance, and
+scaled to one standard deviation of the codes along it. Single-label runs keep one direction per class (of that class's items) beside the
 global one; multi-label runs one per class bit beside the global one, and sample with the global.
 
 The ex-post prior is one Gaussian mixture per class fitted on the training codes (Ghosh et al.
@@ -89,9 +90,12 @@ def fit_directions(codes: torch.Tensor, values: dict[str, np.ndarray], condition
                    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[str]]:
     """Codes (N, d) and attributes name -> (N,) -> global directions, per-class directions (K, d),
     and the attributes that do not vary on the data (no direction)."""
+    groups = np.zeros(len(codes), dtype=np.int64) if conditions is None else \
+        np.unique(conditions.numpy() > 0.5, axis=0, return_inverse=True)[1].reshape(-1)
     globals_, per_class, flat = {}, {}, []
     for name, value in values.items():
-        vector = _direction(codes, np.asarray(value, dtype=np.float64))
+        value = np.asarray(value, dtype=np.float64)
+        vector = _direction(codes, value, groups)
         if vector is None:
             flat.append(name)
             continue
@@ -100,17 +104,46 @@ def fit_directions(codes: torch.Tensor, values: dict[str, np.ndarray], condition
             rows = []
             for k in range(conditions.shape[1]):
                 members = (conditions[:, k] > 0.5).numpy()
-                own = _direction(codes[members], np.asarray(value)[members]) if members.sum() >= MIN_CLASS_ITEMS else None
+                own = _direction(codes[torch.from_numpy(members)], value[members], groups[members]) \
+                    if members.sum() >= MIN_CLASS_ITEMS else None
                 rows.append(vector if own is None else own)
             per_class[name] = torch.stack(rows)
     return globals_, per_class, flat
 
 
-def _direction(codes: torch.Tensor, value: np.ndarray) -> torch.Tensor | None:
-    """Mean code of the top quartile minus that of the bottom one, scaled to one standard
-    deviation of the codes along it; None when the attribute does not vary."""
+def _direction(codes: torch.Tensor, value: np.ndarray, groups: np.ndarray) -> torch.Tensor | None:
+    """Mean code of the top quartile minus that of the bottom one, taken within each group of
+    items sharing a condition and averaged by size (across conditions the codes of a conditional
+    model hold what the condition does not), whitened, and scaled to one standard deviation of the
+    codes along it; None when the attribute does not vary."""
     finite = np.isfinite(value)
-    codes, value = codes[torch.from_numpy(finite)].double(), value[finite]
+    codes, value, groups = codes[torch.from_numpy(finite)].double(), value[finite], groups[finite]
+    total, weight = torch.zeros(codes.shape[1], dtype=torch.float64), 0
+    for g in np.unique(groups):
+        members = groups == g
+        diff = _quartile_difference(codes[torch.from_numpy(members)], value[members])
+        if diff is not None:
+            total, weight = total + members.sum() * diff, weight + members.sum()
+    if not weight:
+        return None
+    # Whitened by the codes' within-condition covariance (Fisher's discriminant): the raw mean
+    # difference is dominated by the codes' main axis ("more of everything"), and on a levels run
+    # every attribute got the same direction up to sign (cosine 0.99).
+    centred = codes.clone()
+    for g in np.unique(groups):
+        members = torch.from_numpy(groups == g)
+        centred[members] -= centred[members].mean(0)
+    covariance = centred.T @ centred / max(1, len(centred) - 1)
+    diff = torch.linalg.solve(covariance + 1e-6 * torch.eye(len(diff := total / weight), dtype=torch.float64), diff)
+    norm = diff.norm()
+    if not norm > 1e-12:
+        return None
+    unit = diff / norm
+    spread = (codes @ unit).std()
+    return (unit * spread).float()  # (d,)
+
+
+def _quartile_difference(codes: torch.Tensor, value: np.ndarray) -> torch.Tensor | None:
     if len(value) < 8:
         return None
     low, high = np.quantile(value, [0.25, 0.75])
@@ -121,13 +154,7 @@ def _direction(codes: torch.Tensor, value: np.ndarray) -> torch.Tensor | None:
             bottom, top = value < low, value >= low
     if not top.any() or not bottom.any():
         return None
-    diff = codes[torch.from_numpy(top)].mean(0) - codes[torch.from_numpy(bottom)].mean(0)
-    norm = diff.norm()
-    if not norm > 1e-12:
-        return None
-    unit = diff / norm
-    spread = (codes @ unit).std()
-    return (unit * spread).float()  # (d,)
+    return codes[torch.from_numpy(top)].mean(0) - codes[torch.from_numpy(bottom)].mean(0)
 
 
 def fit_gmm(codes: torch.Tensor, conditions: torch.Tensor | None, multi_label: bool, seed: int
