@@ -184,7 +184,7 @@ def _export_steered(run, out: Path | None, opset: int, postprocess: str, thresho
     names = graph.input_names
     batch = torch.export.Dim("batch")
     started = time.perf_counter()
-    proto = _to_onnx(graph, graph.example(d, k), names, "items", {n: {0: batch} for n in names}, opset)
+    proto = _to_onnx(graph, graph.example(d, k), names, "items", {"inputs": tuple({0: batch} for _ in names)}, opset)
     meta = {**metadata(run, postprocess, threshold), **export_steering.metadata(graph)}
     return _finish(proto, meta, out, started, opset, lambda data: steered_parity(data, graph, d, k))
 
