@@ -338,7 +338,9 @@ def main() -> None:
     print(f"training median: {gen_rate:,.0f} samples/s (gen, batch {settings.batch_size}; plain {plain_rate:,.0f})")
     print("time to target median: " + (f"{plain_tt / gen_tt:.2f}x sooner ({gen_tt:.1f} s against {plain_tt:.1f} s)"
                                         if math.isfinite(gen_tt) else "not reached"))
-    print(f"sampling median: {samp[fastest] / 1e6:.2f}M samples/s ({fastest.replace('_', ' ')}, "
+    rate = samp[fastest]
+    print(f"sampling median: {f'{rate / 1e6:.2f}M' if rate >= 1e5 else f'{rate:,.0f}'} samples/s "
+          f"({fastest.replace('_', ' ')}, "
           f"{samp['gen_precision']}, uint8 out, batch {sample_batch:,}, median of {samp['calls']} calls)")
     if args.json:
         args.json.write_text(json.dumps({

@@ -159,8 +159,14 @@ class Run:
         return self._encoder
 
     def model(self):
-        """The whole model, as the run's arch builds it (an AutoEncoder, a Denoiser, ...)."""
-        return self._load(self.arch.build(self.config.model.to_json()), "model.safetensors", "model")
+        """The whole model, as the run's arch builds it (an AutoEncoder, a Denoiser, ...). A run
+        without model.safetensors (the shipped runs keep the wheel small) is put together from its
+        encoder and decoder, which hold the same weights."""
+        model = self.arch.build(self.config.model.to_json())
+        if (self.path / "model.safetensors").is_file() or not hasattr(model, "encoder"):
+            return self._load(model, "model.safetensors", "model")
+        model.encoder, model.decoder = self.encoder, self.decoder
+        return model.to(self.device).eval()
 
     # -- conditions --------------------------------------------------------------------------
     def condition(self, cls: str | None) -> torch.Tensor | None:

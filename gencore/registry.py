@@ -94,11 +94,14 @@ def all_plugins() -> list[PluginInfo]:
 
 def check_domain_name(name: str) -> None:
     if name not in _entry_points():
+        import difflib
+
         known = ", ".join(domain_names()) or "none"
+        close = difflib.get_close_matches(name, domain_names(), n=1, cutoff=0.6)
         raise GenError(
             f"unknown domain {name!r} (installed: {known})",
             where="DOMAIN",
-            hint="`gen plugins` lists the installed domains",
+            hint=(f"did you mean {close[0]!r}? " if close else "") + "`gen plugins` lists the installed domains",
         )
 
 

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from gencore import __version__, console
+from gencore import threads as gencore_threads
 from gencore.cli import common
 
 app = typer.Typer(
@@ -35,12 +36,15 @@ def root(
     seed: int = typer.Option(None, "--seed", help="Default seed for every command. e.g. gen --seed 3 sample"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks of internal errors. e.g. gen -v train images"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors on stderr. e.g. gen -q sample"),
+    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: $OMP_NUM_THREADS, else the "
+                                "cores the load average leaves idle). e.g. gen --threads 1 train images"),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit. e.g. gen --version"),
 ) -> None:
     console.settings.verbose = verbose
     console.settings.quiet = quiet
-    ctx.obj = {"device": device, "seed": seed}
+    with common.errors_to_exit():
+        ctx.obj = {"device": device, "seed": seed, "threads": gencore_threads.apply(threads)}
 
 
 MAX_SEED = 2**32 - 1  # what every generator here (torch, numpy, Python) takes as a seed

@@ -76,7 +76,8 @@ def latent(
         latent_maps.per_dimension(per_dim, variance, ylabel, staging / "per_dimension.png")
         if opened.latent_dim == 2:
             grid = latent_maps.manifold(opened, cls, 15)
-            write_png(staging / "manifold.png", opened.domain.preview(grid, opened.config.data, 15))
+            manifold = opened.domain.preview(grid, opened.config.data, 15)
+            write_png(staging / "manifold.png", common.legible(manifold))
         write_json(staging / "latent.json", {
             "run": str(opened.path), "items": int(len(mu)), "embedding": how,
             "active_units": int((variance > 0.01).sum()), "per_dimension": per_dim.tolist(),
@@ -130,7 +131,8 @@ def traverse(
     stems = [f"dim{k:02d}-step{j:02d}" for k in dims for j in range(steps)]
     with common.staged_output(out) as staging:
         opened.domain.export(items, staging, stems, opened.config.data, options={})
-        write_png(staging / "strip.png", opened.domain.preview(items, opened.config.data, steps))
+        strip = opened.domain.preview(items, opened.config.data, steps)
+        write_png(staging / "strip.png", common.legible(strip))
     console.info(f"wrote {len(dims)} row(s) of {steps} steps{f' for class {name!r}' if name else ''} and strip.png to {out}")
 
 

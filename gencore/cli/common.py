@@ -20,7 +20,8 @@ from gencore.errors import GenError
 from gencore.plugin import Domain, DomainOption
 from gencore.storage import _OS_HINTS
 
-RUN_HELP = "Trained run folder, or `latest` (the default: newest completed run under ./runs). e.g. -r runs/images-vae-20261127-101500"
+RUN_HELP = ("Run folder; `latest` (the default: newest completed run under ./runs); `latest:DOMAIN`; or a shipped "
+            "run, `pretrained:NAME` (see `gen runs`). e.g. -r pretrained:digits")
 SEED_HELP = "Random seed; the same seed gives the same result. e.g. --seed 7"
 DEVICE_HELP = "Where to compute: auto (CUDA, then MPS, then CPU), cpu, cuda or mps. e.g. --device cpu"
 
@@ -31,6 +32,16 @@ def fail(line: str, code: int) -> None:
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     console.warn(str(message))
+
+
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """A GenError becomes one line and exit code 2 (for code outside a command, e.g. global flags)."""
+    try:
+        yield
+    except GenError as exc:
+        fail(f"error: {exc.line()}", 2)
+        raise typer.Exit(2) from None
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -103,8 +114,10 @@ def _convert(option: DomainOption, raw: str) -> Any:
     return value
 
 
-def parse_domain_options(domain: Domain, command: str, args: list[str]) -> dict[str, Any]:
-    """Parse the extra arguments of `command` against the options the domain declared."""
+def parse_domain_options(domain: Domain, command: str, args: list[str],
+                         command_flags: list[str] = ()) -> dict[str, Any]:
+    """Parse the extra arguments of `command` against the options the domain declared;
+    `command_flags` (the command's own) only serve "did you mean"."""
     declared = [o for o in domain.options if command in o.commands]
     by_flag = {o.flag: o for o in declared}
     values = {o.name: o.default for o in declared}
@@ -119,8 +132,9 @@ def parse_domain_options(domain: Domain, command: str, args: list[str]) -> dict[
             values[negated.name] = False
         elif option is None:
             what = f"no such option {name}" if arg.startswith("-") else f"unexpected argument {arg!r}"
+            guess = did_you_mean(name, [*by_flag, *command_flags]) if arg.startswith("-") else ""
             raise GenError(f"{what} for `gen {command}` with the {domain.name} domain", where=name,
-                           hint=f"{domain.name} options for {command}: {known}; see `gen {command} --help`")
+                           hint=f"{guess}{domain.name} options for {command}: {known}; see `gen {command} --help`")
         elif option.type is bool and not has_value:
             values[option.name] = True
         else:
@@ -132,6 +146,19 @@ def parse_domain_options(domain: Domain, command: str, args: list[str]) -> dict[
             values[option.name] = _convert(option, raw)
         i += 1
     return values
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`did you mean 'x'? ` for the closest choice, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def command_flags(ctx) -> list[str]:
+    """The long flags a command declares itself (for "did you mean")."""
+    return [o for p in ctx.command.params for o in getattr(p, "opts", []) if o.startswith("--")]
 
 
 def domain_options_epilog(command: str) -> str:
@@ -210,6 +237,20 @@ def staged_output(folder: Path) -> Iterator[Path]:
         raise
 
 
+MIN_PREVIEW_WIDTH = 256  # pixels: small items (8x8 digits, short strips) stay legible
+
+
+def legible(image):
+    """A preview PIL image at least MIN_PREVIEW_WIDTH wide: whole-factor nearest-neighbour
+    upscaling, so every pixel stays a crisp block."""
+    if image.width >= MIN_PREVIEW_WIDTH or image.width == 0:
+        return image
+    from PIL import Image
+
+    factor = -(-MIN_PREVIEW_WIDTH // image.width)
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+
+
 def positive(value: float | int | None, flag: str, minimum: float = 1) -> None:
     if value is not None and not value >= minimum:
         raise GenError(f"must be at least {minimum}, got {value}", where=flag)
@@ -229,5 +270,50 @@ def use_run(run: str | None, device: str | None = None):
     from gencore.api import load_run
 
     opened = load_run(run, device=device)
-    console.info(f"using run {opened.path} ({opened.domain_name}, {opened.config.arch})")
+    shipped = f"{run}, shipped in " if run and run.startswith("pretrained:") else ""
+    console.info(f"using run {shipped}{opened.path} ({opened.domain_name}, {opened.config.arch})")
     return opened
+
+
+def open_run(ctx, run: str | None, device: str | None, classes: list[str] | None):
+    """Open the `-r` run and check that it takes the command's classes and domain options:
+    (run, parsed domain options). When an implicit `latest` cannot, the error names the newest
+    run of a domain that can, as `-r latest:DOMAIN`."""
+    command, args = ctx.command.name, ctx.args
+    opened = use_run(run, device)
+    try:
+        return opened, _honour(opened, command, classes, args, command_flags(ctx))
+    except GenError as exc:
+        if run in (None, "latest"):
+            other = _domain_that_takes(opened.domain_name, command, classes, args)
+            if other:
+                exc.hint = (f"the latest run is a {opened.domain_name} run; the newest {other} run takes "
+                            f"these arguments: -r latest:{other}")
+        raise
+
+
+def _honour(opened, command: str, classes: list[str] | None, args: list[str], flags: list[str] = ()) -> dict[str, Any]:
+    options = parse_domain_options(opened.domain, command, args, flags)
+    if classes:
+        opened.class_plan(classes, 1)
+    return options
+
+
+def _domain_that_takes(current: str, command: str, classes: list[str] | None, args: list[str]) -> str | None:
+    """The domain of the newest completed run under ./runs, other than `current`, that takes
+    these classes and options."""
+    from gencore.api import load_run
+    from gencore.runs import list_runs
+
+    tried = {current}
+    for summary in reversed(list_runs()):
+        domain = (summary.config or {}).get("domain")
+        if not summary.complete or domain in tried:
+            continue
+        tried.add(domain)
+        try:
+            _honour(load_run(summary.path, device="cpu"), command, classes, args)
+        except GenError:
+            continue
+        return domain
+    return None

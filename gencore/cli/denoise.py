@@ -48,14 +48,13 @@ def _inputs(values: list[str]) -> list[Path | None]:
 def _open_model(run: str | None, device: str):
     from gencore.api import load_run
     from gencore.archs.denoiser import SHIPPED_RUN
-    from gencore.assets import asset_path
     from gencore.plugin import provides
 
-    opened = load_run(run if run is not None else asset_path(SHIPPED_RUN), device=device)
+    opened = load_run(run if run is not None else SHIPPED_RUN, device=device)
     if not provides(opened.domain, "read_native"):
         raise GenError(f"the {opened.domain_name} domain cannot read files to denoise", where=str(opened.path),
                        hint="pick a run of a domain that reads images, e.g. one trained with --arch denoiser")
-    console.info(f"using {'the shipped denoiser' if run is None else 'run ' + str(opened.path)} "
+    console.info(f"using {'the shipped denoiser (' + SHIPPED_RUN + ')' if run is None else 'run ' + str(opened.path)} "
                  f"({opened.config.arch}) on {opened.device}")
     return opened, opened.model()
 

@@ -79,8 +79,7 @@ def sample(
         raise GenError(f"unknown format {format!r}", where="--format", hint="use native or npy")
     if precision not in ("auto", "fp32", "bf16"):
         raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
-    opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
-    options = common.parse_domain_options(opened.domain, "sample", ctx.args)
+    opened, options = common.open_run(ctx, run, global_option(ctx, "device", device, "auto"), classes)
     seed = global_option(ctx, "seed", seed, 0)
     _steer(opened, attrs, prior)
     if format == "npy":
@@ -89,7 +88,8 @@ def sample(
         opened.class_plan(classes or None, 1)  # a bad --class fails before anything is written
         with common.staged_output(out) as staging:
             names, preview = write_npy(opened, n, classes or None, seed, temperature, options, staging, precision)
-            write_png(staging / "grid.png", opened.domain.preview(preview, opened.config.data, 8, options=options))
+            grid = opened.domain.preview(preview, opened.config.data, 8, options=options)
+            write_png(staging / "grid.png", common.legible(grid))
         _describe_classes(opened, names)
         console.info(f"wrote {len(names)} samples to {out / 'samples.npy'}, and grid.png of the first {len(preview)}")
         return
@@ -104,7 +104,8 @@ def sample(
     columns = min(n, GRID_MAX_COLUMNS) if classes else min(len(names), 8)
     with common.staged_output(out) as staging:
         written = opened.domain.export(items, staging, stems, opened.config.data, options=options)
-        write_png(staging / "grid.png", opened.domain.preview(items, opened.config.data, columns, options=options))
+        grid = opened.domain.preview(items, opened.config.data, columns, options=options)
+        write_png(staging / "grid.png", common.legible(grid))
     console.info(f"wrote {len(written)} files and grid.png to {out}")
 
 
@@ -141,7 +142,7 @@ def reconstruct(
     """
     import torch
 
-    opened = common.use_run(run, global_option(ctx, "device", device, "auto"))
+    opened, _ = common.open_run(ctx, run, global_option(ctx, "device", device, "auto"), classes)
     items, implied = _read_inputs(opened, files, ctx.args, "reconstruct")
     names = _item_classes(opened, files, implied, classes)
     cond = torch.stack([opened.condition(c) for c in names]) if opened.conditional else None
@@ -153,7 +154,7 @@ def reconstruct(
     with common.staged_output(out) as staging:
         opened.domain.export(recon, staging, stems, opened.config.data)
         write_png(staging / "comparison.png",
-                  opened.domain.preview(torch.cat([items, recon]), opened.config.data, len(files)))
+                  common.legible(opened.domain.preview(torch.cat([items, recon]), opened.config.data, len(files))))
     console.info(f"wrote {len(files)} reconstructions and comparison.png (inputs above, reconstructions below) to {out}")
 
 
@@ -203,5 +204,6 @@ def interpolate(
     stems = [f"step-{i:03d}" for i in range(steps)]
     with common.staged_output(out) as staging:
         opened.domain.export(path_items, staging, stems, opened.config.data)
-        write_png(staging / "strip.png", opened.domain.preview(path_items, opened.config.data, steps))
+        strip = opened.domain.preview(path_items, opened.config.data, steps)
+        write_png(staging / "strip.png", common.legible(strip))
     console.info(f"wrote {steps} steps and strip.png to {out}")

@@ -57,41 +57,68 @@ def plugins(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> No
     _stdout().print(table)
 
 
+def _run_row(name: str, summary, status: str | None = None) -> dict:
+    config = summary.config or {}
+    final = (summary.complete or {}).get("metrics", {})
+    last = last_metrics(summary.path)
+    return {
+        "run": name, "path": str(summary.path), "domain": config.get("domain"), "arch": config.get("arch"),
+        "status": status or ("complete" if summary.complete else ("unreadable" if summary.error else "incomplete")),
+        "epochs": last.get("epoch"), "val_loss": final.get("val_loss", last.get("val_loss")),
+        "active_units": final.get("active_units", last.get("active_units")),
+        "created": config.get("created"),
+    }
+
+
+# (header, key), most wanted first: a narrow terminal drops columns from the end, never folds them.
+RUN_COLUMNS = (("run", "run"), ("domain", "domain"), ("status", "status"), ("arch", "arch"),
+               ("val loss", "val_loss"), ("epochs", "epochs"), ("created", "created"),
+               ("active units", "active_units"))
+
+
+def _cell(row: dict, key: str) -> str:
+    if key == "created" and row[key]:
+        return str(row[key])[:16].replace("T", " ")  # to the minute
+    return _fmt(row[key])
+
+
 @app.command()
 @common.handle_errors
 def runs(
     root: Path = typer.Option(RUNS_ROOT, "--root", help="Folder holding the runs. e.g. --root experiments/runs"),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """List the runs under ./runs, oldest first, with their state and best validation loss.
+    """List the shipped runs (-r pretrained:NAME), then the runs under ./runs, oldest first.
 
     e.g. gen runs
     """
-    rows = []
-    for r in list_runs(root):
-        config = r.config or {}
-        final = (r.complete or {}).get("metrics", {})
-        last = last_metrics(r.path)
-        rows.append({
-            "run": str(r.path), "domain": config.get("domain"), "arch": config.get("arch"),
-            "status": "complete" if r.complete else ("unreadable" if r.error else "incomplete"),
-            "epochs": last.get("epoch"), "val_loss": final.get("val_loss", last.get("val_loss")),
-            "active_units": final.get("active_units", last.get("active_units")),
-            "created": config.get("created"),
-        })
+    from gencore.runs import PRETRAINED, pretrained_runs
+
+    rows = [_run_row(PRETRAINED + name, summarise(path), "shipped") for name, path in pretrained_runs().items()]
+    rows += [_run_row(str(r.path), r) for r in list_runs(root)]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    if not rows:
-        common.console.info(f"no runs under ./{root} (train one with `gen train images`)")
-        return
-    table = Table(title=f"runs under {root}")
-    for column in ("run", "domain", "arch", "status", "epochs", "val loss", "active units", "created"):
-        table.add_column(column, overflow="fold")
+    if len(rows) == len(pretrained_runs()):
+        common.console.info(f"no runs under ./{root} yet (train one with `gen train images`); "
+                            "the shipped runs work at once, e.g. gen sample -r pretrained:digits --class 7")
+    # Every cell stays on one line, so a run path can be copied: the run column always shows in
+    # full, and the other columns come in while they fit (`--json` has them all).
+    out = _stdout()
+    columns, used = [], 4  # the table's outer borders and padding
+    for header, key in RUN_COLUMNS:
+        width = max(len(header), *(len(_cell(row, key)) for row in rows)) + 3
+        if key == "run" or used + width <= out.width:
+            columns.append((header, key))
+            used += width
+    table = Table(title=f"runs: shipped, then under {root}", title_justify="left")
+    for header, _ in columns:
+        table.add_column(header, no_wrap=True)
     for row in rows:
-        table.add_row(*(_fmt(row[k]) for k in ("run", "domain", "arch", "status", "epochs", "val_loss",
-                                               "active_units", "created")))
-    _stdout().print(table)
+        table.add_row(*(_cell(row, key) for _, key in columns))
+    if used > out.width:
+        out = Console(highlight=False, soft_wrap=False, width=used)
+    out.print(table)
 
 
 @app.command()

@@ -49,6 +49,7 @@ def train(
     e.g. gen train images --arch vae --epochs 30
     """
     from gencore.registry import check_domain_name, get_domain
+    from gencore.runs import check_writable
     from gencore.training.settings import TrainSettings
 
     check_domain_name(domain)
@@ -59,10 +60,11 @@ def train(
         keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
         drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile).validate()
     plugin = get_domain(domain)
-    options = common.parse_domain_options(plugin, "train", ctx.args)
+    options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
+    check_writable(out, "-o")
     if nproc is not None:
         common.positive(nproc, "--nproc")
-        raise typer.Exit(launch_torchrun(nproc))
+        raise typer.Exit(launch_torchrun(nproc, (ctx.find_root().obj or {}).get("threads")))
     run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init)
     from gencore.archs import get_arch
 
@@ -89,18 +91,21 @@ def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, 
         if resume is None and dist.main and pipeline.clear_unstarted(out):
             console.info(f"{out}: the run stopped before its first checkpoint; starting it again")
     if resume is not None:
-        from gencore.runs import resolve_run
+        from gencore.runs import check_writable, resolve_run
 
-        run_dir = pipeline.resume(resolve_run(resume, complete_only=False), plugin, epochs, torch_device, dist)
+        resumed = resolve_run(resume, complete_only=False)
+        check_writable(resumed, "--resume")
+        run_dir = pipeline.resume(resumed, plugin, epochs, torch_device, dist)
     else:
         run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
     distributed.shutdown(dist)
     return run_dir
 
 
-def launch_torchrun(nproc: int) -> int:
+def launch_torchrun(nproc: int, threads: int | None = None) -> int:
     """Re-run this very command under torchrun's elastic launcher (torch.distributed.run) with
-    `nproc` processes on this machine, minus --nproc. Returns its exit code."""
+    `nproc` processes on this machine, minus --nproc; they share `threads` CPU threads. Returns
+    its exit code."""
     import os
     import subprocess
     import sys
@@ -118,7 +123,7 @@ def launch_torchrun(nproc: int) -> int:
     console.info(f"launching {nproc} processes: torchrun --standalone --nproc-per-node={nproc} -m gencore {' '.join(args)}")
     env = dict(os.environ)
     env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: keep gloo on the loopback
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    env["OMP_NUM_THREADS"] = str(max(1, (threads or os.cpu_count() or 1) // nproc))
     try:
         return subprocess.run(command, env=env).returncode
     except KeyboardInterrupt:

@@ -5,12 +5,12 @@ and an MLP for feature vectors (D,). Encoders map (item, condition) to a flat ve
 `out_features`; decoders map (latent, condition) to per-position likelihood parameters.
 
 How the condition (B, K) enters is the `conditioning` layout:
-- "bias" (the default): a learned per-class shift of the channels, added to the output of the
-  encoder's first conv and of each decoder level's upsampling conv, and to the first linear layer
-  of each head. Away from the borders this is what concatenated constant planes compute, and a
-  linear layer over [h, c] is exactly W_h h + W_c c; but every conv keeps the network's own
+- "film" (the default): a learned per-class scale and shift of the channels (FiLM, Perez et al.
+  2018) after the encoder's first conv and after each decoder level's upsampling conv, and a
+  per-class shift of the first linear layer of each head. Every conv keeps the network's own
   channel counts (multiples of 8 at widths that are), with no concatenation in memory.
-- "film": the same places, a per-class scale and shift of the channels (FiLM, Perez et al. 2018).
+- "bias": the same places, a per-class shift alone. Away from the borders this is what
+  concatenated constant planes compute, and a linear layer over [h, c] is exactly W_h h + W_c c.
 - "concat": format_version 1's layout: constant class planes concatenated to the encoder's input
   and to every decoder level's input (74, 42, 26 channels for 10 classes at width 16), and the
   condition beside the flattened features. Runs of format_version 1 load through it.

@@ -81,8 +81,10 @@ def load_init(run: str, domain: str, spec: dict[str, Any]) -> dict[str, torch.Te
     theirs = config.model.to_json()
     if theirs != spec:
         diff = [k for k in spec if theirs.get(k) != spec[k]]
-        raise GenError(f"--init run has a different model ({', '.join(diff)} differ)", where=str(folder),
-                       hint="match --arch, --latent, --width and the data shape of that run")
+        hint = "match --arch, --latent, --width and the data shape of that run"
+        if "conditioning" in diff and "conditioning" not in theirs:
+            hint = "that run has format_version 1's network layout, which cannot seed a new run; train without --init"
+        raise GenError(f"--init run has a different model ({', '.join(diff)} differ)", where=str(folder), hint=hint)
     return load_tensors(folder / "model.safetensors", "model", domain)
 
 

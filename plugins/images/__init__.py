@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ImagesDomain", "plugin"]
 
+MAX_SCALE = 64
+
 
 class ImagesDomain(Domain):
     name = "images"
@@ -56,6 +58,12 @@ class ImagesDomain(Domain):
             "pixel likelihood: bernoulli (binary cross-entropy) or gaussian (squared error), "
             "e.g. --likelihood gaussian",
             default="bernoulli", choices=("bernoulli", "gaussian"), commands=("train",),
+        ),
+        DomainOption(
+            "scale",
+            "upscale each sample's PNG by a whole factor with nearest-neighbour pixels (grid.png is always "
+            "at least 256 px wide), e.g. --scale 8",
+            type=int, default=1, commands=("sample",),
         ),
     )
 
@@ -99,7 +107,12 @@ class ImagesDomain(Domain):
     ) -> list[Path]:
         from .render import export
 
-        return export(items, out_dir, stems)
+        scale = option(options or {}, "scale", 1)
+        if not 1 <= scale <= MAX_SCALE:
+            from gencore.errors import GenError
+
+            raise GenError(f"must be from 1 to {MAX_SCALE}, got {scale}", where="--scale", hint="e.g. --scale 8")
+        return export(items, out_dir, stems, scale)
 
     def preview(self, items: "torch.Tensor", spec: dict[str, Any], columns: int,
                 options: dict[str, Any] | None = None) -> "Image.Image":

@@ -21,6 +21,7 @@ from gencore.datafiles import scan_class_folder
 from gencore.errors import GenError
 from gencore.plugin import LoadedData
 
+from . import datasets
 from .idx import find_idx_files, load_idx
 from .options import NoiseSpec
 
@@ -186,11 +187,15 @@ def load_training(source: str | None, *, resize: tuple[int, int] | None, channel
         if patch is None and resize is None:
             raise GenError("builtin:photos differ in size", where="--data",
                            hint="train --arch denoiser with --patch 64, or pass --resize H,W")
+    elif source.startswith("builtin:") and source[len("builtin:"):] in datasets.REMOTES:
+        arrays, labels, class_names, sources = datasets.load(source[len("builtin:"):])
+        kind = source[len("builtin:"):]
+        gray = [arrays.ndim == 3]
     elif source.startswith("builtin:"):
         name = source[len("builtin:"):]
-        avail = ", ".join(f"builtin:{k} ({v})" for k, v in BUILTINS.items())
+        avail = ", ".join(f"builtin:{k} ({v})" for k, v in {**BUILTINS, **datasets.DESCRIPTIONS}.items())
         raise GenError(f"unknown built-in dataset {name!r}; available: {avail}", where="--data",
-                       hint="give builtin:digits or a folder of images")
+                       hint=f"{did_you_mean(name)}give builtin:digits or a folder of images")
     else:
         root = Path(source).expanduser()
         if not root.exists():
@@ -285,6 +290,13 @@ def _fair_photos() -> tuple[list[np.ndarray], list[bool], list[str]]:
         arrays.append(arr[..., :3] if arr.ndim == 3 else arr)
         sources.append(f"{module}:{name}")
     return arrays, [a.ndim == 2 for a in arrays], sources
+
+
+def did_you_mean(name: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, [*BUILTINS, *datasets.REMOTES], n=1, cutoff=0.6)
+    return f"did you mean builtin:{close[0]}? " if close else ""
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:

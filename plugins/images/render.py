@@ -33,11 +33,16 @@ def to_pil(pixels: np.ndarray) -> "Image.Image":
     return Image.fromarray(pixels, mode="L" if pixels.ndim == 2 else "RGB")
 
 
-def _write_png(job: tuple[np.ndarray, Path]) -> Path:
-    pixels, target = job
+def _write_png(job: tuple[np.ndarray, Path, int]) -> Path:
+    pixels, target, scale = job
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        to_pil(pixels).save(tmp, format="PNG")
+        image = to_pil(pixels)
+        if scale > 1:
+            from PIL import Image
+
+            image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+        image.save(tmp, format="PNG")
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -45,14 +50,15 @@ def _write_png(job: tuple[np.ndarray, Path]) -> Path:
     return target
 
 
-def export(items: "torch.Tensor", out_dir: Path, stems: Sequence[str]) -> list[Path]:
-    """One 8-bit PNG (L or RGB) per item, at native size, as out_dir/STEM.png."""
+def export(items: "torch.Tensor", out_dir: Path, stems: Sequence[str], scale: int = 1) -> list[Path]:
+    """One 8-bit PNG (L or RGB) per item, as out_dir/STEM.png: native size, or each pixel a
+    `scale` x `scale` block."""
     if len(stems) != items.shape[0]:
         raise ValueError(f"{items.shape[0]} items but {len(stems)} file stems")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pixels = to_uint8(items)
-    jobs = [(pixels[i], out_dir / f"{stem}.png") for i, stem in enumerate(stems)]
+    jobs = [(pixels[i], out_dir / f"{stem}.png", scale) for i, stem in enumerate(stems)]
     if len(jobs) <= 64:
         return [_write_png(job) for job in jobs]
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
