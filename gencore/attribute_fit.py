@@ -7,7 +7,6 @@ noise. An attribute ships when that response rises with the shift (Spearman >= M
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
@@ -104,13 +103,11 @@ def fit(run, n: int, seed: int) -> tuple[Steering, list[Response], list[str]]:
 
 
 def is_pretrained(run, asked: str | None) -> bool:
-    """Runs that ship with gen (under the gencore_assets package) or that cannot be written."""
-    if asked and asked.startswith("pretrained:"):
+    """Runs that ship with gen (gencore.runs.is_pretrained) or that cannot be written."""
+    from gencore.runs import PRETRAINED, is_pretrained as shipped
+
+    if (asked and asked.startswith(PRETRAINED)) or shipped(run.path):
         return True
-    spec = importlib.util.find_spec("gencore_assets")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        if Path(run.path).resolve().is_relative_to(Path(root).resolve()):
-            return True
     return not os.access(run.path, os.W_OK) or not os.access(run.path / "decoder.safetensors", os.W_OK)
 
 

@@ -133,3 +133,15 @@ def test_steered_onnx_parity(steered_levels, tmp_path):
                  "uniform": uniform.numpy(), "mixture": np.full(12, float(prior == "gmm"), np.float32)}
         got = session.run(None, feeds)[0]
         assert np.abs(got - want).max() <= 1e-4, prior
+
+
+def test_pretrained_run_is_never_written(tmp_path):
+    from gencore.runs import pretrained_runs
+
+    if "digits" not in pretrained_runs():
+        pytest.skip("no pretrained digits run in this checkout")
+    decoder = pretrained_runs()["digits"] / "decoder.safetensors"
+    before = _digest(decoder)
+    result = gen("attributes", "-r", "pretrained:digits", cwd=tmp_path)
+    assert_one_line_error(result, "--run", "-o")
+    assert _digest(decoder) == before
