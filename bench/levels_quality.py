@@ -1,155 +1,248 @@
-"""Quality of the levels domain on Super Mario Bros: the figures issue 3 asks for.
+"""Quality of the levels domain against the real game: the table issue 22 asks for.
 
-    python bench/levels_quality.py                      # trains SMB with the defaults, then measures
-    python bench/levels_quality.py --run runs/smb       # measures an existing run
+    python bench/levels_quality.py                               # trains `gen train levels` (SMB), then measures
+    python bench/levels_quality.py --run runs/smb                # measures an existing run
+    python bench/levels_quality.py --data builtin:smb2j          # the same on SMB2J (trained with the same defaults)
 
-Figures (conditions are drawn from the training set's label vectors, temperature 1):
-- raw windows: playable share and progress, structure validity, tile-pattern KL (2x2, 3x3) vs the
-  training windows beside a held-out split vs training (the run's validation windows, and whole
-  held-out levels), exact-copy rate of 100 samples beside the real duplicate share, novelty,
-  diversity, balanced accuracy per element bit;
-- 150-column stitched levels: playable share with the default stitching (overlap likelihood plus
-  generate-and-test), and with overlap likelihood alone; the tiles `--playable`'s repair changes.
+Rows: the real levels (and their 16-column windows), raw windows (no --class: the corpus's
+element-bit mix; and per element bit, conditions drawn from the training windows carrying that
+bit), and 100-column levels, raw and --playable (`--n 20 --width 100`, seeds 1 and 2, as in the
+issue). Columns:
 
-Writes a JSON report (default runs/levels_quality.json) and prints a table.
+- valid: share with no malformed cell (structure.malformed_map, the issue's rules);
+- enemies/100: enemy tiles per 100 columns, beside the same for the real windows or levels compared;
+- run: the longest horizontal run of adjacent enemies;
+- TPKL 3x3: tile-pattern KL of the sample set against the training windows (or levels); the
+  baseline is the mean over each real level of its own KL against the other levels;
+- copies: share of windows identical to a training window;
+- checker: share the built-in checker passes; agent: share Robin Baumgarten's A* agent finishes
+  (PlayAstar.jar of mario-gpt 0.1.3, `java -jar PlayAstar.jar LEVEL norender IMGDIR/`), when Java
+  and the jar are present (--agent-dir, default bench/.agent/); the column is left out otherwise.
+  The agent plans against a time budget per frame, so on a loaded machine it can fail a level
+  it finishes on an idle one; each level gets --agent-tries runs (default 1) and counts as
+  finished if one wins. Results are kept by level text in AGENT_DIR/results.json.
+
+Writes a JSON report and a Markdown table (default runs/levels_quality-<game>.{json,md}).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SMB = ROOT.parent / "shared" / "data" / "vglc" / "Super Mario Bros"
+AGENT_DIR = ROOT / "bench" / ".agent"
 
 
-def grids_of(items: torch.Tensor) -> np.ndarray:
-    return items.argmax(dim=1).numpy().astype(np.uint8)
+# -- the independent agent ---------------------------------------------------------------------------
+def agent_ready(folder: Path) -> bool:
+    return shutil.which("java") is not None and (folder / "PlayAstar.jar").is_file()
+
+
+def agent_finishes(text: str, folder: Path, tries: int) -> bool:
+    """Whether the A* agent wins the level (one of `tries` runs)."""
+    images = folder / "img"
+    if not images.is_dir():  # the jar wants its sprite folder; mario-gpt ships it beside the jar
+        images = folder / "whl" / "mario_gpt" / "simulator" / "img"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "level.txt"
+        path.write_text(text)
+        for _ in range(tries):
+            try:
+                out = subprocess.run(["java", "-jar", str(folder / "PlayAstar.jar"), str(path), "norender",
+                                      f"{images}/"], capture_output=True, text=True, timeout=900).stdout
+            except subprocess.TimeoutExpired:
+                continue
+            if re.search(r"Game Status:\s*WIN", out):
+                return True
+    return False
+
+
+def agent_share(texts: list[str], folder: Path, tries: int, workers: int) -> float:
+    """The share of levels the agent finishes. Results are kept by level text in
+    folder/results.json, so the real levels are played once and reruns are cheap."""
+    import hashlib
+
+    cache_path = folder / "results.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+    todo = [(k, t) for k, t in dict(zip(keys, texts)).items() if k not in cache]
+    with ThreadPoolExecutor(workers) as pool:
+        for (k, _), won in zip(todo, pool.map(lambda kt: agent_finishes(kt[1], folder, tries), todo)):
+            cache[k] = bool(won)
+    cache_path.write_text(json.dumps(cache, indent=0) + "\n")
+    return float(np.mean([cache[k] for k in keys]))
+
+
+# -- measures -----------------------------------------------------------------------------------------
+def tpkl_heldout(levels: list[np.ndarray], k: int, windows_of) -> float:
+    """The mean over each real level of TPKL 3x3 (its windows vs the other levels' windows)."""
+    from gencore_levels.metrics import tpkl
+
+    values = []
+    for i, level in enumerate(levels):
+        rest = np.concatenate([windows_of(lv) for j, lv in enumerate(levels) if j != i])
+        values.append(tpkl(windows_of(level), rest, 3, k))
+    return float(np.mean(values))
+
+
+def row(name: str, grids: list[np.ndarray] | np.ndarray, ctx: dict, compare: str, copies: bool = False,
+        levels: bool = False, texts: list[str] | None = None) -> dict:
+    from gencore_levels import metrics as M
+    from gencore_levels import structure
+    from gencore_levels.playability import check
+
+    stack = grids if isinstance(grids, np.ndarray) else None
+    windows = stack if stack is not None else np.concatenate([ctx["windows_of"](g) for g in grids])
+    out = {"rows": name, "n": len(grids), "compare": compare,
+           "valid": float(np.mean([structure.malformed(g[None], ctx["idx"])[0] == 0 for g in grids])),
+           "enemies_per_100": float(np.mean([np.isin(g, ctx["enemy"]).sum() / g.shape[1] * 100 for g in grids])),
+           "enemies_ref": ctx["enemy_ref"][compare],
+           "run": max(M.longest_run(g[None], ctx["enemy"]) for g in grids),
+           "tpkl_3x3": M.tpkl(windows, ctx["train_windows"], 3, ctx["k"])}
+    if copies:
+        out["copies"] = M.copy_rate(windows, ctx["train_windows"])
+    if levels:
+        out["checker"] = float(np.mean([check(g, ctx["physics"]).passed for g in grids]))
+        if ctx["agent"] is not None and texts is not None:
+            out["agent"] = agent_share(texts, *ctx["agent"])
+    return out
+
+
+def markdown(report: dict) -> str:
+    cols = [("rows", "samples", "{}"), ("n", "n", "{}"), ("valid", "valid", "{:.0%}"),
+            ("enemies_per_100", "enemies/100", "{:.1f}"), ("enemies_ref", "real enemies/100", "{:.1f}"),
+            ("run", "longest run", "{}"), ("tpkl_3x3", "TPKL 3x3", "{:.3f}"), ("copies", "copies", "{:.1%}"),
+            ("checker", "checker", "{:.0%}"), ("agent", "agent", "{:.0%}")]
+    lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
+    for r in report["table"]:
+        lines.append("| " + " | ".join(fmt.format(r[key]) if key in r and r[key] is not None else "–"
+                                       for key, _, fmt in cols) + " |")
+    b = report["baselines"]
+    lines.append("")
+    lines.append(f"TPKL 3x3 of a held-out real level (mean over each level vs the others): windows "
+                 f"{b['tpkl_heldout_windows']:.3f}. Longest enemy run in training: {b['enemy_run_max']}. "
+                 f"Real windows valid: {b['real_windows_valid']:.0%}.")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", help="an existing levels run (default: train one on --data with the defaults)")
-    ap.add_argument("--data", default=str(SMB), help="SMB levels folder (default: ../shared/data/vglc/Super Mario Bros)")
-    ap.add_argument("--raw", type=int, default=1000, help="raw windows to sample")
-    ap.add_argument("--stitched", type=int, default=100, help="stitched levels to sample")
-    ap.add_argument("--width", type=int, default=150, help="columns of each stitched level")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="runs/levels_quality.json")
+    ap.add_argument("--run", help="an existing levels run (default: train one with `gen train levels --data DATA`)")
+    ap.add_argument("--data", default="builtin:smb", help="the corpus to train on, e.g. builtin:smb2j")
+    ap.add_argument("--raw", type=int, default=1000, help="raw windows with no --class")
+    ap.add_argument("--per-class", type=int, default=200, help="raw windows per element bit")
+    ap.add_argument("--levels", type=int, default=20, help="100-column levels, raw and --playable")
+    ap.add_argument("--width", type=int, default=100)
+    ap.add_argument("--agent-dir", default=str(AGENT_DIR), help="folder holding PlayAstar.jar (and img/)")
+    ap.add_argument("--agent-tries", type=int, default=1, help="runs per level; a level counts as finished if one wins")
+    ap.add_argument("--agent-workers", type=int, default=6)
+    ap.add_argument("--out", default=None, help="report path stem (default runs/levels_quality-<game>)")
     args = ap.parse_args()
 
     from gencore import load_run
     from gencore.cli import main as gen_main
-    from gencore_levels import plugin
-    from gencore_levels import metrics as M
-    from gencore_levels import render, structure
-    from gencore_levels.playability import Physics, check, repair
-    from gencore_levels.sampling import Stitcher, cpu_threads
+    from gencore.training.data import reload
+    from gencore_levels import plugin, structure
+    from gencore_levels.corpus import align, read_corpus, to_grid
+    from gencore_levels.decoding import rules_of
+    from gencore_levels.playability import Physics
+    from gencore_levels.render import level_text
+    from gencore_levels.sampling import Windows, _levels, cpu_threads
 
     timings = {}
     if args.run is None:
-        if not Path(args.data).is_dir():
-            sys.exit(f"no SMB data at {args.data}; pass --data or --run")
-        run_dir = Path("runs") / f"levels-smb-bench-{time.strftime('%Y%m%d-%H%M%S')}"
-        start = time.perf_counter()
+        run_dir = ROOT / "runs" / f"levels-bench-{args.data.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             gen_main(["train", "levels", "--data", args.data, "-o", str(run_dir)])
         except SystemExit as exc:
             if exc.code:
                 raise
-        timings["train_s"] = round(time.perf_counter() - start, 1)
+        timings = {"train_s": round(time.perf_counter() - start, 1), "train_cpu_s": round(time.process_time() - cpu, 1)}
     else:
         run_dir = Path(args.run)
     run = load_run(run_dir, device="cpu")
     config = run.config
     meta = config["data"]["meta"]
+    game = args.data.split(":")[-1] if args.run is None else meta["games"][0]
     k = len(meta["tiles"])
-    from gencore.training.data import reload
-
-    data = reload(config, plugin)  # the run's own items, checked against its fingerprint
+    data = reload(config, plugin)
     val = np.zeros(data.items.shape[0], dtype=bool)
     val[config["split"]["val_indices"]] = True
-    real = grids_of(data.items)
-    train_grids, val_grids = real[~val], real[val]
-    train_conds = data.conditions[torch.from_numpy(~val)]
-    physics = Physics.from_meta(meta)
+    real_windows = data.items.argmax(dim=1).numpy().astype(np.uint8)
+    train_windows = real_windows[~val]
+    bits = data.conditions.numpy() if data.conditions is not None else None
+    source = config["data"]["source"]
+    corpus = read_corpus(source, None, None)
+    index = {ch: i for i, ch in enumerate(meta["tiles"])}
+    levels = align([to_grid(lv, index) for lv in corpus.levels], "horizontal", index[meta["empty"]])
+    window = meta["window"]
+
+    def windows_of(grid: np.ndarray) -> np.ndarray:
+        return np.stack([grid[:, s:s + window] for s in range(0, grid.shape[1] - window + 1)])
+
+    rules = rules_of(meta)
     idx = structure.indices(meta)
-    g = torch.Generator().manual_seed(args.seed)
-    report: dict = {"run": str(run_dir), "device": "cpu", "torch_threads": torch.get_num_threads(), **timings,
-                    "windows": int(len(real)), "train_windows": int(len(train_grids))}
+    physics = Physics.from_meta(meta)
+    agent = (Path(args.agent_dir), args.agent_tries, args.agent_workers) if agent_ready(Path(args.agent_dir)) else None
+    enemy_ref = {"real windows": float(np.isin(real_windows, rules["enemy"]).sum() / len(real_windows) / window * 100),
+                 "real levels": float(np.mean([np.isin(g, rules["enemy"]).sum() / g.shape[1] * 100 for g in levels]))}
+    names = config["class_names"]
+    for j, name in enumerate(names):
+        carry = real_windows[bits[:, j] > 0.5]
+        enemy_ref[f"windows with {name}"] = float(np.isin(carry, rules["enemy"]).sum() / len(carry) / window * 100)
+    ctx = {"idx": idx, "enemy": rules["enemy"], "k": k, "train_windows": train_windows, "windows_of": windows_of,
+           "physics": physics, "agent": agent, "enemy_ref": enemy_ref}
+    report = {"run": str(run_dir), "game": game, "source": source, "torch_threads": torch.get_num_threads(), **timings,
+              "agent": "PlayAstar.jar (mario-gpt 0.1.3)" if agent else "absent: no java or no PlayAstar.jar",
+              "agent_tries": args.agent_tries, "table": []}
+    report["baselines"] = {"tpkl_heldout_windows": tpkl_heldout(levels, k, windows_of),
+                           "enemy_run_max": meta.get("enemy_run_max"),
+                           "real_windows_valid": float((structure.malformed(real_windows, idx) == 0).mean())}
+    texts = [level_text(g, meta["tiles"]) for g in levels]
+    table = report["table"]
+    table.append(row("real windows", real_windows, ctx, "real windows", copies=False))
+    table.append(row(f"real levels ({len(levels)})", levels, ctx, "real levels", levels=True, texts=texts))
 
-    # -- raw windows ------------------------------------------------------------------------
-    pick = torch.randint(len(train_conds), (args.raw,), generator=g)
-    conds = train_conds[pick]
     start = time.perf_counter()
-    probs = run.decode(run.decoder.sample_latent(args.raw, g, 1.0).cpu(), conds)
-    samples = grids_of(probs)
-    report["raw_sample_s"] = round(time.perf_counter() - start, 2)
-    results = [check(s, physics) for s in samples]
-    report["raw_playable"] = float(np.mean([r.passed for r in results]))
-    report["raw_progress"] = float(np.mean([r.fraction for r in results]))
-    report["real_playable"] = float(np.mean([check(w, physics).passed for w in val_grids]))
-    report["raw_structure_valid"] = float(structure.validity(samples, idx, lenient=True).mean())
-    report["real_structure_valid"] = float(structure.validity(real, idx, lenient=True).mean())
-    for size in (2, 3):
-        report[f"tpkl_{size}x{size}_samples_vs_train"] = M.tpkl(samples, train_grids, size, k)
-        report[f"tpkl_{size}x{size}_heldout_windows_vs_train"] = M.tpkl(val_grids, train_grids, size, k)
-        rest, held = M.heldout_split(data, len(real), args.seed)
-        report[f"tpkl_{size}x{size}_heldout_levels_vs_rest"] = M.tpkl(real[held], real[rest], size, k)
-    report["copy_rate_100"] = M.copy_rate(samples[:100], train_grids)
-    report["copy_rate_all"] = M.copy_rate(samples, train_grids)
-    report["real_duplicate_rate"] = M.duplicate_rate(real)
-    report["novelty"] = float(M.nearest_hamming(samples, train_grids, k).mean())
-    report["novelty_real_val"] = float(M.nearest_hamming(val_grids, train_grids, k).mean())
-    report["diversity"] = M.mean_pairwise_hamming(samples, k)
-    report["diversity_real"] = M.mean_pairwise_hamming(train_grids[np.random.default_rng(0).choice(len(train_grids), min(1000, len(train_grids)), replace=False)], k)
-    report.update({f"raw_{key}": v for key, v in M.element_accuracy(samples, conds.numpy(), meta).items()})
-    tiles = meta["tiles"]
-    share = lambda grids, ch: float((grids == tiles.index(ch)).mean())  # noqa: E731
-    report["tile_share_real"] = {ch: round(share(train_grids, ch), 5) for ch in "EoS?"}
-    for boost in (1.0, 0.75, 0.5):  # `gen sample --rare-boost`: how much of the tile weighting shows
-        b = render.grids_of(probs, config["data"], boost)
-        acc = M.element_accuracy(b, conds.numpy(), meta)
-        report[f"boost_{boost}"] = {
-            "tile_share": {ch: round(share(b, ch), 5) for ch in "EoS?"},
-            "tpkl_3x3": round(M.tpkl(b, train_grids, 3, k), 4),
-            "bit_acc": {n[8:]: round(v, 3) for n, v in acc.items()},
-            "playable": float(np.mean([check(x, physics).passed for x in b[:500]])),
-        }
-    report["label_share_train"] = dict(zip(config["class_names"], train_conds.mean(dim=0).round(decimals=3).tolist()))
-
-    # -- stitched levels ----------------------------------------------------------------------
-    pick = torch.randint(len(train_conds), (args.stitched,), generator=g)
-    for variant, test_reach in (("stitched", True), ("stitched_overlap_only", False)):
-        stitcher = Stitcher(run, meta, 1.0, torch.Generator().manual_seed(args.seed + 1), test_reach=test_reach)
-        start = time.perf_counter()
-        with cpu_threads(torch, run.device):
-            levels = [stitcher.level(train_conds[i], args.width) for i in pick.tolist()]
-        report[f"{variant}_s_per_level"] = round((time.perf_counter() - start) / len(levels), 3)
-        results = [check(lv, physics) for lv in levels]
-        report[f"{variant}_playable"] = float(np.mean([r.passed for r in results]))
-        report[f"{variant}_progress"] = float(np.mean([r.fraction for r in results]))
-        report[f"{variant}_pipes_whole"] = float(np.mean([structure.pipe_errors(lv, idx) == 0 for lv in levels]))
-        report[f"{variant}_tpkl_3x3_vs_train"] = M.tpkl(np.stack(levels), train_grids, 3, k)
-        if test_reach:
-            changed = [int((np.array(repair(lv.tolist(), physics, idx)) != lv).sum()) for lv, r in zip(levels, results)
-                       if not r.passed]
-            report["stitched_failing_repair_tiles_changed_mean"] = float(np.mean(changed)) if changed else 0.0
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    width = max(map(len, report))
-    for key, value in report.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else value
-        print(f"{key:<{width}}  {shown}")
-    print(f"wrote {out}")
+    with cpu_threads(torch, run.device):
+        windows = Windows(run, meta, 1.0, torch.Generator().manual_seed(0), calibration_seed=7919)
+        raw, _ = windows.draw(None, args.raw, mixed=True)
+        table.append(row("raw windows, no --class", raw, ctx, "real windows", copies=True))
+        for j, name in enumerate(names):
+            carry = torch.from_numpy(bits[(bits[:, j] > 0.5) & ~val])
+            pick = torch.randint(len(carry), (args.per_class,), generator=torch.Generator().manual_seed(j))
+            grids = []
+            for key in torch.unique(carry[pick], dim=0):
+                n = int((carry[pick] == key).all(dim=1).sum())
+                grids.append(windows.draw(key, n)[0])
+            table.append(row(f"raw windows, {name}", np.concatenate(grids), ctx, f"windows with {name}", copies=True))
+        for label, playable, seed in (("raw", False, 1), ("--playable", True, 2)):
+            windows = Windows(run, meta, 1.0, torch.Generator().manual_seed(seed), calibration_seed=seed + 7919)
+            grids = _levels(windows, meta, None, args.levels, args.width, playable, mixed=True)
+            table.append(row(f"{args.width}-column levels, {label}", grids, ctx, "real levels", levels=True,
+                             texts=[level_text(g, meta["tiles"]) for g in grids]))
+            report[f"levels_{label.strip('-')}_text"] = [level_text(g, meta["tiles"]) for g in grids[:3]]
+    report["sample_s"] = round(time.perf_counter() - start, 1)
+    stem = Path(args.out) if args.out else ROOT / "runs" / f"levels_quality-{game}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    stem.with_suffix(".md").write_text(text)
+    print(text)
+    print(f"wrote {stem}.json and {stem}.md")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,29 +1,27 @@
-"""The levels domain end to end through the CLI: the four VGLC games (skipped without
-../shared), the built-in demo corpus and levels the tests write themselves; stitched and
-playable sampling; exported files that read back; and every bad input ending in one line, exit 2.
+"""The levels domain end to end through the CLI: the four VGLC games the package ships
+(`gen train levels` with no --data is Super Mario Bros), the demo corpus and levels the tests
+write themselves; stitched and playable sampling; exported files that read back; and every bad
+input ending in one line, exit 2. No ../shared needed.
 
 Each run is trained once per session with tiny settings."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import TINY, assert_one_line_error, gen
 from gencore import load_run
+from gencore_levels import structure
 from gencore_levels import tiles as T
+from gencore_levels.corpus import builtin_folder
 from gencore_levels.demo import demo_levels
 from gencore_levels.loading import load_training
 from gencore_levels.playability import Physics, check
 from gencore_levels.reader import read_level
 
-VGLC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "vglc"
-SMB = VGLC / "Super Mario Bros"
-
-
-def need_vglc():
-    if not VGLC.is_dir():
-        pytest.skip("../shared/data/vglc is absent")
+VGLC = builtin_folder("smb").parent  # the shipped copy: one folder per game
 
 
 @pytest.fixture(scope="session")
@@ -40,8 +38,7 @@ def train(work: Path, name: str, *args) -> Path:
 
 @pytest.fixture(scope="session")
 def smb_run(lv_work):
-    need_vglc()
-    return train(lv_work, "smb", "--data", SMB)
+    return train(lv_work, "smb")  # no --data: the default, real SMB
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +84,19 @@ def physics_of(run: Path) -> tuple[Physics, dict]:
 # -- the four VGLC games ------------------------------------------------------------------------
 def test_smb_by_elements_samples_16_windows(smb_run, lv_work):
     config = json.loads((smb_run / "config.json").read_text())
+    assert config["data"]["source"] == "builtin:smb" and config["data"]["meta"]["games"] == ["Super Mario Bros"]
+    assert config["fingerprint"]["sources"][0] == "builtin:smb/mario-1-1.txt"
     assert config["class_names"] == ["enemy", "pipe", "coin", "breakable", "question"]
     assert config["condition"]["type"] == "multi-hot" and config["model"]["item_shape"] == [13, 14, 16]
     final = json.loads((smb_run / "complete.json").read_text())["metrics"]
     for key in ("tpkl_2x2", "tpkl_3x3", "tpkl_3x3_heldout", "playable", "playable_progress", "structure_valid",
-                "copy_rate", "novelty", "diversity", "bit_acc_enemy", "bit_acc_mean"):
+                "copy_rate", "novelty", "diversity", "bit_acc_enemy", "bit_acc_mean", "enemies_per_100_cols"):
         assert isinstance(final[key], float), key
-    # The metrics' values on the real windows (deterministic; measured: held-out 3x3 TPKL 0.461,
-    # 98.3% of real windows playable, 93.3% structurally valid, real diversity 40.2 tiles)
+    # The metrics' values on the real windows (deterministic; measured: held-out 3x3 TPKL 0.392,
+    # 68% of 16-column real windows playable for small Mario from their first column (a window
+    # may start in a pit or against a wall), 94.1% structurally valid, real diversity 42.9 tiles)
     assert 0.35 <= final["tpkl_3x3_heldout"] <= 0.6
-    assert final["playable_real"] >= 0.95 and final["structure_valid_real"] >= 0.9
+    assert 0.62 <= final["playable_real"] <= 0.74 and 0.92 <= final["structure_valid_real"] <= 0.96
     assert 35 <= final["diversity_real"] <= 46
     assert Image.open(smb_run / "samples.png").height > Image.open(smb_run / "samples.png").width / 2  # 5 rows
     out, result = sample(lv_work, smb_run, "smb-enemy-pipe", "--class", "enemy+pipe", "--n", "16")
@@ -105,6 +105,22 @@ def test_smb_by_elements_samples_16_windows(smb_run, lv_work):
     assert len(levels) == 16 and all(len(rows) == 14 and len(rows[0]) == 16 for rows in levels)
     assert Image.open(out / "enemy+pipe-0000.png").size == (16 * 16, 14 * 16)
     assert (out / "grid.png").is_file()
+    index = {ch: i for i, ch in enumerate(config["data"]["meta"]["tiles"])}
+    grids = np.array([[[index[ch] for ch in row] for row in rows] for rows in levels], dtype=np.uint8)
+    assert (structure.malformed(grids, structure.indices(config["data"]["meta"])) == 0).all()  # whole pipes
+
+
+def test_unconditioned_levels_are_whole_with_short_enemy_runs(smb_run, lv_work):
+    """No --class: windows take the training mix of element bits; structures are whole and no
+    enemy run is longer than the corpus's longest (3 in SMB), even from a barely trained model."""
+    meta = json.loads((smb_run / "config.json").read_text())["data"]["meta"]
+    assert meta["enemy_run_max"] == 3 and abs(sum(meta["label_mix"].values()) - 1) < 1e-3
+    out, _ = sample(lv_work, smb_run, "smb-mix", "--n", "3", "--width", "48", "--seed", "4")
+    index = {ch: i for i, ch in enumerate(meta["tiles"])}
+    levels = read_back(out, set(meta["tiles"]))
+    grids = np.array([[[index[ch] for ch in row] for row in rows] for rows in levels], dtype=np.uint8)
+    assert (structure.malformed(grids, structure.indices(meta)) == 0).all()
+    assert all("E" * 4 not in row for rows in levels for row in rows)
 
 
 def test_smb_stitched_and_playable(smb_run, lv_work):
@@ -126,7 +142,6 @@ def test_smb_stitched_and_playable(smb_run, lv_work):
 
 
 def test_smb_and_smb2j_labelled_by_game(lv_work):
-    need_vglc()
     run = train(lv_work, "pair", "--data", VGLC, "--games", "Super Mario Bros,Super Mario Bros 2 (Japan)",
                 "--labels", "folder")
     config = json.loads((run / "config.json").read_text())
@@ -138,8 +153,7 @@ def test_smb_and_smb2j_labelled_by_game(lv_work):
 
 
 def test_kid_icarus_vertical(lv_work):
-    need_vglc()
-    run = train(lv_work, "ki", "--data", VGLC / "Kid Icarus")
+    run = train(lv_work, "ki", "--data", "builtin:kid-icarus")
     config = json.loads((run / "config.json").read_text())
     assert config["class_names"] == ["hazard", "door", "moving-platform", "fixed-platform"]
     assert config["model"]["item_shape"] == [6, 16, 16]
@@ -152,8 +166,7 @@ def test_kid_icarus_vertical(lv_work):
 
 
 def test_lode_runner_whole_levels(lv_work):
-    need_vglc()
-    run = train(lv_work, "lr", "--data", VGLC / "Lode Runner")
+    run = train(lv_work, "lr", "--data", "builtin:lode-runner")
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["item_shape"] == [8, 22, 32] and config["fingerprint"]["count"] == 150
     assert "rope" in config["class_names"]
@@ -167,12 +180,12 @@ def test_lode_runner_whole_levels(lv_work):
     assert_one_line_error(gen("sample", "-r", run, "--class", "rope", "--width", "64", cwd=lv_work), "--width")
 
 
-# -- no ../shared needed -------------------------------------------------------------------------
-def test_default_demo_corpus(lv_work):
-    run = train(lv_work, "demo")
+# -- the demo corpus and levels of the user's own ---------------------------------------------------
+def test_demo_corpus(lv_work):
+    run = train(lv_work, "demo", "--data", "builtin:demo")
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["source"] == "builtin:demo" and config["data"]["meta"]["games"] == ["demo"]
-    assert config["data"]["meta"]["physics"]["source"].endswith("smb_physics.json")
+    assert config["data"]["meta"]["physics"]["model"] == "mario"
     assert config["class_names"] == ["enemy", "pipe", "coin", "breakable", "question"]
     out, _ = sample(lv_work, run, "demo-s", "--class", "?-block", "--n", "2", "--width", "40", "--playable")
     physics, meta = physics_of(run)
@@ -264,19 +277,8 @@ def test_bad_sampling_input(own_run, lv_work):
                           "--class", "unknown element 'lava'", "enemy")
     assert_one_line_error(gen("sample", "-r", own_run, "--class", "enemy", "--width", "5", cwd=lv_work), "--width")
     assert_one_line_error(gen("sample", "-r", own_run, "--class", "enemy", "--length", "50", cwd=lv_work), "--length")
-    assert_one_line_error(gen("sample", "-r", own_run, "--class", "enemy", "--rare-boost", "2", cwd=lv_work),
-                          "--rare-boost")
-
-
-def test_rare_boost_takes_the_weighting_back_out(own_run, lv_work):
-    """--rare-boost 0 decodes argmax(log q - log w): never more rare tiles than --rare-boost 1."""
-    counts = {}
-    for boost in ("1", "0"):
-        out, _ = sample(lv_work, own_run, f"boost-{boost}", "--class", "enemy+coin", "--n", "8", "--seed", "2",
-                        "--rare-boost", boost)
-        text = "".join(p.read_text() for p in sorted(out.glob("*.txt")))
-        counts[boost] = text.count("-")
-    assert counts["0"] > counts["1"]  # more empty tiles once the weighting is taken back out
+    assert_one_line_error(gen("train", "levels", "--data", "builtin:mario64", *TINY, cwd=lv_work),
+                          "--data", "builtin:smb, builtin:smb2j")
 
 
 def test_level_metrics_score_real_windows_as_real(smb_run):
@@ -290,4 +292,4 @@ def test_level_metrics_score_real_windows_as_real(smb_run):
     metrics = run.domain.metrics(data.items[keep], data.conditions[keep], data, run.config.data, 0)
     assert metrics["bit_acc_mean"] == 1.0
     assert metrics["copy_rate"] == 1.0 and metrics["novelty"] == 0.0
-    assert metrics["playable"] >= 0.9 and metrics["structure_valid"] >= 0.85
+    assert 0.68 <= metrics["playable"] <= 0.8 and 0.92 <= metrics["structure_valid"] <= 0.97  # measured 0.743, 0.947

@@ -19,7 +19,7 @@ from gencore_midi.keyframe import to_frame
 from gencore_midi.loader import load_folder, load_user_files
 from gencore_midi.metrics import analyse_keys, compare, key_name, window_stats
 from gencore_midi.midifile import MidiReadError, read_midi
-from gencore_midi.options import WindowSpec, parse_train_options
+from gencore_midi.options import Meter, WindowSpec, parse_train_options
 from gencore_midi.roll import FRAME, ONSET, file_roll
 from gencore_midi.sampling import export
 
@@ -55,11 +55,35 @@ def song_notes(mode: str, seed: int, bars: int = 8, drums: bool = False):
     return notes
 
 
+def meter_notes(meter: str, bars: int, seed: int, start: int = 0, mode: str = "major"):
+    """Notes of `bars` bars in a metre, from step `start`: a bass note held through each bar, and
+    a melody of one note per beat (three eighths in some compound beats), longest on downbeats."""
+    m = Meter.of(meter)
+    rng = np.random.default_rng(seed)
+    tonic = 48 + int(rng.integers(0, 6))
+    scale = [0, 2, 4, 5, 7, 9, 11] if mode == "major" else [0, 2, 3, 5, 7, 8, 10]
+    notes = []
+    for bar in range(bars):
+        s = start + bar * m.steps_per_bar
+        notes.append((s, s + m.steps_per_bar, tonic + (0, 7, 5, 0)[bar % 4], 0))
+        for beat in range(m.beats):
+            b = s + beat * m.beat_steps
+            if m.compound and rng.random() < 0.5:
+                third = m.beat_steps // 3
+                notes += [(b + i * third, b + (i + 1) * third, tonic + 12 + scale[int(rng.integers(0, 7))], 1)
+                          for i in range(3)]
+            else:
+                notes.append((b, b + m.beat_steps, tonic + 12 + scale[int(rng.integers(0, 7))], 1))
+    return notes
+
+
 def write_song(path: Path, notes, *, tpb: int = 480, midi_type: int = 1, tempo_change: bool = False,
-               time_signature: tuple[int, int] = (4, 4), key: str | None = None) -> Path:
+               time_signature: tuple[int, int] | list[tuple[int, int, int]] = (4, 4), key: str | None = None) -> Path:
+    """`time_signature`: (num, den) at 0, or [(step, num, den), ...] for metre changes."""
     per_step = tpb // 4
-    meta = [(0, mido.MetaMessage("time_signature", numerator=time_signature[0], denominator=time_signature[1])),
-            (0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100)))]
+    signatures = [(0, *time_signature)] if isinstance(time_signature, tuple) else time_signature
+    meta = [(at * per_step, mido.MetaMessage("time_signature", numerator=num, denominator=den))
+            for at, num, den in signatures] + [(0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(100)))]
     if key:
         meta.append((0, mido.MetaMessage("key_signature", key=key)))
     if tempo_change:
@@ -112,7 +136,8 @@ def corrupt_files(folder: Path, base: bytes) -> dict[str, Path]:
 
 
 def write_corpus(root: Path, per_class: int = 6, with_corrupt: bool = True) -> Path:
-    """Two classes of 8-bar songs in varied encodings, plus one 3/4 file and four corrupt files."""
+    """Two classes of 8-bar songs in varied encodings, plus a 3/4 file, a 6/8 file, a file that
+    changes from 4/4 to 3/4, and four corrupt files."""
     variants = [dict(tpb=480, midi_type=1), dict(tpb=96, midi_type=0), dict(tpb=960, midi_type=1, tempo_change=True),
                 dict(tpb=1024, midi_type=0, tempo_change=True), dict(tpb=384, midi_type=1), dict(tpb=480, midi_type=1)]
     for c, mode in enumerate(("major", "minor")):
@@ -120,6 +145,9 @@ def write_corpus(root: Path, per_class: int = 6, with_corrupt: bool = True) -> P
             write_song(root / mode / f"{mode}{i}.mid", song_notes(mode, 10 * c + i, drums=(i == 5)),
                        **variants[i % len(variants)])
     write_song(root / "major" / "waltz.mid", song_notes("major", 99), time_signature=(3, 4))
+    write_song(root / "minor" / "jig.mid", meter_notes("6/8", 8, 5, mode="minor"), time_signature=(6, 8))
+    write_song(root / "major" / "change.mid", meter_notes("4/4", 4, 6) + meter_notes("3/4", 6, 7, start=64),
+               time_signature=[(0, 4, 4), (64, 3, 4)])
     if with_corrupt:
         corrupt_files(root / "minor", (root / "major" / "major0.mid").read_bytes())
     return root
@@ -179,12 +207,16 @@ def test_folder_loader_skips_and_counts_corrupt_files(tmp_path):
     messages = [str(w.message) for w in caught]
     for name in ("truncated.mid", "random.mid", "databyte.mid", "keysig.mid"):
         assert sum(name in m and "skipped corrupt MIDI file" in m for m in messages) == 1, messages
-    assert any("no 4/4 section" in m for m in messages), messages
-    assert data.class_names == ["major", "minor"]
-    assert data.items.shape[1:] == (3, 48, 64)
-    assert data.meta["files_skipped"] == 4 and data.meta["files_used"] == 12
-    assert data.meta["windows"] == 12 * 5  # 8 bars, 4-bar windows at every bar
+    assert not any("gave no training window" in m for m in messages), messages  # no file dropped for its metre
+    assert data.class_names == ["major", "minor", "4/4", "3/4", "6/8"] and data.multi_label
+    assert data.items.shape[1:] == (3, 49, 64)  # 48 pitch rows and the metre row; 4 bars of 4/4 is the longest
+    assert data.meta["files_skipped"] == 4 and data.meta["files_used"] == 15
+    # 8-bar songs give 5 windows each; the 6/8 jig 5; the change 1 (4/4) + 3 (3/4); the "waltz" is 4/4
+    # material under a 3/4 signature (128 steps): its bar phase is a guess, and 7 windows fit after it
+    assert data.meta["meters"] == {"4/4": 12 * 5 + 1, "3/4": 7 + 3, "6/8": 5}, data.meta["meters"]
+    assert data.meta["windows"] == 12 * 5 + 1 + 10 + 5
     assert data.items.shape[0] > data.meta["windows"]  # transposed copies
+    assert data.meta["texture"] == "polyphonic"
     assert set(data.items.unique().tolist()) == {0.0, 1.0}
     assert data.conditions.sum(0).tolist()[0] > 0 and data.conditions.sum(0).tolist()[1] > 0
 
@@ -221,8 +253,11 @@ def test_bad_folders(tmp_path):
         plugin.load(str(only_bad), {})
     waltz = tmp_path / "waltz"
     write_song(waltz / "w.mid", song_notes("major", 1), time_signature=(3, 4))
-    with pytest.warns(UserWarning), pytest.raises(GenError, match="no usable 4-bar"):
-        plugin.load(str(waltz), {})
+    with pytest.warns(UserWarning, match="no section in 6/8"), pytest.raises(GenError, match="no usable 4-bar"):
+        plugin.load(str(waltz), {"meter": "6/8"})
+    with pytest.raises(GenError) as info:
+        plugin.load(str(waltz), {"meter": "7/3"})
+    assert info.value.where == "--meter"
     with pytest.raises(GenError, match="unknown built-in"):
         plugin.load("builtin:nope", {})
 
@@ -358,3 +393,141 @@ def test_plugin_imports_without_torch_or_music21():
             "print(sorted(m for m in ('torch', 'music21') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# -- metres, one-line decoding, key signatures, pictures (issue 23) --------------------------------
+def _first_window_round_trip(tmp_path, name, notes, signatures, meter, bars=4):
+    """Load a file through the folder loader, write its first window back out as MIDI with its
+    metre, and read that file back through the loader: the same window and time signature."""
+    path = write_song(tmp_path / name / f"{name}.mid", notes, time_signature=signatures)
+    data = load_folder(str(tmp_path / name), WindowSpec(bars=bars), None)
+    meters = list(data.meta["meters"])
+    spec = WindowSpec.from_json(data.meta["window"])
+    data_spec = {"meta": data.meta}
+    index = next(i for i, item in enumerate(data.items)
+                 if (spec.meter_row is None and meters == [meter])
+                 or (spec.meter_row is not None and item[0, spec.meter_row, spec.meter_steps(meter) - 1] == 0
+                     and item[2, spec.meter_row, spec.meter_steps(meter) - 1] == 1))
+    item = data.items[index:index + 1]
+    export(item, tmp_path / "out", [name], data_spec, {})
+    mf = mido.MidiFile(tmp_path / "out" / f"{name}.mid")
+    sig = next(m for m in mf.tracks[0] if m.type == "time_signature")
+    assert f"{sig.numerator}/{sig.denominator}" == meter
+    assert mf.length == pytest.approx(spec.meter_steps(meter) / 4 * 60 / 96, abs=0.01)  # its own length
+    back, _ = load_user_files([tmp_path / "out" / f"{name}.mid"], data_spec)
+    np.testing.assert_array_equal(back.numpy(), item.numpy())
+    return data, path
+
+
+@pytest.mark.parametrize("meter", ["3/4", "6/8"])
+def test_a_metre_round_trips_through_the_loader(tmp_path, meter):
+    num, den = map(int, meter.split("/"))
+    notes = meter_notes(meter, 8, 3)
+    data, _ = _first_window_round_trip(tmp_path, meter.replace("/", "-"), notes, (num, den), meter)
+    m = Meter.of(meter)
+    assert data.meta["meters"] == {meter: 5} and data.items.shape[-1] == 4 * m.steps_per_bar
+    first = data.items[0, 0, :48].numpy()  # onsets: every bar's bass note starts on the bar line
+    assert all(first[:, bar * m.steps_per_bar].any() for bar in range(4))
+
+
+def test_a_metre_change_round_trips_through_the_loader(tmp_path):
+    notes = meter_notes("4/4", 4, 6) + meter_notes("6/8", 6, 7, start=64)
+    data, _ = _first_window_round_trip(tmp_path, "change", notes, [(0, 4, 4), (64, 6, 8)], "6/8")
+    assert data.meta["meters"] == {"6/8": 3, "4/4": 1}  # 6 bars of 6/8 give 3 windows, 4 bars of 4/4 one
+    assert data.class_names == ["6/8", "4/4"] and not data.multi_label  # unlabelled: the metre is the class
+    _first_window_round_trip(tmp_path, "change44", notes, [(0, 4, 4), (64, 6, 8)], "4/4")
+
+
+def test_every_listed_metre_gives_windows_in_whole_bars(tmp_path):
+    for meter in ("2/4", "3/4", "4/4", "6/8", "9/8", "12/8", "3/8"):
+        num, den = map(int, meter.split("/"))
+        write_song(tmp_path / "all" / f"{num}-{den}.mid", meter_notes(meter, 4, num), time_signature=(num, den))
+    data = load_folder(str(tmp_path / "all"), WindowSpec(), None)
+    assert data.meta["meters"] == dict.fromkeys(("2/4", "3/4", "4/4", "6/8", "9/8", "12/8", "3/8"), 1)
+    assert data.items.shape[-1] == 4 * 24  # 4 bars of 12/8, the longest; the others end in silence
+    spec = WindowSpec.from_json(data.meta["window"])
+    for item, meter in zip(data.items.numpy(), [m for m in spec.meters]):
+        length = spec.meter_steps(meter)
+        assert item[1, :48, length:].sum() == 0 and item[1, :48, :length].any()
+
+
+def test_a_marked_pickup_does_not_shift_the_windows(tmp_path):
+    """A pickup of one eighth marked as its own 2/16 stretch: the windows start on the bar line
+    after it, not at tick 0."""
+    tune = [(0, 2, 67, 1)] + meter_notes("4/4", 8, 2, start=2)
+    write_song(tmp_path / "p" / "pickup.mid", tune, time_signature=[(0, 2, 16), (2, 4, 4)])
+    data = load_folder(str(tmp_path / "p"), WindowSpec(), None)
+    assert data.meta["meters"] == {"4/4": 5}  # not 2/16: a pickup gives no window
+    onsets = data.items[:, 0, :48].numpy()
+    assert all(w[:, 0].any() and w[:, 16].any() for w in onsets)  # bass notes on every window's bar lines
+    assert not onsets[0, 67 - 36, 0]  # the pickup note is not in the first window
+
+
+def test_accents_follow_the_bar():
+    from gencore_midi.midifile import accent
+
+    six_eight, twelve_eight = Meter(6, 8), Meter(12, 8)
+    assert [accent(s, 80, six_eight) for s in (0, 2, 6, 12)] == [92, 74, 80, 92]  # bar, eighth, beat 2, bar
+    assert accent(12, 80, twelve_eight) == 86 and accent(24, 80, twelve_eight) == 92
+    assert [accent(s, 80, Meter(3, 4)) for s in (0, 4, 8, 12)] == [92, 80, 80, 92]
+    assert [accent(s, 80) for s in (0, 8, 4)] == [92, 86, 80]  # 4/4 as before
+
+
+def test_a_melody_corpus_decodes_to_one_line(tmp_path):
+    from gencore_midi.decode import calibrate_line, decode_line
+
+    for i in range(3):
+        write_song(tmp_path / "tunes" / f"t{i}.mid", [n for n in meter_notes("6/8", 8, i) if n[3] == 1],
+                   time_signature=(6, 8))
+    data = load_folder(str(tmp_path / "tunes"), WindowSpec(), None)
+    assert data.meta["texture"] == "monophonic" and data.meta["chord_share"] == 0
+    rng = np.random.default_rng(0)
+    probs = np.repeat(rng.random((64, 3, 48, 6)) ** 3, 8, axis=-1).astype(np.float32)  # blurry, chordal
+    onset_density = data.meta["density"]["all"][0]
+    threshold, scale = calibrate_line(probs, data.meta["density"]["all"][1], onset_density)
+    rolls = decode_line(probs, threshold, scale, rng=np.random.default_rng(1))
+    assert rolls[:, 1].sum(axis=1).max() == 1  # never two pitches at once
+    notes = rolls[:, 0].sum(axis=(1, 2))
+    assert abs(notes.mean() - onset_density * 48 * 48) < 1.5  # the training phrases' notes per window
+    np.testing.assert_array_equal(canonical(rolls), rolls)
+
+
+def test_key_signature_follows_the_class_asked_for(tmp_path):
+    import torch
+
+    spec = WindowSpec()
+    data_spec = {"meta": {"window": spec.to_json(), "density": {"all": [0.03, 0.085]}}}
+    roll = expected_roll(song_notes("major", 7, bars=4), spec, 64)  # clearly C-major-ish material
+    items = torch.from_numpy(np.repeat(roll[None], 3, axis=0).astype(np.float32))
+    export(items, tmp_path, ["a", "b", "c"], data_spec, {"generated": {"classes": ["minor", "major", None]}})
+    keys = [next(m.key for m in mido.MidiFile(tmp_path / f"{s}.mid").tracks[0] if m.type == "key_signature")
+            for s in "abc"]
+    _, analysed = analyse_keys(roll[None], spec.low, spec.pitch_rows)
+    assert keys == ["Cm", "C", "Cm" if analysed[0] == 1 else "C"]  # the class asked for, else key analysis
+
+
+def test_piano_roll_png_names_pitches_and_bars():
+    from gencore_midi.render import HEADER_PX, LABEL_PX, STEP_PX, pitch_name, roll_image
+
+    assert [pitch_name(p) for p in (36, 60, 61, 83)] == ["C2", "C4", "C#4", "B5"]
+    spec = WindowSpec()
+    roll = expected_roll(meter_notes("3/4", 4, 1), spec, 48)
+    image = np.asarray(roll_image(roll, spec, "3/4").convert("L"))
+    assert image.shape[1] == LABEL_PX + 48 * STEP_PX
+    assert (image[HEADER_PX:, :LABEL_PX - 4] < 128).sum() > 40  # dark text: C2, C3, C4, C5, B5
+    assert (image[:HEADER_PX, LABEL_PX:] < 160).sum() > 20  # bar numbers and bar ticks along the top
+    top_row = image[HEADER_PX, LABEL_PX:]  # B5, empty: the grid lines show
+    assert [x for x in range(top_row.size) if top_row[x] == 150] == [0, 12 * STEP_PX, 24 * STEP_PX, 36 * STEP_PX]
+    assert [x for x in range(top_row.size) if top_row[x] == 214] == [s * STEP_PX for s in (4, 8, 16, 20, 28, 32, 40, 44)]
+
+
+def test_the_shortest_decoded_note_follows_the_training_notes(tmp_path):
+    """Fiddle-tune 16th runs: under 80% of the notes last 2 steps, so samples may hold 16ths
+    (min_steps 1); the block-chord songs keep eighths as the shortest note (2)."""
+    runs = [(s, s + 1, 60 + s % 7, 1) for s in range(0, 128)]  # a bar-long run of 16ths, 8 bars
+    write_song(tmp_path / "fiddle" / "run.mid", runs)
+    fiddle = load_folder(str(tmp_path / "fiddle"), WindowSpec(), None)
+    assert fiddle.meta["long_note_share"] == 0 and fiddle.meta["min_steps"] == 1
+    write_song(tmp_path / "songs" / "a.mid", song_notes("major", 1))
+    songs = load_folder(str(tmp_path / "songs"), WindowSpec(), None)
+    assert songs.meta["long_note_share"] == 1 and songs.meta["min_steps"] == 2

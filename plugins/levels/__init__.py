@@ -31,13 +31,13 @@ class LevelsDomain(Domain):
     description = ("Tile-map game levels (VGLC text: Super Mario Bros, Kid Icarus, Lode Runner, ...) as "
                    "one-hot grids; full-length and playable sampling")
     item_kind = "grid2d"
-    default_data = "builtin:demo"
+    default_data = "builtin:smb"
     # how `gen eval` reads each metric: lower tile-pattern KL and copy rate are better, the
     # baselines (real data, held-out levels) are information
     metric_goals = {
         "tpkl_2x2": "min", "tpkl_3x3": "min", "playable": "max", "playable_progress": "max",
         "structure_valid": "max", "copy_rate": "min", "novelty": "info", "diversity": "max",
-        "bit_acc_mean": "max", "class_control": "max",
+        "bit_acc_mean": "max", "class_control": "max", "enemies_per_100_cols": "info", "enemy_run_max": "min",
         **{f"bit_acc_{name}": "max" for name in ELEMENT_NAMES},
     }
     options = (
@@ -60,10 +60,6 @@ class LevelsDomain(Domain):
                      "e.g. --width 200", type=int, commands=("sample",)),
         DomainOption("length", "stitch windows into levels this many rows long (vertical games such as Kid "
                      "Icarus), e.g. --length 150", type=int, commands=("sample",)),
-        DomainOption("rare_boost", "how much of the training's rare-tile weighting shows in samples, 0 to 1: "
-                     "1 decodes as trained (best element control, more enemies and blocks than real levels), 0 "
-                     "takes the weighting back out, e.g. --rare-boost 0.75", type=float, default=1.0,
-                     commands=("sample",)),
         DomainOption("playable", "guarantee every level can be completed (jump-physics games): regenerate, "
                      "then repair, e.g. --playable", type=bool, default=False, commands=("sample",)),
     )

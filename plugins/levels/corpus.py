@@ -50,22 +50,50 @@ def _first_use(levels: list[Level], char: str) -> tuple[str, int, int]:
     return "?", 0, 0
 
 
-def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -> Corpus:
-    if source.startswith("builtin:"):
-        if source != "builtin:demo":
-            raise GenError(f"unknown built-in corpus {source!r}", where="--data", hint="the built-in corpus is builtin:demo")
-        if games:
-            raise GenError("--games picks folders of a --data folder; builtin:demo has none", where="--games")
-        from .demo import demo_levels
+BUILTIN_GAMES = {  # builtin:NAME -> the VGLC game folder shipped under assets/levels/vglc/
+    "smb": "Super Mario Bros", "smb2j": "Super Mario Bros 2 (Japan)",
+    "kid-icarus": "Kid Icarus", "lode-runner": "Lode Runner",
+}
+BUILTIN_NAMES = ", ".join(f"builtin:{n}" for n in [*BUILTIN_GAMES, "demo"])
 
-        levels = demo_levels()
-        legend = {c: list(t) for c, t in T.profiles()["smb"]["tiles"].items()}
-        if legend_file:
-            legend = T.read_legend(Path(legend_file))
-            _check_chars(levels, legend, legend_file)
-        return Corpus(levels, legend, T.project_physics("smb"), "smb", ["demo"])
+
+def builtin_folder(name: str) -> Path:
+    """The shipped VGLC folder behind builtin:NAME (assets/levels/vglc/, MIT, see PROVENANCE.md)."""
+    from gencore.assets import asset_path
+
+    if name not in BUILTIN_GAMES:
+        raise GenError(f"unknown built-in corpus 'builtin:{name}'", where="--data",
+                       hint=f"the built-in corpora are {BUILTIN_NAMES}")
+    return asset_path("levels", "vglc", BUILTIN_GAMES[name])
+
+
+def _demo_corpus(legend_file: str | None, games: list[str] | None) -> Corpus:
+    if games:
+        raise GenError("--games picks folders of a --data folder; builtin:demo has none", where="--games")
+    from .demo import demo_levels
+
+    levels = demo_levels()
+    legend = {c: list(t) for c, t in T.profiles()["smb"]["tiles"].items()}
+    if legend_file:
+        legend = T.read_legend(Path(legend_file))
+        _check_chars(levels, legend, legend_file)
+    return Corpus(levels, legend, T.project_physics("smb"), "smb", ["demo"])
+
+
+def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -> Corpus:
+    builtin = None
+    if source.startswith("builtin:"):
+        builtin = source.split(":", 1)[1]
+        if builtin == "demo":
+            return _demo_corpus(legend_file, games)
+        if games:
+            raise GenError(f"--games picks folders of a --data folder; {source} is one game", where="--games")
+        source = str(builtin_folder(builtin))
     groups = discover(source, games)
     levels = [read_level(path, g.name) for g in groups for path in g.files]
+    if builtin is not None:  # names that do not depend on where the package is installed
+        for level in levels:
+            level.name = f"builtin:{builtin}/{Path(level.name).name}"
     if legend_file:
         legend = T.read_legend(Path(legend_file))
         _check_chars(levels, legend, legend_file)
@@ -74,7 +102,9 @@ def read_corpus(source: str, legend_file: str | None, games: list[str] | None) -
     chars = {ch for level in levels for row in level.rows for ch in row}
     profile = T.match_profile(chars)
     physics = None
-    for g in groups:
+    if profile is not None and T.profiles()[profile].get("physics_model"):  # the engine's rules beat VGLC's estimates
+        physics = T.project_physics(profile)
+    for g in groups if physics is None else []:
         folder = g.paths_folder()
         if folder is not None:
             physics = T.read_paths_folder(folder)
@@ -95,6 +125,57 @@ def _check_chars(levels: list[Level], legend: dict[str, list[str]], legend_file:
                                    hint="add the character to the legend's \"tiles\", or fix the level")
 
 
+def _inferred_legend(levels: list[Level], chars: set[str]) -> dict[str, list[str]]:
+    """No legend beside the levels: the roles of a matching profile, else only the empty tile."""
+    counts: dict[str, int] = {}
+    for level in levels:
+        for row in level.rows:
+            for ch in row:
+                counts[ch] = counts.get(ch, 0) + 1
+    profile = T.match_profile(chars)
+    if profile:
+        legend = {c: list(T.profiles()[profile]["tiles"][c]) for c in sorted(chars)}
+        note = f"they fit the project's {profile!r} profile, which gives their roles"
+    else:
+        empty = max(counts, key=counts.get)
+        legend = {c: (["passable", "empty"] if c == empty else []) for c in sorted(chars)}
+        note = f"{empty!r}, the most common, is taken as empty; give a legend for the others' roles"
+    console.warn(f"no legend (*.json) found beside the levels: inferred {len(legend)} tile characters "
+                 f"from the data ({''.join(sorted(chars))}); {note}")
+    return legend
+
+
+def _tile_specs(group: Group) -> dict[str, Any] | None:
+    folder = group.paths_folder()
+    if folder is None:
+        return None
+    try:
+        return T.read_paths_folder(folder)
+    except GenError:
+        return None
+
+
+def _fill_missing(legend: dict[str, list[str]], merged: dict[str, list[str]], group: Group, own: dict,
+                  names: list[str], missing: list[str], levels: list[Level]) -> None:
+    """Characters a game uses that its own legend lacks: from the corpus's other legends, or
+    its Paths/ tile specs; defined nowhere is an error. One warning per game."""
+    specs = _tile_specs(group)
+    for ch in missing:
+        if ch in merged:
+            continue
+        if specs is not None and (ch in specs["solid"] or ch in specs["passable"]):
+            legend[ch] = (["solid"] if ch in specs["solid"] else []) + (["passable"] if ch in specs["passable"] else [])
+            continue
+        level, r, c = _first_use([lv for lv in levels if lv.group == group.name], ch)
+        shown = ", ".join(names) or "the corpus's legends"
+        raise GenError(f"tile {ch!r} at row {r}, column {c} is missing from the legend ({shown})",
+                       where=level, hint="add the character to the legend's \"tiles\", or pass "
+                                         "--legend FILE with a legend that has it")
+    what = ", ".join(repr(c) for c in missing)
+    console.warn(f"{group.name}: levels use {what}, which its legend ({', '.join(names) or 'none'}) lacks; "
+                 f"taking {'them' if len(missing) > 1 else 'it'} from the merged legend")
+
+
 def _legends_of(groups: list[Group], levels: list[Level]) -> dict[str, list[str]]:
     """Merge the legends found beside each game. A game that uses a character its own legend
     lacks gets a warning when another legend of the corpus or its Paths/ tile specs define it
@@ -105,59 +186,17 @@ def _legends_of(groups: list[Group], levels: list[Level]) -> dict[str, list[str]
         found = [T.read_legend(p) for p in g.legend_files()]
         per_group[g.name] = (T.merge_legends(found), [p.name for p in g.legend_files()])
     merged = T.merge_legends([legend for legend, _ in per_group.values()])
-    chars_used = {}
+    chars_used: dict[str, set[str]] = {}
     for level in levels:
         chars_used.setdefault(level.group, set()).update(ch for row in level.rows for ch in row)
     if not merged:
-        chars = set().union(*chars_used.values())
-        profile = T.match_profile(chars)
-        counts: dict[str, int] = {}
-        for level in levels:
-            for row in level.rows:
-                for ch in row:
-                    counts[ch] = counts.get(ch, 0) + 1
-        if profile:
-            legend = {c: list(T.profiles()[profile]["tiles"][c]) for c in sorted(chars)}
-            note = f"they fit the project's {profile!r} profile, which gives their roles"
-        else:
-            empty = max(counts, key=counts.get)
-            legend = {c: (["passable", "empty"] if c == empty else []) for c in sorted(chars)}
-            note = f"{empty!r}, the most common, is taken as empty; give a legend for the others' roles"
-        console.warn(f"no legend (*.json) found beside the levels: inferred {len(legend)} tile characters "
-                     f"from the data ({''.join(sorted(chars))}); {note}")
-        return legend
+        return _inferred_legend(levels, set().union(*chars_used.values()))
     legend = dict(merged)
     for g in groups:
         own, names = per_group[g.name]
         missing = sorted(chars_used.get(g.name, set()) - set(own))
-        if not missing:
-            continue
-        specs = None
-        folder = g.paths_folder()
-        if folder is not None:
-            try:
-                specs = T.read_paths_folder(folder)
-            except GenError:
-                specs = None
-        for ch in missing:
-            where_from = None
-            if ch in merged and own:
-                where_from = "another legend of this corpus"
-            elif ch in merged:
-                where_from = "the corpus's other legends"
-            elif specs is not None and (ch in specs["solid"] or ch in specs["passable"]):
-                tags = (["solid"] if ch in specs["solid"] else []) + (["passable"] if ch in specs["passable"] else [])
-                legend[ch] = tags
-                where_from = f"the tile specs in {folder}"
-            if where_from is None:
-                level, r, c = _first_use([lv for lv in levels if lv.group == g.name], ch)
-                shown = ", ".join(names) or "the corpus's legends"
-                raise GenError(f"tile {ch!r} at row {r}, column {c} is missing from the legend ({shown})",
-                               where=level, hint="add the character to the legend's \"tiles\", or pass "
-                                                 "--legend FILE with a legend that has it")
-        what = ", ".join(repr(c) for c in missing)
-        console.warn(f"{g.name}: levels use {what}, which its legend ({', '.join(names) or 'none'}) lacks; "
-                     f"taking {'them' if len(missing) > 1 else 'it'} from the merged legend")
+        if missing:
+            _fill_missing(legend, merged, g, own, names, missing, levels)
     return legend
 
 

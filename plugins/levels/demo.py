@@ -20,90 +20,105 @@ SEED = 20261127
 FLOOR = HEIGHT - 1  # the ground row; the player stands on row FLOOR - 1
 
 
+def _gap(g, rng, x, base, state):
+    if x - state["last_gap"] <= 6:
+        return 0
+    span = rng.randint(1, 4)
+    for c in range(x, x + span):
+        for r in range(base, HEIGHT):
+            g[r][c] = "-"
+    state["last_gap"] = x + span
+    return span + 2
+
+
+def _pipe(g, rng, x, base, state):
+    h = rng.randint(2, 4)
+    top = base - h
+    g[top][x], g[top][x + 1] = "<", ">"
+    for r in range(top + 1, base):
+        g[r][x], g[r][x + 1] = "[", "]"
+    return 2 + rng.randint(2, 5)
+
+
+def _blocks(g, rng, x, base, state):
+    n = rng.randint(1, 6)
+    row = base - 4
+    for c in range(x, x + n):
+        g[row][c] = rng.choices(["S", "?", "Q"], weights=[6, 2, 1])[0]
+    if rng.random() < 0.4 and n >= 3:
+        for c in range(x + 1, x + n - 1):
+            g[row - 4][c] = rng.choice("SSo?")
+    if rng.random() < 0.3:
+        g[row - 1][x + rng.randrange(n)] = "o"
+    return n + rng.randint(1, 3)
+
+
+def _stairs(g, rng, x, base, state):
+    h = rng.randint(2, 4)
+    for i in range(h):
+        for r in range(base - 1 - i, base):
+            g[r][x + i] = "X"
+    down = rng.random() < 0.6
+    if down:
+        for i in range(h):
+            for r in range(base - h + i, base):
+                g[r][x + h + i] = "X"
+    return (2 * h if down else h) + rng.randint(2, 4)
+
+
+def _cannon(g, rng, x, base, state):
+    top = base - rng.randint(1, 3)
+    g[top][x] = "B"
+    for r in range(top + 1, base):
+        g[r][x] = "b"
+    return 1 + rng.randint(2, 4)
+
+
+def _coins(g, rng, x, base, state):
+    n = rng.randint(2, 6)
+    row = base - rng.randint(2, 4)
+    for c in range(x, x + n):
+        g[row][c] = "o"
+    return n + 1
+
+
+def _platform(g, rng, x, base, state):
+    n = rng.randint(3, 6)
+    row = base - rng.randint(3, 4)
+    for c in range(x, x + n):
+        g[row][c] = rng.choice("XXS")
+    return n + 1
+
+
+FEATURES = {  # name: (builder, weight in open fields, extra weight in busy levels)
+    "flat": (lambda g, rng, x, base, state: rng.randint(2, 7), 3, 0), "gap": (_gap, 2, 2), "pipe": (_pipe, 2, 0),
+    "blocks": (_blocks, 3, 0), "stairs": (_stairs, 1, 0), "cannon": (_cannon, 0.6, 0), "coins": (_coins, 1.2, 0),
+    "platform": (_platform, 1, 0),
+}
+
+
 def _level(rng: random.Random, index: int) -> list[str]:
     width = rng.randint(150, 240)
     g = [["-"] * width for _ in range(HEIGHT)]
     ground_rows = 2 if rng.random() < 0.35 else 1
-    for r in range(HEIGHT - ground_rows, HEIGHT):
-        for c in range(width):
-            g[r][c] = "X"
+    base = HEIGHT - ground_rows  # the first ground row
+    for r in range(base, HEIGHT):
+        g[r] = ["X"] * width
     style = rng.random()  # 0: open fields, 1: busy
-    x = 10
-    last_gap = -10
+    x, state = 10, {"last_gap": -10}
+    names = list(FEATURES)
+    weights = [FEATURES[n][1] + FEATURES[n][2] * style for n in names]
     while x < width - 14:
-        feature = rng.choices(
-            ["flat", "gap", "pipe", "blocks", "stairs", "cannon", "coins", "platform"],
-            weights=[3, 2 + 2 * style, 2, 3, 1, 0.6, 1.2, 1])[0]
-        span = 0
-        if feature == "flat":
-            span = rng.randint(2, 7)
-        elif feature == "gap" and x - last_gap > 6:
-            span = rng.randint(1, 4)
-            for c in range(x, x + span):
-                for r in range(HEIGHT - ground_rows, HEIGHT):
-                    g[r][c] = "-"
-            last_gap = x + span
-            span += 2
-        elif feature == "pipe":
-            h = rng.randint(2, 4)
-            top = HEIGHT - ground_rows - h
-            g[top][x], g[top][x + 1] = "<", ">"
-            for r in range(top + 1, HEIGHT - ground_rows):
-                g[r][x], g[r][x + 1] = "[", "]"
-            span = 2 + rng.randint(2, 5)
-        elif feature == "blocks":
-            n = rng.randint(1, 6)
-            row = HEIGHT - ground_rows - 4
-            for c in range(x, x + n):
-                g[row][c] = rng.choices(["S", "?", "Q"], weights=[6, 2, 1])[0]
-            if rng.random() < 0.4 and n >= 3:
-                for c in range(x + 1, x + n - 1):
-                    g[row - 4][c] = rng.choice("SSo?")
-            if rng.random() < 0.3:
-                g[row - 1][x + rng.randrange(n)] = "o"
-            span = n + rng.randint(1, 3)
-        elif feature == "stairs":
-            h = rng.randint(2, 4)
-            for i in range(h):
-                for r in range(HEIGHT - ground_rows - 1 - i, HEIGHT - ground_rows):
-                    g[r][x + i] = "X"
-            down = rng.random() < 0.6
-            if down:
-                for i in range(h):
-                    for r in range(HEIGHT - ground_rows - h + i, HEIGHT - ground_rows):
-                        g[r][x + h + i] = "X"
-            span = (2 * h if down else h) + rng.randint(2, 4)
-        elif feature == "cannon":
-            h = rng.randint(1, 3)
-            top = HEIGHT - ground_rows - h
-            g[top][x] = "B"
-            for r in range(top + 1, HEIGHT - ground_rows):
-                g[r][x] = "b"
-            span = 1 + rng.randint(2, 4)
-        elif feature == "coins":
-            n = rng.randint(2, 6)
-            row = HEIGHT - ground_rows - rng.randint(2, 4)
-            for c in range(x, x + n):
-                g[row][c] = "o"
-            span = n + 1
-        elif feature == "platform":
-            n = rng.randint(3, 6)
-            row = HEIGHT - ground_rows - rng.randint(3, 4)
-            for c in range(x, x + n):
-                g[row][c] = rng.choice("XXS")
-            span = n + 1
+        build = FEATURES[rng.choices(names, weights=weights)[0]][0]
+        span = build(g, rng, x, base, state)
         if span == 0:
             continue
-        # enemies walk on the ground in the open
-        for c in range(x, min(x + span, width - 12)):
-            stand = HEIGHT - ground_rows - 1
-            if g[stand + 1][c] in "X" and g[stand][c] == "-" and rng.random() < 0.06 + 0.08 * style:
-                g[stand][c] = "E"
+        for c in range(x, min(x + span, width - 12)):  # enemies walk on the ground in the open
+            if g[base][c] == "X" and g[base - 1][c] == "-" and rng.random() < 0.06 + 0.08 * style:
+                g[base - 1][c] = "E"
         x += span
-    # the end: a staircase to a flag column, as in the real games
-    top = HEIGHT - ground_rows - 1
-    for i in range(min(4, width - x - 6)):
-        for r in range(top - i, HEIGHT - ground_rows):
+    for i in range(min(4, width - x - 6)):  # the end: a staircase to a flag column, as in the real games
+        for r in range(base - 1 - i, base):
             g[r][width - 10 + i] = "X"
     return ["".join(row) for row in g]
 

@@ -22,7 +22,7 @@ def _games(text: Any) -> list[str] | None:
 
 
 def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
-    source = source or "builtin:demo"
+    source = source or "builtin:smb"
     window = int(options.get("window") or 16)
     stride = int(options.get("stride") or 1)
     if window < C.MIN_WINDOW:
@@ -70,6 +70,7 @@ def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
         "background": profile.get("background"), "aliases": profile.get("aliases", {}),
         "levels": len(corpus.levels), **label_info,
     }
+    meta.update(corpus_statistics(items_grid, conditions if mode == "elements" else None, vocab, legend))
     import torch
 
     items = C.one_hot(items_grid, len(vocab))
@@ -87,6 +88,33 @@ def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
         class_weights=C.tile_weights(items_grid, len(vocab), power),
         level_ids=level_ids,
     )
+
+
+def corpus_statistics(grids: np.ndarray, bits: np.ndarray | None, vocab: list[str],
+                      legend: dict[str, list[str]]) -> dict[str, Any]:
+    """What the decoding is calibrated to (decoding.py): tile frequencies of the windows with
+    each element-bit vector (key "" for all windows), how often each vector occurs, the longest
+    horizontal run of enemies in the corpus, and a filter of the windows themselves (so samples
+    that copy one are drawn again)."""
+    k = len(vocab)
+    freq = lambda g: [round(float(f), 6) for f in np.bincount(g.reshape(-1), minlength=k) / g.size]  # noqa: E731
+    from .decoding import window_filter
+
+    out: dict[str, Any] = {"tile_freq": {"": freq(grids)}, "window_filter": window_filter(grids)}
+    if bits is not None:
+        keys = np.array(["".join("1" if b > 0.5 else "0" for b in row) for row in bits])
+        unique, counts = np.unique(keys, return_counts=True)
+        out["label_mix"] = {str(key): round(int(n) / len(keys), 6) for key, n in zip(unique, counts)}
+        out["tile_freq"].update({str(key): freq(grids[keys == key]) for key in unique})
+    enemy = [i for i, ch in enumerate(vocab) if "enemy" in {t.lower() for t in legend.get(ch, [])}]
+    if enemy:
+        is_enemy = np.isin(grids, enemy)
+        run = longest = np.zeros(grids.shape[:2], dtype=np.int64)  # (N, H): runs along each row
+        for c in range(grids.shape[2]):
+            run = (run + 1) * is_enemy[:, :, c]
+            longest = np.maximum(longest, run)
+        out["enemy_run_max"] = int(longest.max())
+    return out
 
 
 def grid_of_file(path: Path, meta: dict[str, Any]) -> np.ndarray:

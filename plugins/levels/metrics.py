@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import structure
+from . import decoding, structure
 from .playability import Physics, check
 
 if TYPE_CHECKING:
@@ -180,12 +180,57 @@ def playability(grids: np.ndarray, physics: Physics) -> tuple[float, float]:
     return float(np.mean([r.passed for r in results])), float(np.mean([r.fraction for r in results]))
 
 
+def enemies_per_100(grids: np.ndarray, enemy: list[int]) -> float:
+    """Enemy tiles per 100 columns (of horizontal levels or windows)."""
+    return float(np.isin(grids, enemy).sum() / (len(grids) * grids.shape[-1]) * 100) if len(grids) else float("nan")
+
+
+def longest_run(grids: np.ndarray, enemy: list[int]) -> int:
+    """The longest horizontal run of adjacent enemy tiles."""
+    is_enemy = np.isin(grids, enemy)
+    run = longest = np.zeros(grids.shape[:-1], dtype=np.int64)
+    for c in range(grids.shape[-1]):
+        run = (run + 1) * is_enemy[..., c]
+        longest = np.maximum(longest, run)
+    return int(longest.max()) if longest.size else 0
+
+
+def _enemies_expected(conditions, meta: dict[str, Any], enemy: list[int], height: int) -> float:
+    """Enemy tiles per 100 columns of the training windows with the samples' element bits."""
+    table = meta.get("tile_freq") or {}
+    keys = [""] if conditions is None else [
+        "".join("1" if v > 0.5 else "0" for v in c.tolist()) for c in conditions.detach().cpu()]
+    shares = [sum(table.get(k, table.get("", [0.0] * (max(enemy) + 1)))[e] for e in enemy) for k in keys]
+    return float(np.mean(shares) * height * 100) if shares else float("nan")
+
+
+def decoded(samples, conditions, meta: dict[str, Any]) -> np.ndarray:
+    """Decoder outputs (N, K, H, W) -> grids as `gen sample` decodes them (decoding.py), each
+    condition vector calibrated on its own samples."""
+    import torch
+
+    x = samples.detach().float().cpu()
+    if float(x.amax(dim=1).min()) >= 0.999:  # one-hot tiles (real windows, or gen sample's output)
+        return x.argmax(dim=1).numpy().astype(np.uint8)
+    logp = torch.log(x.clamp_min(1e-9)).numpy()
+    rules = decoding.rules_of(meta)
+    keys = ["all"] * len(logp) if conditions is None else [
+        "".join("1" if v > 0.5 else "0" for v in c.tolist()) for c in conditions.detach().cpu()]
+    out = np.zeros((len(logp), *logp.shape[2:]), dtype=np.uint8)
+    for key in dict.fromkeys(keys):
+        where = np.array([i for i, k in enumerate(keys) if k == key])
+        bits = None if key == "all" else np.array([float(b) for b in key])
+        offset = decoding.calibrate(logp[where], decoding.target_frequencies(meta, bits), rules)
+        out[where] = decoding.decode(logp[where], rules, offset)
+    return out
+
+
 def compute(samples, sample_conditions, reference: "LoadedData", spec: dict[str, Any], seed: int) -> dict[str, float]:
     from .render import grids_of
 
     meta = spec["meta"]
     k = len(meta["tiles"])
-    s = grids_of(samples)
+    s = decoded(samples, sample_conditions, meta)
     r = grids_of(reference.items)
     if not len(s) or not len(r) or s.shape[1:] != r.shape[1:]:
         return {}
@@ -202,10 +247,14 @@ def compute(samples, sample_conditions, reference: "LoadedData", spec: dict[str,
         out["playable"], out["playable_progress"] = playability(s, physics)
         out["playable_real"], _ = playability(real_subset[:500], physics)
     idx = structure.indices(meta)
-    if idx["pipes"]:
-        lenient = meta["layout"] != "whole"
-        out["structure_valid"] = float(structure.validity(s, idx, lenient).mean())
-        out["structure_valid_real"] = float(structure.validity(real_subset, idx, lenient).mean())
+    if idx["pipes"] or idx["cannons"]:
+        out["structure_valid"] = float((structure.malformed(s, idx) == 0).mean())
+        out["structure_valid_real"] = float((structure.malformed(real_subset, idx) == 0).mean())
+    enemy = decoding.rules_of(meta)["enemy"]
+    if enemy:
+        out["enemies_per_100_cols"] = enemies_per_100(s, enemy)
+        out["enemies_per_100_cols_real"] = _enemies_expected(sample_conditions, meta, enemy, s.shape[1])
+        out["enemy_run_max"] = float(longest_run(s, enemy))
     out["copy_rate"] = copy_rate(s, r)
     out["real_duplicate_rate"] = duplicate_rate(r)
     out["novelty"] = float(nearest_hamming(s, r, k).mean())

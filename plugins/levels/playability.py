@@ -1,4 +1,4 @@
-"""Deterministic jump-arc reachability (docs/metrics.md), and the repair behind `--playable`.
+"""Deterministic jump-arc reachability (REFERENCE.md §4), and the repair behind `--playable`.
 
 The player starts on the leftmost standable tile (the lowest one in that column) and moves under
 gravity: from a standable cell it steps left or right or follows one of the game's jump arcs,
@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from .structure import clear
+from .structure import clear, remove_malformed
 
 SKY = 6  # rows of open air above the level, more than any jump rises
 
@@ -33,19 +33,33 @@ class Result:
 
 
 class Physics:
-    """Roles per tile index, and the jump arcs as a prefix tree."""
+    """Roles per tile index, and either the jump arcs as a prefix tree (VGLC Paths/ arcs) or, for
+    SMB-like games, small Mario as the Mario AI framework moves him (mario.py)."""
 
-    def __init__(self, roles: Sequence[str], jumps: list[list[list[int]]]):
+    def __init__(self, roles: Sequence[str], jumps: list[list[list[int]]], model: str | None = None,
+                 tiles: Sequence[str] = (), legend: dict[str, list[str]] | None = None,
+                 structures: dict[str, dict[str, str]] | None = None):
         self.solid = [r == "solid" for r in roles]
         self.support = [r in ("solid", "platform") for r in roles]
         self.trie = _trie(jumps)
+        self.model = model
+        if model == "mario":
+            import numpy as np
+
+            tags = [{t.lower() for t in (legend or {}).get(ch, [])} for ch in tiles]
+            chars = {role: ch for kind in (structures or {}).values() for role, ch in kind.items()}
+            self.solid_map = np.array(self.solid, dtype=bool)
+            self.enemy_map = np.array(["enemy" in t for t in tags], dtype=bool)
+            self.cannon_top = np.array([ch == chars.get("top") for ch in tiles], dtype=bool)
+            self.pipe_top = np.array([ch in (chars.get("top-left"), chars.get("top-right")) for ch in tiles], dtype=bool)
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> "Physics | None":
         if not meta.get("physics"):
             return None
         roles = [meta["roles"].get(ch, "passable") for ch in meta["tiles"]]
-        return cls(roles, meta["physics"]["jumps"])
+        return cls(roles, meta["physics"].get("jumps") or [], meta["physics"].get("model"), meta["tiles"],
+                   meta.get("legend"), {"pipes": meta.get("pipes") or {}, "cannons": meta.get("cannons") or {}})
 
 
 def _trie(jumps):
@@ -58,19 +72,42 @@ def _trie(jumps):
     return root
 
 
-def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right",  # noqa: C901 -- one flat BFS, kept whole for speed
-          trace: bool = False) -> Result:
+def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right", trace: bool = False) -> Result:
     """Reachability on a (H, W) grid of tile indices (lists or a numpy array). `trace` adds the
     path of standing cells from the start to the one that got furthest (for viewers)."""
-    rows = [list(map(int, r)) for r in (grid.tolist() if hasattr(grid, "tolist") else grid)]
-    height, width = len(rows), len(rows[0]) if rows else 0
-    if not height or not width:
-        return Result(False, -1, max(width, 1))
-    solid_of, support_of = physics.solid, physics.support
-    # free[r][c] for r in [-SKY, height): air above the level is free; index with r + SKY
-    free = [[True] * width for _ in range(SKY)] + [[not solid_of[t] for t in row] for row in rows]
-    support = [[support_of[t] for t in row] for row in rows]
-    # landing row when dropped into (r, c), or None for death (fell out of the bottom)
+    if physics.model == "mario" and goal == "right":
+        return _check_mario(grid, physics, trace)
+    return _check_arcs(grid, physics, goal, trace)
+
+
+def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
+    out = []
+    while cell is not None:
+        out.append(cell)
+        cell = parent[cell]
+    return out[::-1]
+
+
+def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
+    import numpy as np
+
+    from .mario import hazard_map, reach
+
+    g = np.asarray(grid, dtype=np.int64)
+    if g.ndim != 2 or not g.size:
+        return Result(False, -1, max(g.shape[-1] if g.ndim else 1, 1))
+    parent: dict | None = {} if trace else None
+    passed, furthest = reach(physics.solid_map[g], hazard_map(g, physics.enemy_map, physics.cannon_top,
+                                                              physics.pipe_top), parent)
+    path = None
+    if trace:
+        ahead = max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
+        path = _path(parent, ahead)
+    return Result(passed, furthest, g.shape[1], path)
+
+
+def _landing_rows(free, support, height: int, width: int) -> list[list[int | None]]:
+    """land[r + SKY][c]: the row where a drop into (r, c) comes to rest, or None (a pit)."""
     land: list[list[int | None]] = [[None] * width for _ in range(height + SKY)]
     for c in range(width):
         below: int | None = None
@@ -83,121 +120,134 @@ def check(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right", 
             elif r + 1 >= height:
                 below = None  # nothing below the bottom row: a pit
             land[r + SKY][c] = below
-    start = None
+    return land
+
+
+def _start_cell(free, support, height: int, width: int, goal: str) -> tuple[int, int] | None:
+    """The lowest standable cell of the first column (goal "right"), or the lowest row's first
+    standable cell (goal "top")."""
     if goal == "right":
         for c in range(width):
             for r in range(height - 1, -1, -1):
                 if free[r + SKY][c] and r + 1 < height and support[r + 1][c]:
-                    start = (r, c)
-                    break
-            if start:
-                break
-    else:
-        for r in range(height - 2, -1, -1):
-            for c in range(width):
-                if free[r + SKY][c] and support[r + 1][c]:
-                    start = (r, c)
-                    break
-            if start:
-                break
+                    return r, c
+        return None
+    for r in range(height - 2, -1, -1):
+        for c in range(width):
+            if free[r + SKY][c] and support[r + 1][c]:
+                return r, c
+    return None
+
+
+def _arc_ends(trie, free, r: int, c: int, width: int, height: int, best: list[int]) -> list[tuple[int, int]]:
+    """Where each jump arc from (r, c) ends (blocked or done), depth-first through the arc tree;
+    `best` ([column, row]) tracks the furthest column and highest row passed."""
+    ends_at = []
+    stack = [(trie, r, c)]
+    while stack:
+        node, pr, pc = stack.pop()
+        ends = False
+        for key, child in node.items():
+            if key is None:
+                ends = True
+                continue
+            nr, nc = r + key[1], c + key[0]
+            if 0 <= nc < width and -SKY <= nr < height and free[nr + SKY][nc]:
+                best[0], best[1] = max(best[0], nc), min(best[1], nr)
+                stack.append((child, nr, nc))
+            else:
+                ends = True
+        if ends and (pr, pc) != (r, c):
+            ends_at.append((pr, pc))
+    return ends_at
+
+
+def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "right", trace: bool = False) -> Result:
+    rows = [list(map(int, r)) for r in (grid.tolist() if hasattr(grid, "tolist") else grid)]
+    height, width = len(rows), len(rows[0]) if rows else 0
+    if not height or not width:
+        return Result(False, -1, max(width, 1))
+    # free[r + SKY][c]: air above the level is free
+    free = [[True] * width for _ in range(SKY)] + [[not physics.solid[t] for t in row] for row in rows]
+    support = [[physics.support[t] for t in row] for row in rows]
+    land = _landing_rows(free, support, height, width)
+    start = _start_cell(free, support, height, width, goal)
     if start is None:
         return Result(False, -1, width if goal == "right" else height)
-
-    best_col, best_row = start[1], start[0]
+    best = [start[1], start[0]]  # furthest column, highest row
     parent: dict[tuple[int, int], tuple[int, int] | None] = {start: None}  # only filled with `trace`
     ahead = start  # the standing cell furthest along
     seen = {start}
     queue = deque([start])
-    trie = physics.trie
     while queue:
         r, c = queue.popleft()
-        targets = []
-        for nc in (c - 1, c + 1):
-            if 0 <= nc < width and free[r + SKY][nc]:
-                targets.append((r, nc))
-                best_col = max(best_col, nc)
-        # jumps: depth-first through the arc tree; a blocked step ends every arc through it
-        stack = [(trie, r, c)]
-        while stack:
-            node, pr, pc = stack.pop()
-            ends = False
-            for key, child in node.items():
-                if key is None:
-                    ends = True
-                    continue
-                nr, nc = r + key[1], c + key[0]
-                if 0 <= nc < width and -SKY <= nr < height and free[nr + SKY][nc]:
-                    if nc > best_col:
-                        best_col = nc
-                    if nr < best_row:
-                        best_row = nr
-                    stack.append((child, nr, nc))
-                else:
-                    ends = True
-            if ends and (pr, pc) != (r, c):
-                targets.append((pr, pc))
-        for tr, tc in targets:
+        targets = [(r, nc) for nc in (c - 1, c + 1) if 0 <= nc < width and free[r + SKY][nc]]
+        best[0] = max([best[0]] + [t[1] for t in targets])
+        for tr, tc in targets + _arc_ends(physics.trie, free, r, c, width, height, best):
             lr = land[tr + SKY][tc]
             if lr is not None and (lr, tc) not in seen:
                 seen.add((lr, tc))
                 queue.append((lr, tc))
-                if lr < best_row:
-                    best_row = lr
+                best[1] = min(best[1], lr)
                 if trace:
                     parent[(lr, tc)] = (r, c)
                     if (tc > ahead[1]) if goal == "right" else (lr < ahead[0]):
                         ahead = (lr, tc)
-        if goal == "right" and best_col == width - 1:
-            return Result(True, best_col, width, _path(parent, ahead) if trace else None)
-        if goal == "top" and best_row <= 0:
-            return Result(True, height - 1, height, _path(parent, ahead) if trace else None)
+        if goal == "right" and best[0] == width - 1 or goal == "top" and best[1] <= 0:
+            break
     path = _path(parent, ahead) if trace else None
     if goal == "right":
-        return Result(best_col == width - 1, best_col, width, path)
-    reached = height - 1 - max(best_row, 0)
-    return Result(best_row <= 0, reached, height, path)
-
-
-def _path(parent: dict, cell: tuple[int, int]) -> list[tuple[int, int]]:
-    out = []
-    while cell is not None:
-        out.append(cell)
-        cell = parent[cell]
-    return out[::-1]
+        return Result(best[0] == width - 1, best[0], width, path)
+    return Result(best[1] <= 0, height - 1 - max(best[1], 0), height, path)
 
 
 # -- repair --------------------------------------------------------------------------------------
+def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], furthest: int) -> bool:
+    """One local repair just past the furthest column: pits first, then enemies, then walls.
+    Returns whether anything changed."""
+    height, width = len(grid), len(grid[0])
+    solid, f = physics.solid, max(furthest, 0)
+    pits = [c for c in range(max(0, f - 1), min(width, f + 5)) if not solid[grid[height - 1][c]]]
+    for c in pits:
+        grid[height - 1][c] = meta_idx["ground"]
+    if pits:
+        return True
+    enemy = getattr(physics, "enemy_map", None)
+    if enemy is not None:
+        foes = [(r, c) for c in range(f, min(width, f + 5)) for r in range(height) if enemy[grid[r][c]]]
+        for r, c in foes:
+            grid[r][c] = meta_idx["empty"]
+        if foes:
+            return True
+    walls = [(r, c) for c in range(f + 1, min(width, f + 3)) for r in range(height - 2, -1, -1) if solid[grid[r][c]]]
+    for r, c in walls:
+        if solid[grid[r][c]]:
+            clear(grid, r, c, meta_idx)
+    return bool(walls)
+
+
 def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], max_local: int = 60) -> list[list[int]]:
-    """Make a level completable, changing little: fill the pits and clear the walls just past the
-    furthest column reached; as a last resort, lay a floor with a clear row above it, which
-    always works. Returns a new grid."""
+    """Make a level completable, changing little: fill the pits, then remove the enemies, then
+    clear the walls just past the furthest column reached (structures that lose their support go
+    whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
+    a new grid."""
     grid = [list(row) for row in grid]
     height, width = len(grid), len(grid[0])
-    ground, solid = meta_idx["ground"], physics.solid
     for _ in range(max_local):
         result = check(grid, physics)
         if result.passed:
             return grid
-        f = max(result.furthest, 0)
-        changed = False
-        for c in range(max(0, f - 1), min(width, f + 5)):  # pits: lay the floor back
-            if not solid[grid[height - 1][c]]:
-                grid[height - 1][c] = ground
-                changed = True
-        if not changed:  # walls: clear the standing rows just past the furthest column
-            for c in range(f + 1, min(width, f + 3)):
-                for r in range(height - 2, -1, -1):
-                    if solid[grid[r][c]]:
-                        clear(grid, r, c, meta_idx)
-                        changed = True
-        if not changed:
+        if not _local_fix(grid, physics, meta_idx, result.furthest):
             break
+        remove_malformed(grid, meta_idx)
     if check(grid, physics).passed:
         return grid
+    solid, enemy = physics.solid, getattr(physics, "enemy_map", None)
     for c in range(width):  # the fallback corridor: clear the row above the floor, ...
-        if height >= 2 and solid[grid[height - 2][c]]:
+        if height >= 2 and (solid[grid[height - 2][c]] or enemy is not None and enemy[grid[height - 2][c]]):
             clear(grid, height - 2, c, meta_idx)
     for c in range(width):  # ... then lay the floor (clearing a pipe may have opened it)
         if not solid[grid[height - 1][c]]:
-            grid[height - 1][c] = ground
+            grid[height - 1][c] = meta_idx["ground"]
+    remove_malformed(grid, meta_idx)  # structures whose support went
     return grid

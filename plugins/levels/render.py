@@ -31,24 +31,10 @@ TAG_SPRITES = [  # generic games: the first tag that matches picks the sprite
 ]
 
 
-def grids_of(items: "torch.Tensor", spec: dict[str, Any] | None = None, boost: float = 1.0) -> np.ndarray:
+def grids_of(items: "torch.Tensor", spec: dict[str, Any] | None = None) -> np.ndarray:
     """Tile probabilities (N, K, H, W) -> tile indices (N, H, W): each tile's likeliest type.
-
-    The decoder was trained with per-tile loss weights w, which raise its probability of tile k
-    by about w_k. `boost` < 1 takes back part of that: argmax(log q - (1 - boost) log w)."""
-    x = items.detach().float().cpu()
-    weights = (spec or {}).get("class_weights")
-    if weights and boost < 1.0:
-        import torch
-
-        log_w = torch.log(torch.tensor(weights, dtype=torch.float32)).view(1, -1, *([1] * (x.dim() - 2)))
-        x = torch.log(x.clamp_min(1e-9)) - (1.0 - boost) * log_w
-    return x.argmax(dim=1).numpy().astype(np.uint8)
-
-
-def boost_of(options: dict[str, Any] | None) -> float:
-    value = (options or {}).get("rare_boost")
-    return 1.0 if value is None else float(value)
+    `gen sample` hands over one-hot items already decoded by decoding.py."""
+    return items.detach().float().cpu().argmax(dim=1).numpy().astype(np.uint8)
 
 
 def level_text(grid: np.ndarray, tiles: Sequence[str]) -> str:
@@ -153,7 +139,7 @@ def export(items: "torch.Tensor", out_dir: Path, stems: Sequence[str], spec: dic
         raise ValueError(f"{items.shape[0]} items but {len(stems)} file stems")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    grids = grids_of(items, spec, boost_of(options))
+    grids = grids_of(items, spec)
     written = []
     for grid, stem in zip(grids, stems):
         txt = out_dir / f"{stem}.txt"
@@ -174,7 +160,12 @@ def preview(items: "torch.Tensor", spec: dict[str, Any], columns: int,
     from PIL import Image
 
     meta = spec["meta"]
-    grids = grids_of(items, spec, boost_of(options))
+    grids = grids_of(items, spec)
+    x = items.detach().float().cpu()
+    if len(grids) and x.dim() == 4 and float(x.amax(dim=1).min()) < 0.999:  # decoder outputs, not one-hot tiles
+        from .decoding import decode, rules_of  # the run's samples.png shows whole structures, as gen sample does
+
+        grids = decode(np.log(x.clamp_min(1e-9).numpy()), rules_of(meta))
     if len(grids) == 0:
         return Image.new("RGB", (64, 64), (128, 128, 128))
     h, w = grids.shape[1:]

@@ -1,12 +1,17 @@
-"""`gen sample` for levels: full-length levels stitched from windows, and `--playable`.
+"""`gen sample` for levels: windows, full-length levels stitched from windows, and `--playable`.
+
+Every window is decoded by decoding.py: tile frequencies calibrated to the training windows with
+the same element bits, pipes and cannons laid as whole objects, enemy runs no longer than the
+corpus's. With no `--class` on an element-bit run, each window's bits are drawn from the mix of
+the training windows, so levels look like the game's and not like five single-bit classes.
 
 Stitching works along the level's *progress axis* (columns of horizontal games; rows from the
-bottom up for vertical ones). Each step draws a batch of candidate windows from the decoder and
-ranks them by how well their left half explains the columns already laid (the log-probability of
-the overlap under the candidate's decoded tile distribution). It keeps the likeliest one that
-keeps pipes whole across the seam and, for games with jump physics, keeps the level completable
-so far (generate-and-test). Only the candidate's new half is appended. A pipe still broken at the
-end (for example cut by the level's last column) is removed, so stitched pipes are always whole.
+bottom up for vertical ones). Each step decodes a batch of candidate windows and ranks them by how
+well their left half explains the columns already laid (the log-probability of the overlap). It
+keeps the likeliest one that keeps structures whole across the seam and, for games with jump
+physics, keeps the recent stretch of the level completable (generate-and-test). Only the
+candidate's new half is appended. At the end, a structure still broken at a seam is taken down
+and the likeliest whole structures are laid in its columns (decoding.finish_level).
 
 `--playable` adds a guarantee: a level that still fails the checker is generated again (up to
 RETRIES times), then repaired (playability.repair), which always succeeds.
@@ -21,22 +26,19 @@ import numpy as np
 from gencore import console
 from gencore.errors import GenError
 
-from . import structure
+from . import decoding, structure
 from .playability import Physics, check, repair
-from .render import boost_of, grids_of
 
 CANDIDATES = 32  # windows decoded per stitching step
 TOP_K = 8  # of those, at most this many (likeliest first) are tested for completion
+REACH_WINDOWS = 4  # the stitching test looks at this many windows at the end of the level
 RETRIES = 2  # whole-level regenerations before --playable repairs
+COPY_REDRAWS = 2  # a window that copies a training window is drawn again at most this often
 MAX_LENGTH = 20_000
 
 
 def validate(meta: dict[str, Any], options: dict[str, Any]) -> tuple[int | None, bool]:
     """The requested length along the level (or None) and whether --playable applies."""
-    boost = options.get("rare_boost")
-    if boost is not None and not 0.0 <= float(boost) <= 1.0:
-        raise GenError(f"must be from 0 to 1, got {boost}", where="--rare-boost",
-                       hint="1 decodes as trained; 0 takes the rare-tile weighting back out")
     layout, window = meta["layout"], meta.get("window")
     width, length, playable = options.get("width"), options.get("length"), bool(options.get("playable"))
     game = ", ".join(meta.get("games") or []) or "this game"
@@ -70,82 +72,146 @@ def from_progress(grid: np.ndarray, layout: str) -> np.ndarray:
     return grid.T[::-1] if layout == "vertical" else grid
 
 
-class Stitcher:
-    def __init__(self, run, meta: dict[str, Any], temperature: float, generator, test_reach: bool = True,
-                 boost: float = 1.0):
+def to_progress(array: np.ndarray, layout: str) -> np.ndarray:
+    """(..., H, W) level rows -> progress view (..., across, along)."""
+    if layout != "vertical":
+        return array
+    return np.ascontiguousarray(np.swapaxes(array[..., ::-1, :], -1, -2))
+
+
+class Windows:
+    """Decodes calibrated, structure-whole windows for a run: `draw(cond, n)`."""
+
+    def __init__(self, run, meta: dict[str, Any], temperature: float, generator, calibration_seed: int):
         import torch
 
-        self.torch = torch
-        self.spec, self.boost = run.config["data"], boost
-        self.run, self.meta, self.temperature, self.generator = run, meta, temperature, generator
-        self.layout = meta["layout"]
-        self.window = meta.get("window") or meta["width"]
-        self.physics = Physics.from_meta(meta) if meta.get("playable") and test_reach else None
-        self.idx = structure.indices(meta)
+        self.torch, self.run, self.meta = torch, run, meta
+        self.temperature, self.generator = temperature, generator
+        self.rules = decoding.rules_of(meta)
+        self.calibration = torch.Generator().manual_seed(calibration_seed)
+        self.offsets: dict[str, np.ndarray] = {}
+        mix = meta.get("label_mix") or {}
+        self.mix_keys = list(mix)
+        self.mix_p = np.array([mix[k] for k in self.mix_keys], dtype=np.float64)
+
+    def mixed_conditions(self, n: int):
+        """`n` element-bit vectors drawn from the training windows' mix."""
+        torch = self.torch
+        pick = torch.multinomial(torch.from_numpy(self.mix_p), n, replacement=True, generator=self.generator)
+        return torch.tensor([[float(b) for b in self.mix_keys[i]] for i in pick.tolist()])
+
+    def _logp(self, n: int, cond, generator) -> np.ndarray:
+        if generator is self.calibration:  # calibrated on the plain prior, so --attr moves the tile rates
+            z = self.run.decoder.sample_latent(n, generator, self.temperature).cpu()
+        else:  # --attr/--prior apply to the windows drawn
+            z = self.run.sample_latent(n, generator, self.temperature, cond).cpu()
+        probs = self.run.decode(z, cond)  # (n, K, H, W)
+        return self.torch.log(probs.float().clamp_min(1e-9)).numpy()
+
+    def offset(self, key: str, cond) -> np.ndarray:
+        """Calibration offsets for one condition vector (key: its bits; "mix": the corpus mix)."""
+        if key not in self.offsets:
+            n = decoding.CALIBRATION_SAMPLES
+            if key == "mix":
+                conds = self.mixed_conditions(n)
+                target = decoding.target_frequencies(self.meta, None)
+            else:
+                conds = None if cond is None else cond[None].expand(n, -1)
+                target = decoding.target_frequencies(self.meta, None if cond is None else cond.numpy())
+            self.offsets[key] = decoding.calibrate(self._logp(n, conds, self.calibration), target, self.rules)
+        return self.offsets[key]
+
+    def draw(self, cond, n: int, mixed: bool = False, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """`n` windows for one condition (or the corpus mix): grids (n, H, W) and calibrated
+        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows."""
+        if mixed:
+            key, conds = "mix", self.mixed_conditions(n)
+        else:
+            key = "none" if cond is None else "".join("1" if v > 0.5 else "0" for v in cond.tolist())
+            conds = None if cond is None else cond[None].expand(n, -1)
+        offset = self.offset(key, cond)
+        logp = self._logp(n, conds, self.generator) + offset[None, :, None, None]
+        grids = decoding.decode(logp, self.rules)
+        if fresh:  # a window that copies a training window is drawn again (twice at most)
+            for _ in range(COPY_REDRAWS):
+                copies = np.flatnonzero(decoding.is_copy(grids, self.meta.get("window_filter")))
+                if not len(copies):
+                    break
+                again = conds[self.torch.from_numpy(copies)] if conds is not None else None
+                redo = self._logp(len(copies), again, self.generator) + offset[None, :, None, None]
+                grids[copies], logp[copies] = decoding.decode(redo, self.rules), redo
+        return grids, logp
+
+
+class Stitcher:
+    def __init__(self, windows: Windows, test_reach: bool = True):
+        self.windows, self.meta = windows, windows.meta
+        self.layout = self.meta["layout"]
+        self.window = self.meta.get("window") or self.meta["width"]
+        self.physics = Physics.from_meta(self.meta) if self.meta.get("playable") and test_reach else None
+        self.idx = structure.indices(self.meta)
         # The overlap is scored per tile *group*: each solid tile type on its own, every passable
         # type (empty, enemies, coins) together. Scoring enemies exactly made enemy-rich candidates
         # win wherever enemies had been laid, and the level filled up with them.
-        roles = [meta.get("roles", {}).get(ch, "passable") for ch in meta["tiles"]]
+        roles = [self.meta.get("roles", {}).get(ch, "passable") for ch in self.meta["tiles"]]
         passable = [i for i, r in enumerate(roles) if r == "passable"]
         self.group = np.arange(len(roles))
         self.group[passable] = passable[0] if passable else 0
-        self.members = [np.flatnonzero(self.group == g) for g in range(len(roles))]
-        self.exact_overlap = False
 
-    def candidates(self, cond) -> tuple[np.ndarray, Any]:
-        """Decode CANDIDATES windows: tile grids and log-probabilities, in progress view."""
-        torch = self.torch
-        c = None if cond is None else cond[None].expand(CANDIDATES, -1)
-        z = self.run.sample_latent(CANDIDATES, self.generator, self.temperature, c).cpu()  # --attr/--prior apply
-        probs = self.run.decode(z, c)  # (M, K, H, W)
-        grouped = torch.zeros_like(probs)
-        for g, members in enumerate(self.members):  # probability of each tile's group
-            if len(members) and not self.exact_overlap:
-                grouped[:, members] = probs[:, members].sum(dim=1, keepdim=True)
-        logp = torch.log((probs if self.exact_overlap else grouped).clamp_min(1e-9)).numpy()
-        grids = grids_of(probs, self.spec, self.boost)
-        if self.layout == "vertical":
-            logp = np.ascontiguousarray(logp[:, :, ::-1].transpose(0, 1, 3, 2))
-            grids = np.ascontiguousarray(grids[:, ::-1].transpose(0, 2, 1))
-        return grids, logp
+    def candidates(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grids, calibrated log-probabilities and grouped log-probabilities, in progress view."""
+        grids, logp = self.windows.draw(cond, CANDIDATES, mixed, fresh=False)
+        probs = np.exp(logp - logp.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        grouped = np.zeros_like(probs)
+        np.add.at(grouped, (slice(None), self.group), probs)  # each tile's group probability
+        grouped = np.log(np.maximum(grouped[:, self.group], 1e-9))
+        return to_progress(grids, self.layout), to_progress(logp, self.layout), to_progress(grouped, self.layout)
 
     def whole(self, level: np.ndarray, start: int) -> bool:
-        """Pipes whole from column `start` on (the right edge may still continue)."""
-        if not (self.idx["pipes"] and self.layout == "horizontal"):
+        """No malformed structure from column `start` on, except at the open right edge."""
+        if self.layout != "horizontal" or not (self.idx["pipes"] or self.idx["cannons"]):
             return True
-        return structure.pipe_errors(level, self.idx, lenient_right=True, first_col=max(0, start)) == 0
+        first = max(0, start - 1)  # one column of context on the left
+        bad = structure.malformed_map(level[:, first:], self.idx)
+        return not bad[:, start - first:-1].any()
 
     def reach(self, level: np.ndarray) -> bool:
-        return check(level, self.physics).passed if self.physics is not None else True
+        if self.physics is None:
+            return True
+        return check(level[:, -REACH_WINDOWS * self.window:], self.physics).passed
 
-    def pick(self, joined: list[np.ndarray], start: int) -> np.ndarray:
-        """The first of `joined` (likeliest first) with whole pipes that stays completable, testing
-        completion on at most TOP_K; else the likeliest completable one; else the likeliest."""
-        whole = [lv for lv in joined if self.whole(lv, start)]
-        for lv in whole[:TOP_K]:
-            if self.reach(lv):
-                return lv
-        for lv in joined[:TOP_K]:
-            if self.reach(lv):
-                return lv
+    def pick(self, joined: list[int], levels, start: int) -> int:
+        """The first of `joined` (likeliest first) with whole structures that keeps the end of the
+        level completable, testing at most TOP_K; else the likeliest completable; else the likeliest."""
+        whole = [m for m in joined if self.whole(levels(m), start)]
+        for m in whole[:TOP_K]:
+            if self.reach(levels(m)):
+                return m
+        for m in joined[:TOP_K]:
+            if self.reach(levels(m)):
+                return m
         return whole[0] if whole else joined[0]
 
-    def level(self, cond, length: int) -> np.ndarray:
-        grids, _ = self.candidates(cond)
-        level = self.pick(list(grids), 0)
+    def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
+        grids, logp, _ = self.candidates(cond, mixed)
+        m = self.pick(list(range(len(grids))), lambda i: grids[i], 0)
+        level, level_lp = grids[m], logp[m]
         step = max(1, self.window // 2)
         overlap = self.window - step
         while level.shape[1] < length:
-            grids, logp = self.candidates(cond)
+            grids, logp, grouped = self.candidates(cond, mixed)
             tail = level[:, -overlap:]  # (across, overlap)
             rows, cols = np.indices(tail.shape)
-            score = logp[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
-            order = np.argsort(-score, kind="stable")
-            joined = [np.concatenate([level, grids[m][:, overlap:]], axis=1) for m in order]
-            level = self.pick(joined, level.shape[1] - overlap)
-        level = level[:, :length]
-        if self.layout == "horizontal" and self.idx["pipes"]:
-            level = structure.remove_broken_pipes(level, self.idx)
+            score = grouped[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
+            order = np.argsort(-score, kind="stable").tolist()
+            joined = lambda i, level=level, grids=grids: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
+            m = self.pick(order, joined, level.shape[1] - overlap)
+            level = np.concatenate([level, grids[m][:, overlap:]], axis=1)
+            level_lp = np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2)
+        level, level_lp = level[:, :length], level_lp[:, :, :length]
+        if self.layout == "horizontal":
+            level = decoding.finish_level(level, level_lp, self.windows.rules)
         return level
 
 
@@ -164,43 +230,67 @@ def cpu_threads(torch, device, n: int = 1):
         torch.set_num_threads(before)
 
 
+def unconditioned(run, classes) -> bool:
+    """No --class on an element-bit run: the core then asks for each class in turn."""
+    names = run.class_names
+    return (bool(run.config["data"].get("multi_label")) and bool(names) and len(classes) >= len(names)
+            and list(classes) == [names[i % len(names)] for i in range(len(classes))])
+
+
 def generate(run, classes, conditions, options: dict[str, Any], seed: int, temperature: float):
     meta = run.config["data"]["meta"]
     length, playable = validate(meta, options)
-    if length is None and not playable:
-        return None
     import torch
 
     with cpu_threads(torch, run.device):
-        return _generate(run, meta, classes, conditions, length, playable, seed, temperature, options)
+        generator = torch.Generator().manual_seed(seed)
+        windows = Windows(run, meta, temperature, generator, calibration_seed=seed + 7919)
+        mixed = unconditioned(run, classes) and bool(meta.get("label_mix"))
+        if length is None and not playable:
+            grids = _windows(windows, conditions, len(classes), mixed)
+        else:
+            grids = _levels(windows, meta, conditions, len(classes), length, playable, mixed)
+    from .corpus import one_hot
+
+    return one_hot(np.stack([np.ascontiguousarray(g) for g in grids]), len(meta["tiles"]))
 
 
-def _generate(run, meta, classes, conditions, length, playable, seed, temperature, options):
-    import torch
+def _windows(windows: Windows, conditions, n: int, mixed: bool) -> list[np.ndarray]:
+    """Plain windows, decoded in one batch per condition vector, in the order asked."""
+    if mixed or conditions is None:
+        grids, _ = windows.draw(None, n, mixed)
+        return list(grids)
+    out: list[np.ndarray | None] = [None] * n
+    keys = ["".join("1" if v > 0.5 else "0" for v in c.tolist()) for c in conditions]
+    for key in dict.fromkeys(keys):
+        where = [i for i, k in enumerate(keys) if k == key]
+        grids, _ = windows.draw(conditions[where[0]], len(where))
+        for i, g in zip(where, grids):
+            out[i] = g
+    return out
 
-    generator = torch.Generator().manual_seed(seed)
-    stitcher = Stitcher(run, meta, temperature, generator, boost=boost_of(options))
+
+def _levels(windows: Windows, meta, conditions, n: int, length: int | None, playable: bool,
+            mixed: bool) -> list[np.ndarray]:
+    stitcher = Stitcher(windows)
     target = length or stitcher.window
-    idx = stitcher.idx
     physics = stitcher.physics
     out, repaired, retried = [], 0, 0
-    for i in range(len(classes)):
+    for i in range(n):
         cond = None if conditions is None else conditions[i]
-        grid = stitcher.level(cond, target)
+        grid = stitcher.level(cond, target, mixed)
         if playable:
             tries = 0
             while not check(grid, physics).passed and tries < RETRIES:
                 tries += 1
-                grid = stitcher.level(cond, target)
+                grid = stitcher.level(cond, target, mixed)
             retried += tries
             if not check(grid, physics).passed:
-                grid = np.array(repair(grid.tolist(), physics, idx), dtype=np.uint8)
+                grid = np.array(repair(grid.tolist(), physics, stitcher.idx), dtype=np.uint8)
                 repaired += 1
             assert check(grid, physics).passed, "repair must make every level completable"
         out.append(from_progress(grid, meta["layout"]))
     if playable:
         console.info(f"--playable: {len(out)} levels, {len(out) - repaired} completable as generated "
                      f"({retried} regenerations), {repaired} repaired")
-    from .corpus import one_hot
-
-    return one_hot(np.stack([np.ascontiguousarray(g) for g in out]), len(meta["tiles"]))
+    return out

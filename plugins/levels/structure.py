@@ -62,6 +62,40 @@ def pipe_errors(grid: np.ndarray, idx: dict[str, Any], lenient_right: bool = Fal
     return int(bad[..., first_col:].sum())
 
 
+def malformed_map(grids: np.ndarray, idx: dict[str, Any]) -> np.ndarray:
+    """(..., H, W) bool: the cells issue 22 counts as malformed, for real and generated levels
+    alike, with no leniency at the edges (a window that cuts a pipe counts as broken):
+
+    - `<` without `>` to its right or a solid tile below; `>` without `<` to its left;
+    - `[` without `]` to its right, `<` or `[` above, or a solid tile below;
+    - `]` without `[` to its left, or `>` or `]` above;
+    - `B` (cannon top) without a solid tile below.
+
+    Outside the map counts as solid."""
+    g = grids.astype(np.int16)
+    solid = np.array(idx["solid"] + [False] * (256 - len(idx["solid"])), dtype=bool)
+    solid[EDGE] = True
+    right, left = _shift(g, 1, 0, EDGE), _shift(g, -1, 0, EDGE)
+    up, down = _shift(g, 0, -1, EDGE), _shift(g, 0, 1, EDGE)
+    solid_below = solid[down]
+    bad = np.zeros(g.shape, dtype=bool)
+    p, cannon = idx["pipes"], idx["cannons"]
+    if p:
+        tl, tr, bl, br = p["top-left"], p["top-right"], p["body-left"], p["body-right"]
+        bad |= (g == tl) & ((right != tr) | ~solid_below)
+        bad |= (g == tr) & (left != tl)
+        bad |= (g == bl) & ((right != br) | ~((up == tl) | (up == bl)) | ~solid_below)
+        bad |= (g == br) & ((left != bl) | ~((up == tr) | (up == br)))
+    if cannon.get("top") is not None:
+        bad |= (g == cannon["top"]) & ~solid_below
+    return bad
+
+
+def malformed(grids: np.ndarray, idx: dict[str, Any]) -> np.ndarray:
+    """(N, H, W) -> (N,) the number of malformed cells of each grid."""
+    return malformed_map(grids, idx).sum(axis=(-2, -1))
+
+
 def validity(grids: np.ndarray, idx: dict[str, Any], lenient: bool) -> np.ndarray:
     """(N, H, W) -> (N,) bool: pipes whole (lenient at the side edges for windows), floor present."""
     solid = np.array(idx["solid"] + [False] * (256 - len(idx["solid"])), dtype=bool)
@@ -119,3 +153,22 @@ def remove_broken_pipes(level: np.ndarray, idx: dict[str, Any]) -> np.ndarray:
             grid[top][c] = idx["ground"] if top == bottom else idx["empty"]
             top += 1
     return np.array(grid, dtype=level.dtype)
+
+
+def remove_malformed(grid: list[list[int]], idx: dict[str, Any]) -> None:
+    """Take down (in place, a list-of-lists grid) every pipe or cannon that breaks a rule, for
+    example one whose support a repair cleared; ground is left where one stood in the bottom row."""
+    import numpy as np
+
+    bottom = len(grid) - 1
+    for _ in range(len(grid) * len(grid[0])):
+        bad = malformed_map(np.array(grid, dtype=np.int64), idx)
+        if not bad.any():
+            return
+        r, c = map(int, np.argwhere(bad)[0])
+        had_floor = grid[bottom][c] in set(idx["pipes"].values()) | set(idx["cannons"].values())
+        clear(grid, r, c, idx)
+        if had_floor:
+            for cc in range(max(0, c - 1), min(len(grid[0]), c + 2)):
+                if grid[bottom][cc] == idx["empty"]:
+                    grid[bottom][cc] = idx["ground"]

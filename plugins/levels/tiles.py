@@ -150,6 +150,9 @@ def project_physics(profile: str) -> dict[str, Any] | None:
     if not name:
         return None
     data = json.loads(asset_path("levels", name).read_text(encoding="utf-8"))
+    if profiles()[profile].get("physics_model") == "mario":  # arcs simulated at check time (mario.py)
+        return {"solid": data["solid"], "passable": data["passable"], "model": "mario",
+                "source": "small Mario, Mario AI framework rules (gencore_levels/mario.py)"}
     return {"solid": data["solid"], "passable": data["passable"], "jumps": dedupe_arcs(data["jumps"]),
             "source": f"gencore_assets/levels/{name}"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .playability import Physics, check
-from .render import boost_of, grids_of
+from .render import grids_of
 
 if TYPE_CHECKING:
     import torch
@@ -18,7 +18,7 @@ def annotate(items: "torch.Tensor", spec: dict[str, Any], options: dict[str, Any
     if physics is None:
         return [{} for _ in range(items.shape[0])]
     out = []
-    for grid in grids_of(items, spec, boost_of(options)):
+    for grid in grids_of(items, spec):
         result = check(grid, physics, trace=True)
         out.append({"play": {"finished": result.passed, "furthest": result.furthest, "length": result.length,
                              "fraction": round(result.fraction, 4), "axis": "columns",

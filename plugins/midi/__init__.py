@@ -1,8 +1,10 @@
-"""The `midi` domain: piano rolls of 2- or 4-bar 4/4 windows as 2-D grids, (N, 3, pitches, steps).
+"""The `midi` domain: piano rolls of 2- or 4-bar windows, in each piece's own metre, as 2-D grids
+(N, 3, rows, steps).
 
 Channel 0 holds onsets, channel 1 the sounding frames on a 16th-note grid, channel 2 the chroma
 derived from them (roll.py); rows are MIDI pitches (36-83 by default), every file transposed to
-tonic C (keyframe.py). The built-in corpus is the Bach chorales of music21's corpus, labelled
+tonic C (keyframe.py). A run of several metres pads the shorter windows with silence, adds a
+metre row and makes the metre part of the condition. The built-in corpus is the Bach chorales of music21's corpus, labelled
 major or minor by key analysis; `--data DIR` reads a folder of .mid files with mido. Sampling
 decodes probabilities into notes with a calibrated threshold (decode.py). Importing this module
 is cheap: torch, numpy, mido and music21 load inside the methods. See docs/midi.md.
@@ -30,7 +32,8 @@ __all__ = ["MidiDomain", "plugin"]
 
 BUILTIN = "builtin:chorales"
 _STATS = ("pitch_range", "pitch_classes", "polyphony", "scale_consistency", "pc_entropy", "empty_beat_rate",
-          "groove_consistency", "qualified_note_rate", "pitches_used", "density", "empty_windows")
+          "groove_consistency", "qualified_note_rate", "pitches_used", "beat_onset_share", "density", "empty_windows",
+          "empty_phrases", "notes", "chord_share")
 
 
 def _goals() -> dict[str, str]:
@@ -38,21 +41,24 @@ def _goals() -> dict[str, str]:
     windows, which differ per run, so only the summaries are marked."""
     goals = {f"{s}{suffix}": "info" for s in _STATS for suffix in ("", "_train", "_train_p10", "_train_p90")}
     goals.update({"stats_inside_p10_p90": "max", "mode_control": "max", "mode_judge_accuracy": "info",
-                  "qualified_note_rate": "max", "empty_windows": "min"})
+                  "qualified_note_rate": "max", "empty_windows": "min", "empty_phrases": "min"})
     return goals
 
 
 class MidiDomain(Domain):
     name = "midi"
-    description = ("Piano rolls of 2- or 4-bar 4/4 MIDI windows (onset + sustain channels); built in: "
+    description = ("Piano rolls of 2- or 4-bar MIDI windows in any metre (onset + sustain channels); built in: "
                    "music21's Bach chorales, major/minor")
     item_kind = "grid2d"
     default_data = BUILTIN
     metric_goals = _goals()
     options = (
-        DomainOption("bars", "window length in bars of 4/4: 2 or 4 (train, default 4); for sample, the length "
+        DomainOption("bars", "window length in bars of each piece's metre: 2 or 4 (train, default 4); for sample, the length "
                              "of each sample: the run's window, or a multiple of it to stitch windows, "
                              "e.g. --bars 4", type=int, commands=("train", "sample")),
+        DomainOption("meter", "train: the metres to cut windows in, all (the default; the chorales: 4/4) or a list, "
+                              "e.g. --meter 6/8,3/4; sample: the metre of the samples, one the run learned (default: "
+                              "its most common), e.g. --meter 6/8", commands=("train", "sample")),
         DomainOption("pitch_range", "MIDI notes LOW-HIGH that get a row; notes outside are dropped, "
                                     "e.g. --pitch-range 36-83 (48 rows)", default=DEFAULT_PITCH_RANGE),
         DomainOption("tracks", "which tracks to read: all (merged) or 0-based track numbers, e.g. --tracks 1,2",
@@ -76,8 +82,9 @@ class MidiDomain(Domain):
                                   "calibrated so that samples sound as often as the training windows, "
                                   "e.g. --threshold 0.3", type=float,
                      commands=("sample",)),
-        DomainOption("min_steps", "shortest note in 16th steps when decoding (shorter ones grow or merge); "
-                                  "1 keeps every one-step note, e.g. --min-steps 2", type=int, default=2,
+        DomainOption("min_steps", "shortest note in 16th steps when decoding (shorter ones grow or merge); default: "
+                                  "2, or 1 when under 80% of the training notes last 2 steps (fiddle tunes), "
+                                  "e.g. --min-steps 2", type=int,
                      commands=("sample",)),
         DomainOption("velocity", "base note velocity 1-127 (downbeats a little louder), e.g. --velocity 80",
                      type=int, default=DEFAULT_VELOCITY, commands=("sample",)),
@@ -93,8 +100,12 @@ class MidiDomain(Domain):
 
         spec, max_files = parse_train_options(options)
         if source is None or source == BUILTIN:
+            from dataclasses import replace
+
             from . import chorales
 
+            if options.get("meter") is None:  # the chorale figures are those of its 4/4 windows
+                spec = replace(spec, meters=("4/4",))
             return chorales.load(spec, max_files)
         if source.startswith("builtin:"):
             raise GenError(f"unknown built-in dataset {source[len('builtin:'):]!r}; available: {BUILTIN} "
@@ -108,6 +119,13 @@ class MidiDomain(Domain):
         from .loader import load_user_files
 
         return load_user_files(paths, spec)
+
+    def parse_class(self, text: str, class_names: list[str], multi_label: bool) -> list[float]:
+        """Runs of several metres condition on the metre too: `minor+6/8`, `minor` (the run's main
+        metre) or `6/8` (every class alike)."""
+        from .sampling import parse_class
+
+        return parse_class(text, class_names, multi_label, super().parse_class)
 
     # -- generation ---------------------------------------------------------------------------
     def generate(self, run: Any, classes: list[str | None], conditions: "torch.Tensor | None",
@@ -132,7 +150,7 @@ class MidiDomain(Domain):
                 options: dict[str, Any] | None = None) -> "Image.Image":
         from .sampling import preview
 
-        return preview(items, spec, columns)
+        return preview(items, spec, columns, options)
 
     # -- training helpers ---------------------------------------------------------------------
     def corrupt(self, items: "torch.Tensor", generator: "torch.Generator",

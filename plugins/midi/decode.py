@@ -18,14 +18,23 @@ here, after Onsets and Frames (Hawthorne et al. 2018), instead:
 The frame threshold is **calibrated**: about 8.5% of a chorale roll's cells sound, so a 0.5
 threshold would give nearly empty rolls; it is set so that the decoded rolls have the training
 density of sounding cells (docs/midi.md).
+
+A **monophonic** corpus (one line, told from the data by the loader) decodes as one line
+(`decode_line`): at each step a note starts with the summed onset probability of all pitches
+(the model's expected number of onsets there, scaled so that the samples have the training
+phrases' notes per window), on a pitch drawn in proportion to its onset probability; it lasts
+while its frame probability stays above the threshold, at least `min_steps`, and until the next
+onset. No chords, no clusters.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .roll import FRAME, ONSET, note_lengths, note_starts, with_chroma
+from .options import WindowSpec
+from .roll import FRAME, ONSET, meters_of, note_lengths, note_starts, with_chroma, with_meter_row
 
 BISECTION_STEPS = 22
 MIN_THRESHOLD, MAX_THRESHOLD = 1e-4, 0.995
@@ -59,6 +68,36 @@ def decode(probs: np.ndarray, frame_threshold: float, *, rng: np.random.Generato
     out = np.empty((probs.shape[0], 2, *probs.shape[2:]), dtype=np.uint8)
     out[:, ONSET] = starts
     out[:, FRAME] = sounding
+    return out
+
+
+def decode_line(probs: np.ndarray, frame_threshold: float, onset_scale: float = 1.0, *,
+                rng: np.random.Generator | None = None, shared_noise: bool = False,
+                min_steps: int = DEFAULT_MIN_STEPS) -> np.ndarray:
+    """Probabilities (n, >=2, rows, steps) -> rolls (n, 2, rows, steps) holding one line: at most
+    one sounding pitch per step."""
+    p_onset = np.where(probs[:, ONSET] >= ONSET_FLOOR, probs[:, ONSET], 0.0)  # (n, rows, steps)
+    p_frame = probs[:, FRAME]
+    n, rows, steps = p_onset.shape
+    total = p_onset.sum(axis=1)  # (n, steps): expected onsets per step
+    draws = _draws((n, 2, steps), rng, shared_noise)
+    starts_here = draws[:, 0] < np.minimum(1.0, onset_scale * total)
+    cumulative = np.cumsum(p_onset, axis=1) / np.maximum(total, 1e-12)[:, None]  # (n, rows, steps)
+    chosen = np.minimum((cumulative < draws[:, 1][:, None]).sum(axis=1), rows - 1)  # (n, steps)
+    out = np.zeros((n, 2, rows, steps), dtype=np.uint8)
+    current = np.full(n, -1)
+    age = np.zeros(n, dtype=np.int64)
+    items = np.arange(n)
+    for t in range(steps):
+        holding = current >= 0
+        young = holding & (age < min_steps)  # a note lasts at least min_steps: no new onset yet
+        new = starts_here[:, t] & ~young
+        keep = holding & ~new & (young | (p_frame[items, np.maximum(current, 0), t] >= frame_threshold))
+        current = np.where(new, chosen[:, t], np.where(keep, current, -1))
+        age = np.where(new, 1, age + 1)
+        sounding = current >= 0
+        out[items[sounding], FRAME, current[sounding], t] = 1
+        out[items[new], ONSET, chosen[new, t], t] = 1
     return out
 
 
@@ -135,6 +174,31 @@ def calibrate(probs: np.ndarray, frame_density: float, *, rng_seed: int = 0, sha
     return _bisect(density, target)
 
 
+def calibrate_line(probs: np.ndarray, frame_density: float, onset_density: float, *, rng_seed: int = 0,
+                   shared_noise: bool = False, min_steps: int = DEFAULT_MIN_STEPS) -> tuple[float, float]:
+    """For one line: the onset scale that gives the training phrases' notes per window (their
+    share of onset cells), then the frame threshold that gives their share of sounding cells.
+    Returns (threshold, scale)."""
+    if not len(probs):
+        return 0.5, 1.0
+    rows, steps = probs.shape[2], probs.shape[3]
+    target_notes = max(float(onset_density) * rows * steps, 0.5)
+
+    def decoded(t: float, scale: float) -> np.ndarray:
+        return decode_line(probs, t, scale, rng=np.random.default_rng(rng_seed), shared_noise=shared_noise,
+                           min_steps=min_steps)
+
+    lo, hi = np.log(1e-2), np.log(1e2)
+    for _ in range(BISECTION_STEPS):  # notes per window rise with the scale
+        mid = 0.5 * (lo + hi)
+        notes = decoded(0.5, float(np.exp(mid)))[:, ONSET].sum(axis=(1, 2)).mean()
+        lo, hi = (mid, hi) if notes < target_notes else (lo, mid)
+    scale = float(np.exp(0.5 * (lo + hi)))
+    target = min(max(float(frame_density), 1.0 / (rows * steps * 4)), 1.0 / rows)
+    threshold = _bisect(lambda t: float(decoded(t, scale)[:, FRAME].mean()), target)
+    return threshold, scale
+
+
 def is_binary(items: np.ndarray) -> bool:
     return bool(np.all((items == 0) | (items == 1)))
 
@@ -149,23 +213,100 @@ def canonical(rolls: np.ndarray) -> np.ndarray:
     return out
 
 
-def class_density(meta: dict[str, Any], name: str | None) -> float:
-    """The training share of sounding cells (the frame channel) of one class, or of all."""
+def default_min_steps(meta: dict[str, Any]) -> int:
+    """The shortest decoded note: 2 steps (an eighth), or 1 for a corpus whose training phrases
+    hold many 16th notes (under 80% of their notes last 2 steps or more; the loader records
+    it). Runs made before it was recorded keep 2."""
+    return int(meta.get("min_steps", DEFAULT_MIN_STEPS))
+
+
+def class_part(name: str | None, meta: dict[str, Any]) -> str | None:
+    """The class of a `--class` value without its metre: `minor+6/8` -> `minor`; a metre alone -> None."""
+    if name is None:
+        return None
+    parts = [p for p in str(name).split("+") if p in (meta.get("classes") or [])]
+    return parts[0] if parts else (None if meta.get("meter_classes") else name)
+
+
+def class_density(meta: dict[str, Any], name: str | None, channel: int = FRAME) -> float:
+    """The training share of sounding cells (the frame channel) or of onsets, of one class or of all."""
     density = meta.get("density") or {}
-    values = density.get(name) or density.get("all") or [0.02, 0.085]
-    return float(values[FRAME])
+    values = density.get(class_part(name, meta)) or density.get("all") or [0.02, 0.085]
+    return float(values[channel])
 
 
-def to_rolls(items: np.ndarray, meta: dict[str, Any], min_steps: int = DEFAULT_MIN_STEPS) -> np.ndarray:
+def is_line(meta: dict[str, Any]) -> bool:
+    return meta.get("texture") == "monophonic"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one group of windows (a class, in one metre) decodes."""
+
+    meter: str
+    threshold: float
+    onset_scale: float = 1.0
+
+
+def _body(probs: np.ndarray, spec: WindowSpec, meter: str) -> np.ndarray:
+    """The note rows (pitches and drums) over the steps of the metre's window."""
+    return probs[:, :, :spec.pitch_rows + spec.drum_rows, :spec.meter_steps(meter)]
+
+
+def calibrate_rule(probs: np.ndarray, spec: WindowSpec, meta: dict[str, Any], name: str | None, meter: str, *,
+                   rng_seed: int = 0, shared_noise: bool = False, min_steps: int = DEFAULT_MIN_STEPS) -> Rule:
+    """The decoding rule at which `probs` (one class, one metre) decode to the training density."""
+    body = _body(probs, spec, meter)
+    density = class_density(meta, name)
+    if is_line(meta):
+        threshold, scale = calibrate_line(body[:, :, :spec.pitch_rows], density, class_density(meta, name, ONSET),
+                                          rng_seed=rng_seed, shared_noise=shared_noise, min_steps=min_steps)
+        return Rule(meter, threshold, scale)
+    return Rule(meter, calibrate(body, density, rng_seed=rng_seed, shared_noise=shared_noise, min_steps=min_steps))
+
+
+def decode_rule(probs: np.ndarray, spec: WindowSpec, meta: dict[str, Any], rule: Rule, *,
+                rng: np.random.Generator | None = None, shared_noise: bool = False,
+                min_steps: int = DEFAULT_MIN_STEPS) -> np.ndarray:
+    """Probabilities (n, 3, rows, steps) -> rolls (n, 2, rows, steps): the metre's window decoded,
+    silence after it, the metre row left empty (to_items fills it)."""
+    body = _body(probs, spec, rule.meter)
+    out = np.zeros((len(probs), 2, spec.rows, spec.steps), dtype=np.uint8)
+    p, length = spec.pitch_rows, body.shape[-1]
+    if is_line(meta):
+        out[:, :, :p, :length] = decode_line(body[:, :, :p], rule.threshold, rule.onset_scale, rng=rng,
+                                             shared_noise=shared_noise, min_steps=min_steps)
+        if spec.drum_rows:
+            out[:, :, p:p + spec.drum_rows, :length] = decode(body[:, :, p:], rule.threshold, rng=rng,
+                                                              shared_noise=shared_noise, min_steps=min_steps)
+    else:
+        out[:, :, :body.shape[2], :length] = decode(body, rule.threshold, rng=rng, shared_noise=shared_noise,
+                                                    min_steps=min_steps)
+    return out
+
+
+def to_rolls(items: np.ndarray, data_spec_meta: dict[str, Any], min_steps: int | None = None) -> np.ndarray:
     """Items from anywhere -> canonical 2-channel rolls. Probabilities with no run at hand
     (previews, reconstructions, interpolation paths) are decoded with one shared noise field and
-    a frame threshold calibrated on the batch itself against the training density."""
+    a rule calibrated on the batch itself (per metre) against the training density."""
+    meta = data_spec_meta
+    spec = WindowSpec.from_json(meta["window"])
+    min_steps = min_steps or default_min_steps(meta)
+    note_rows = spec.pitch_rows + spec.drum_rows
     if is_binary(items):
-        return canonical(items[:, :2].astype(np.uint8))
-    t = calibrate(items, class_density(meta, None), shared_noise=True, min_steps=min_steps)
-    return decode(items, t, shared_noise=True, min_steps=min_steps)
+        out = np.zeros((len(items), 2, spec.rows, items.shape[-1]), dtype=np.uint8)
+        out[:, :, :note_rows] = canonical(items[:, :2, :note_rows].astype(np.uint8))
+        return out
+    meters = np.array(meters_of(items, spec))
+    out = np.zeros((len(items), 2, spec.rows, spec.steps), dtype=np.uint8)
+    for meter in dict.fromkeys(meters.tolist()):
+        sel = meters == meter
+        rule = calibrate_rule(items[sel], spec, meta, None, meter, shared_noise=True, min_steps=min_steps)
+        out[sel] = decode_rule(items[sel], spec, meta, rule, shared_noise=True, min_steps=min_steps)
+    return out
 
 
-def to_items(rolls: np.ndarray, spec) -> np.ndarray:
-    """Canonical rolls -> the model's items: onset, frame and the derived chroma channel."""
-    return with_chroma(rolls, spec)
+def to_items(rolls: np.ndarray, spec: WindowSpec, meters: list[str]) -> np.ndarray:
+    """Canonical rolls -> the model's items: onset, frame, the derived chroma channel, and (with
+    several metres) the metre row."""
+    return with_meter_row(with_chroma(rolls, spec), meters, spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -20,12 +21,24 @@ from gencore.plugin import LoadedData
 
 from .keyframe import to_frame
 from .midifile import MidiReadError, read_midi
-from .options import STEPS_PER_BAR, WindowSpec
-from .roll import FRAME, ONSET, first_window, transpositions, windows_of, with_chroma
+from .options import WindowSpec
+from .roll import (
+    FRAME,
+    ONSET,
+    Window,
+    first_window,
+    segments,
+    transpositions,
+    windows_of,
+    with_chroma,
+    with_meter_row,
+)
 
 MIDI_SUFFIXES = (".mid", ".midi")
 MAX_FILES = 200_000
 MAX_SKIP_WARNINGS = 20
+SHORT_NOTES_OK = 0.8  # with fewer of the notes lasting 2 steps or more, samples may hold 16th notes
+MONOPHONIC_SHARE = 0.1  # below this share of sounding steps with a chord, a corpus is one line (a melody)
 
 
 class MidiWarning(UserWarning):
@@ -66,101 +79,194 @@ def folder_files(root: Path, max_files: int | None) -> tuple[list[Path], list[in
     return [p for p, _ in pairs], [c for _, c in pairs], names
 
 
-def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class_names: list[str],
-                 spec: WindowSpec, *, source_kind: str, what: str = "MIDI files") -> LoadedData:
-    """Read every file, cut windows, augment by transposition, and build the LoadedData."""
-    per_class: list[list[np.ndarray]] = [[] for _ in range(max(1, len(class_names)))]
-    used: list[str] = []
-    skipped: list[tuple[Path, str]] = []
-    no_window: Counter[str] = Counter()
-    out_of_range = notes = drum_notes = dropped_windows = base_windows = tempo_files = 0
+@dataclass
+class _Reading:
+    """What reading a folder found, before the windows become items."""
+
+    windows: list[list[Window]]  # per class
+    used: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    no_window: Counter = field(default_factory=Counter)
+    out_of_range: int = 0
+    notes: int = 0
+    dropped_windows: int = 0
+
+
+def _read_files(root: Path, paths: Sequence[Path], owners: Sequence[int], n_classes: int,
+                spec: WindowSpec) -> _Reading:
+    found = _Reading(windows=[[] for _ in range(max(1, n_classes))])
     for path, owner in zip(paths, owners):
         try:
             parsed = read_midi(path, spec.tracks)
         except MidiReadError as exc:
-            skipped.append((path, exc.reason))
+            found.skipped.append((path, exc.reason))
             continue
         parsed, _ = to_frame(parsed, spec)
         windows, fr, dropped = windows_of(parsed, spec)
-        out_of_range += fr.out_of_range
-        notes += fr.notes
-        drum_notes += fr.drum_notes
-        dropped_windows += dropped
-        tempo_files += parsed.tempo_changes > 1
-        if not len(windows):
-            if fr.notes == 0:
-                no_window["have no notes in the pitch range (--pitch-range) and tracks (--tracks)"] += 1
-            elif not any((n, d) == (4, 4) for _, n, d in parsed.time_signatures):
-                no_window["have no 4/4 section"] += 1
-            else:
-                no_window[f"have no 4/4 stretch of {spec.bars} bars with notes"] += 1
+        found.out_of_range += fr.out_of_range
+        found.notes += fr.notes
+        found.dropped_windows += dropped
+        if not windows:
+            found.no_window[_why_no_window(parsed, fr, spec)] += 1
             continue
-        base_windows += len(windows)
-        per_class[owner].append(transpositions(windows, spec))
-        used.append(path.relative_to(root).as_posix() if root in path.parents else str(path))
+        found.windows[owner] += windows
+        found.used.append(path.relative_to(root).as_posix() if root in path.parents else str(path))
+    return found
 
-    for path, reason in skipped[:MAX_SKIP_WARNINGS]:
+
+def _why_no_window(parsed, fr, spec: WindowSpec) -> str:
+    if fr.notes == 0:
+        return "have no notes in the pitch range (--pitch-range) and tracks (--tracks)"
+    metres = {m.name for _, _, m in segments(parsed) if m is not None}
+    if not metres:
+        return "have only metres off the 16th-note grid"
+    if spec.meters is not None and not metres & set(spec.meters):
+        return f"have no section in {', '.join(spec.meters)} (--meter)"
+    return f"have no stretch of {spec.bars} bars of one metre with notes"
+
+
+def _report_problems(root: Path, found: _Reading, total: int, spec: WindowSpec) -> None:
+    for path, reason in found.skipped[:MAX_SKIP_WARNINGS]:
         warn(f"{path}: skipped corrupt MIDI file, {reason}")
-    if len(skipped) > MAX_SKIP_WARNINGS:
-        warn(f"{root}: {len(skipped) - MAX_SKIP_WARNINGS} more corrupt MIDI files skipped")
-    if len(skipped) == len(paths):
-        path, reason = skipped[0]
-        raise GenError(f"none of the {len(paths)} MIDI files could be read; {path.name}: {reason}",
+    if len(found.skipped) > MAX_SKIP_WARNINGS:
+        warn(f"{root}: {len(found.skipped) - MAX_SKIP_WARNINGS} more corrupt MIDI files skipped")
+    if len(found.skipped) == total:
+        path, reason = found.skipped[0]
+        raise GenError(f"none of the {total} MIDI files could be read; {path.name}: {reason}",
                        where=str(root), hint="check that the files are standard MIDI files (.mid)")
-    if no_window:
-        parts = ", ".join(f"{n} {why}" for why, n in no_window.items())
-        warn(f"{root}: {sum(no_window.values())} files gave no training window: {parts}")
-    kept = [np.concatenate(chunks) if chunks else None for chunks in per_class]
-    if not any(k is not None for k in kept):
-        raise GenError(f"no usable {spec.bars}-bar 4/4 windows with notes in {len(paths) - len(skipped)} "
+    if found.no_window:
+        parts = ", ".join(f"{n} {why}" for why, n in found.no_window.items())
+        warn(f"{root}: {sum(found.no_window.values())} files gave no training window: {parts}")
+    if not any(found.windows):
+        raise GenError(f"no usable {spec.bars}-bar windows with notes in {total - len(found.skipped)} "
                        f"readable files", where=str(root),
-                       hint=f"check --pitch-range ({spec.low}-{spec.high}), --tracks and --drums, or use "
+                       hint=f"check --pitch-range ({spec.low}-{spec.high}), --tracks, --drums and --meter, or use "
                             f"--bars 2 for short files")
-    if notes and out_of_range > 0.02 * (notes + out_of_range):
-        warn(f"{root}: {out_of_range} of {notes + out_of_range} notes lie outside the pitch window "
-             f"{spec.low}-{spec.high} and were dropped (hint: widen --pitch-range)")
+    if found.notes and found.out_of_range > 0.02 * (found.notes + found.out_of_range):
+        warn(f"{root}: {found.out_of_range} of {found.notes + found.out_of_range} notes lie outside the pitch "
+             f"window {spec.low}-{spec.high} and were dropped (hint: widen --pitch-range)")
 
+
+def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class_names: list[str],
+                 spec: WindowSpec, *, source_kind: str, what: str = "MIDI files") -> LoadedData:
+    """Read every file, cut windows in each stretch's own metre, augment by transposition, and
+    build the LoadedData. With several metres, each item's metre is part of its condition."""
+    found = _read_files(root, paths, owners, len(class_names), spec)
+    _report_problems(root, found, len(paths), spec)
     names = list(class_names)
     if names:
-        empty = [names[i] for i, k in enumerate(kept) if k is None]
-        for name in empty:
-            warn(f"{root / name}: class dropped, none of its files gave a training window")
-        names = [name for i, name in enumerate(names) if kept[i] is not None]
-    arrays = [k for k in kept if k is not None]
-    labels = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, a in enumerate(arrays)])
-    items = with_chroma(np.concatenate(arrays), spec)
-
-    import torch
-
-    n = items.shape[0]
-    x = torch.from_numpy(items.astype(np.float32))
-    conditions = None
-    if names:
-        conditions = torch.zeros((n, len(names)), dtype=torch.float32)
-        conditions[torch.arange(n), torch.from_numpy(labels)] = 1.0
-    density = {"all": _density(items)}
+        for i, name in enumerate(names):
+            if not found.windows[i]:
+                warn(f"{root / name}: class dropped, none of its files gave a training window")
+        names = [name for i, name in enumerate(names) if found.windows[i]]
+    per_class = [w for w in found.windows if w]
+    meter_counts = Counter(w.meter for ws in per_class for w in ws)
+    spec = replace(spec, meters=tuple(m for m, _ in meter_counts.most_common()))
+    base_windows = sum(meter_counts.values())
+    rolls, labels, meters = [], [], []
+    for k, windows in enumerate(per_class):
+        for name in spec.meters:
+            chosen = [w.roll for w in windows if w.meter == name]
+            if not chosen:
+                continue
+            chosen = np.stack([_fit(w, spec) for w in chosen])
+            shifted = transpositions(chosen, spec)
+            rolls.append(shifted)
+            labels += [k] * len(shifted)
+            meters += [name] * len(shifted)
+    items = with_meter_row(with_chroma(np.concatenate(rolls), spec), meters, spec)
+    labels = np.array(labels, dtype=np.int64)
+    texture = _texture(items, spec)
+    texture.update(_note_lengths(items, spec))
+    data_names, conditions, multi_label = _conditions(names, labels, meters, spec)
+    density = {"all": _density(items, meters, spec)}
+    notes_per_window = {"all": _notes_per_window(items, spec)}
     for i, name in enumerate(names):
-        density[name] = _density(items[labels == i])
+        sel = labels == i
+        density[name] = _density(items[sel], [m for m, s in zip(meters, sel) if s], spec)
+        notes_per_window[name] = _notes_per_window(items[sel], spec)
     classes = ("; classes: " + ", ".join(f"{name} {int((labels == i).sum()):,}" for i, name in enumerate(names))
                if names else "; unlabelled")
+    metres = ", ".join(f"{m} {n:,}" for m, n in meter_counts.most_common())
     console.info(
-        f"{len(used)} of {len(paths)} {what} gave {base_windows:,} windows of {spec.bars} bars "
-        f"({spec.rows} rows x {spec.steps} steps){_aug_text(n, base_windows, spec)}; {len(skipped)} corrupt "
-        f"files skipped; {density['all'][FRAME]:.1%} of cells sound{classes}")
+        f"{len(found.used)} of {len(paths)} {what} gave {base_windows:,} windows of {spec.bars} bars "
+        f"({spec.rows} rows x {spec.steps} steps; metres: {metres}){_aug_text(len(items), base_windows, spec)}; "
+        f"{len(found.skipped)} corrupt files skipped; {density['all'][FRAME]:.1%} of cells sound; "
+        f"{texture['texture']}{classes}")
     meta = {"window": spec.to_json(), "key_frame": "tonic C" if spec.normalise_key else None,
-            "density": density, "source_kind": source_kind, "files_used": len(used), "files_skipped": len(skipped),
-            "windows": base_windows, "notes_out_of_range": out_of_range, "windows_dropped_empty": dropped_windows,
-            "steps_per_bar": STEPS_PER_BAR, "channels": ["onset", "frame", "chroma"]}
-    return LoadedData(items=x, conditions=conditions, class_names=names, likelihood="bernoulli",
-                      item_kind="grid2d", normalisation={"scale": "0..1", "channels": ["onset", "frame", "chroma"]},
-                      sources=used, meta=meta)
+            "density": density, "source_kind": source_kind, "files_used": len(found.used),
+            "files_skipped": len(found.skipped), "windows": base_windows, "notes_out_of_range": found.out_of_range,
+            "windows_dropped_empty": found.dropped_windows, "steps_per_bar": spec.steps // spec.bars,
+            "channels": ["onset", "frame", "chroma"], "meters": dict(meter_counts.most_common()),
+            "classes": names, "meter_classes": bool(spec.meter_row is not None),
+            "notes_per_window": notes_per_window, **texture}
+    import torch
+
+    return LoadedData(items=torch.from_numpy(items.astype(np.float32)), conditions=conditions,
+                      class_names=data_names, likelihood="bernoulli", item_kind="grid2d",
+                      normalisation={"scale": "0..1", "channels": ["onset", "frame", "chroma"]},
+                      sources=found.used, meta=meta, multi_label=multi_label)
 
 
-def _density(items: np.ndarray) -> list[float]:
-    """Share of cells on, per channel (onset, frame), over the pitch and drum rows."""
+def _fit(window: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """A window (2, note rows, its metre's steps) on the item grid: silence after it, and the
+    metre row (empty here) when the run has several metres."""
+    out = np.zeros((2, spec.rows, spec.steps), dtype=window.dtype)
+    out[:, :window.shape[1], :window.shape[2]] = window
+    return out
+
+
+def _conditions(names: list[str], labels: np.ndarray, meters: list[str], spec: WindowSpec):
+    """Class names, condition vectors and whether they are multi-hot: the classes, then (with
+    several metres) one entry per metre, so `--class minor+6/8` or `--meter 6/8` chooses both."""
+    import torch
+
+    n = len(labels)
+    meter_names = list(spec.meters) if spec.meter_row is not None else []
+    all_names = names + meter_names
+    if not all_names:
+        return [], None, False
+    conditions = torch.zeros((n, len(all_names)), dtype=torch.float32)
+    if names:
+        conditions[torch.arange(n), torch.from_numpy(labels)] = 1.0
+    if meter_names:
+        index = torch.tensor([len(names) + meter_names.index(m) for m in meters])
+        conditions[torch.arange(n), index] = 1.0
+    return all_names, conditions, bool(names and meter_names)
+
+
+def _texture(items: np.ndarray, spec: WindowSpec) -> dict[str, Any]:
+    """Monophonic (one line) or polyphonic, from the data: the share of sounding steps where more
+    than one pitch sounds."""
+    voices = items[:, FRAME, :spec.pitch_rows].sum(axis=1)  # (n, steps)
+    sounding = int((voices > 0).sum())
+    share = float((voices > 1).sum() / max(1, sounding))
+    return {"texture": "monophonic" if share < MONOPHONIC_SHARE else "polyphonic", "chord_share": share}
+
+
+def _note_lengths(items: np.ndarray, spec: WindowSpec) -> dict[str, Any]:
+    """The share of notes lasting 2 steps or more, and the decoding's shortest note from it."""
+    from .decode import DEFAULT_MIN_STEPS
+    from .roll import note_lengths, note_starts
+
+    on, starts = note_starts(items[:, :2, :spec.pitch_rows])
+    lengths = note_lengths(on, starts)
+    share = float((lengths >= 2).mean()) if len(lengths) else 1.0
+    return {"long_note_share": share, "min_steps": DEFAULT_MIN_STEPS if share >= SHORT_NOTES_OK else 1}
+
+
+def _notes_per_window(items: np.ndarray, spec: WindowSpec) -> float:
+    return float(items[:, ONSET, :spec.pitch_rows].sum(axis=(1, 2)).mean()) if len(items) else 0.0
+
+
+def _density(items: np.ndarray, meters: list[str], spec: WindowSpec) -> list[float]:
+    """Share of cells on, per channel (onset, frame), over the pitch and drum rows and the steps
+    inside each window's own metre."""
     if not len(items):
         return [0.0, 0.0]
-    return [float(items[:, ONSET].mean()), float(items[:, FRAME].mean())]
+    rows = spec.pitch_rows + spec.drum_rows
+    active = sum(spec.meter_steps(m) for m in meters) * rows
+    return [float(items[:, ONSET, :rows].sum() / active), float(items[:, FRAME, :rows].sum() / active)]
 
 
 def _aug_text(n: int, base: int, spec: WindowSpec) -> str:
@@ -179,6 +285,7 @@ def load_folder(source: str, spec: WindowSpec, max_files: int | None) -> LoadedD
 def load_user_files(paths: Iterable[Path], data_spec: dict[str, Any]):
     spec = WindowSpec.from_json((data_spec.get("meta") or {})["window"])
     arrays: list[np.ndarray] = []
+    meters: list[str] = []
     implied: list[str | None] = []
     for raw in paths:
         path = Path(raw)
@@ -198,11 +305,25 @@ def load_user_files(paths: Iterable[Path], data_spec: dict[str, Any]):
         if fr.notes == 0:
             raise GenError(f"no notes in the run's pitch window {spec.low}-{spec.high}", where=str(raw),
                            hint="give a file with notes in that range")
-        arrays.append(first_window(fr, parsed, spec))
-        implied.append(path.parent.name or path.resolve().parent.name or None)
+        window, meter = first_window(fr, parsed, spec)
+        arrays.append(window)
+        meters.append(meter)
+        implied.append(_implied_class(path, meter, data_spec))
 
     import torch
 
     if not arrays:
         return torch.zeros((0, 3, spec.rows, spec.steps), dtype=torch.float32), implied
-    return torch.from_numpy(with_chroma(np.stack(arrays), spec).astype(np.float32)), implied
+    items = with_meter_row(with_chroma(np.stack(arrays), spec), meters, spec)
+    return torch.from_numpy(items.astype(np.float32)), implied
+
+
+def _implied_class(path: Path, meter: str, data_spec: dict[str, Any]) -> str | None:
+    """The folder name; for a run whose only classes are its metres, the file's metre. (The core
+    takes a file's class from the run's class names, so a labelled run of several metres conditions
+    on the folder's class in its main metre unless `--class minor+6/8` says otherwise.)"""
+    folder = path.parent.name or path.resolve().parent.name or None
+    meta = data_spec.get("meta") or {}
+    if meta.get("meter_classes") and not meta.get("classes"):
+        return meter
+    return folder

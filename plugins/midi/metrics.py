@@ -11,16 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .decode import (
-    DEFAULT_MIN_STEPS,
-    calibrate,
-    canonical,
-    class_density,
-    decode,
-    is_binary,
-)
-from .options import STEPS_PER_BAR, STEPS_PER_BEAT, WindowSpec
-from .roll import FRAME, ONSET, note_lengths, note_starts
+from .decode import calibrate_rule, canonical, decode_rule, default_min_steps, is_binary
+from .options import Meter, WindowSpec
+from .roll import FRAME, ONSET, meters_of, note_lengths, note_starts
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +35,8 @@ MINOR_KEYS = ["Cm", "C#m", "Dm", "Ebm", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "B
 # The seven statistics of the acceptance table, then two more.
 STATS = ("pitch_range", "pitch_classes", "polyphony", "scale_consistency", "pc_entropy",
          "empty_beat_rate", "groove_consistency")
-EXTRA_STATS = ("qualified_note_rate", "pitches_used")
+EXTRA_STATS = ("qualified_note_rate", "pitches_used", "beat_onset_share")
+EMPTY_PHRASE_NOTES = 4  # a window with fewer notes is an empty phrase
 REFERENCE_CAP = 20_000  # training windows used for the reference statistics (seeded subset)
 
 
@@ -90,10 +84,14 @@ def key_name(roll: np.ndarray, spec: WindowSpec) -> str:
 
 
 # -- statistics ---------------------------------------------------------------------------------
-def window_stats(rolls: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
-    """Per-window statistics of binary rolls (n, 2, rows, steps); NaN where a window has no notes."""
+def window_stats(rolls: np.ndarray, spec: WindowSpec, meter: str = "4/4") -> dict[str, np.ndarray]:
+    """Per-window statistics of binary rolls (n, 2, rows, steps), all in one metre, over the
+    metre's window; NaN where a window has no notes."""
     p = spec.pitch_rows
-    rolls = rolls[:, :, :p]
+    m = Meter.of(meter)
+    width = rolls.shape[-1]
+    windows, rest = divmod(width, spec.steps)
+    rolls = rolls[:, :, :p, :windows * spec.meter_steps(meter) if windows and not rest else width]
     n, _, _, steps = rolls.shape
     on, starts = note_starts(rolls)  # (n, p, steps)
     has = on.any(axis=(1, 2))
@@ -120,16 +118,20 @@ def window_stats(rolls: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
         prob = note_pc / np.maximum(total, 1)[:, None]
         logs = np.where(prob > 0, np.log2(np.where(prob > 0, prob, 1.0)), 0.0)
         pc_entropy = np.where(total > 0, -(prob * logs).sum(axis=1), np.nan)
-    beats = steps // STEPS_PER_BEAT
-    beat_on = on.reshape(n, p, beats, STEPS_PER_BEAT).any(axis=(1, 3))  # (n, beats)
+    beats = steps // m.beat_steps
+    beat_on = on.reshape(n, p, beats, m.beat_steps).any(axis=(1, 3))  # (n, beats)
     empty_beat_rate = 1.0 - beat_on.mean(axis=1)
-    bars = steps // STEPS_PER_BAR
-    groove = starts.any(axis=1).reshape(n, bars, STEPS_PER_BAR)  # onset pattern per bar
+    bars = steps // m.steps_per_bar
+    groove = starts.any(axis=1).reshape(n, bars, m.steps_per_bar)  # onset pattern per bar
     if bars > 1:
         hamming = (groove[:, 1:] != groove[:, :-1]).mean(axis=2).mean(axis=1)
         groove_consistency = np.where(has, 1.0 - hamming, np.nan)
     else:
         groove_consistency = nan.copy()
+    onsets = starts.any(axis=1)  # (n, steps)
+    on_beats = onsets[:, ::m.beat_steps].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beat_onset_share = np.where(onsets.any(axis=1), on_beats / np.maximum(onsets.sum(axis=1), 1), np.nan)
     lengths = note_lengths(on, starts)
     owner = np.nonzero(starts)[0]
     qualified = np.bincount(owner, weights=(lengths >= 2).astype(float), minlength=n)
@@ -140,12 +142,27 @@ def window_stats(rolls: np.ndarray, spec: WindowSpec) -> dict[str, np.ndarray]:
             "scale_consistency": scale_consistency, "pc_entropy": pc_entropy,
             "empty_beat_rate": empty_beat_rate, "groove_consistency": groove_consistency,
             "qualified_note_rate": qualified_note_rate, "pitches_used": pitches_used,
-            "density": on.mean(axis=(1, 2)), "empty": (~has).astype(float)}
+            "beat_onset_share": beat_onset_share, "notes": counts.astype(float), "density": on.mean(axis=(1, 2)), "empty": (~has).astype(float),
+            "empty_phrase": (counts < EMPTY_PHRASE_NOTES).astype(float),
+            "chords": (voices > 1).sum(axis=1) / np.maximum(sounding_steps, 1)}
 
 
-def compare(samples: np.ndarray, reference: np.ndarray, spec: WindowSpec) -> dict[str, Any]:
+def stats_by_meter(rolls: np.ndarray, spec: WindowSpec, meters: list[str] | None) -> dict[str, np.ndarray]:
+    """window_stats of windows in several metres, each over its own metre, in the input order."""
+    meters = np.array(meters if meters is not None else [(spec.meters or ("4/4",))[0]] * len(rolls))
+    out: dict[str, np.ndarray] = {}
+    for meter in dict.fromkeys(meters.tolist()):
+        sel = meters == meter
+        for name, values in window_stats(rolls[sel], spec, meter).items():
+            out.setdefault(name, np.full(len(rolls), np.nan))[sel] = values
+    return out
+
+
+def compare(samples: np.ndarray, reference: np.ndarray, spec: WindowSpec, sample_meters: list[str] | None = None,
+            reference_meters: list[str] | None = None) -> dict[str, Any]:
     """Sample means against the training windows' mean and 10th-90th percentile range."""
-    s, r = window_stats(samples, spec), window_stats(reference, spec)
+    s = stats_by_meter(samples, spec, sample_meters)
+    r = stats_by_meter(reference, spec, reference_meters)
     table: dict[str, Any] = {}
     for name in (*STATS, *EXTRA_STATS):
         rv = r[name][np.isfinite(r[name])]
@@ -157,6 +174,9 @@ def compare(samples: np.ndarray, reference: np.ndarray, spec: WindowSpec) -> dic
         table[name] = {"samples": mean, "train": float(rv.mean()), "train_p10": p10, "train_p90": p90,
                        "inside": bool(len(sv) and p10 <= mean <= p90)}
     table["empty_windows"] = {"samples": float(s["empty"].mean()), "train": float(r["empty"].mean())}
+    table["empty_phrases"] = {"samples": float(s["empty_phrase"].mean()), "train": float(r["empty_phrase"].mean())}
+    table["notes"] = {"samples": float(np.median(s["notes"])), "train": float(np.median(r["notes"]))}  # medians
+    table["chord_share"] = {"samples": float(np.nanmean(s["chords"])), "train": float(np.nanmean(r["chords"]))}
     table["density"] = {"samples": float(s["density"].mean()), "train": float(r["density"].mean())}
     return table
 
@@ -170,29 +190,23 @@ def compute(samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", r
     spec = WindowSpec.from_json(meta["window"])
     probs = samples.detach().float().cpu().numpy()
     names = list(reference.class_names)
-    y_samp = None if sample_conditions is None else sample_conditions.detach().cpu().argmax(dim=1).numpy()
-    raw = None
-    if is_binary(probs):
-        rolls = canonical(probs[:, :2].astype(np.uint8))
-    else:  # decoded as `gen sample` decodes: per class, a frame threshold calibrated to the training density
-        groups = [(np.ones(len(probs), dtype=bool), None)] if y_samp is None else \
-            [(y_samp == k, name) for k, name in enumerate(names)]
-        rolls = np.zeros((len(probs), 2, *probs.shape[2:]), dtype=np.uint8)
-        raw = np.zeros_like(rolls)
-        for sel, name in groups:
-            if not sel.any():
-                continue
-            t = calibrate(probs[sel], class_density(meta, name), rng_seed=seed)
-            rolls[sel] = decode(probs[sel], t, rng=np.random.default_rng(seed))
-            # the same onsets and threshold without the minimum note length: how fragmented the
-            # decoder's own output is
-            raw[sel] = decode(probs[sel], t, rng=np.random.default_rng(seed), min_steps=1)
+    users = list(meta.get("classes") or ([] if meta.get("meter_classes") else names))
+    y_samp = None
+    one_class = np.ones(len(probs), dtype=bool)
+    if sample_conditions is not None and users:
+        part = sample_conditions.detach().cpu()[:, :len(users)]
+        y_samp = part.argmax(dim=1).numpy()
+        one_class = (part.max(dim=1).values == 1).numpy()  # not `--class 6/8` alone (every class alike)
+    sample_meters = meters_of(probs, spec)
+    rolls, raw = decode_groups(probs, spec, meta, y_samp, users, sample_meters, seed)
     rng = np.random.default_rng(seed)
     real = reference.items
     keep = np.sort(rng.choice(real.shape[0], REFERENCE_CAP, replace=False)) if real.shape[0] > REFERENCE_CAP \
         else np.arange(real.shape[0])
-    ref = real[torch.from_numpy(keep)][:, :2].numpy().astype(np.uint8)
-    table = compare(rolls, ref, spec)
+    ref_items = real[torch.from_numpy(keep)].numpy()
+    ref = ref_items[:, :2].astype(np.uint8)
+    ref_meters = meters_of(ref_items, spec)
+    table = compare(rolls, ref, spec, sample_meters, ref_meters)
     out: dict[str, float] = {}
     for name, row in table.items():
         for key, value in row.items():
@@ -201,14 +215,42 @@ def compute(samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", r
             out[f"{name}" if key == "samples" else f"{name}_{key}"] = float(value)
     out["stats_inside_p10_p90"] = float(sum(table[n]["inside"] for n in STATS if n in table))
     if raw is not None:
-        q = window_stats(raw, spec)["qualified_note_rate"]
+        q = stats_by_meter(raw, spec, sample_meters)["qualified_note_rate"]
         out["qualified_note_rate_before_min_length"] = float(np.nanmean(q)) if np.isfinite(q).any() else float("nan")
-        out["min_note_steps"] = float(DEFAULT_MIN_STEPS)
-    if y_samp is not None and sorted(names) == ["major", "minor"]:
-        y_real = reference.conditions[torch.from_numpy(keep)].argmax(dim=1).numpy()
-        mode_of = {names.index("major"): 0, names.index("minor"): 1}
+        out["min_note_steps"] = float(default_min_steps(meta))
+    if y_samp is not None and sorted(users) == ["major", "minor"]:
+        y_real = reference.conditions[torch.from_numpy(keep)][:, :len(users)].argmax(dim=1).numpy()
+        mode_of = {users.index("major"): 0, users.index("minor"): 1}
         _, mode_real = analyse_keys(ref, spec.low, spec.pitch_rows)
         _, mode_samp = analyse_keys(rolls, spec.low, spec.pitch_rows)
         out["mode_judge_accuracy"] = float((mode_real == np.vectorize(mode_of.get)(y_real)).mean())
-        out["mode_control"] = float((mode_samp == np.vectorize(mode_of.get)(y_samp)).mean())
+        hits = mode_samp == np.vectorize(mode_of.get)(y_samp)
+        out["mode_control"] = float(hits[one_class].mean()) if one_class.any() else float("nan")
     return out
+
+
+def decode_groups(probs: np.ndarray, spec: WindowSpec, meta: dict[str, Any], y_samp: np.ndarray | None,
+                  users: list[str], meters: list[str], seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Probabilities decoded as `gen sample` decodes them: per class and metre, a rule calibrated
+    to the training density; also without the minimum note length (how fragmented the decoder's
+    own output is). Binary items are only made canonical."""
+    if is_binary(probs):
+        rolls = np.zeros((len(probs), 2, spec.rows, probs.shape[-1]), dtype=np.uint8)
+        rows = spec.pitch_rows + spec.drum_rows
+        rolls[:, :, :rows] = canonical(probs[:, :2, :rows].astype(np.uint8))
+        return rolls, None
+    classes = np.zeros(len(probs), dtype=np.int64) if y_samp is None else y_samp
+    meters_arr = np.array(meters)
+    rolls = np.zeros((len(probs), 2, spec.rows, spec.steps), dtype=np.uint8)
+    raw = np.zeros_like(rolls)
+    for k in np.unique(classes):
+        for meter in dict.fromkeys(meters):
+            sel = (classes == k) & (meters_arr == meter)
+            if not sel.any():
+                continue
+            name = users[k] if y_samp is not None else None
+            steps = default_min_steps(meta)
+            rule = calibrate_rule(probs[sel], spec, meta, name, meter, rng_seed=seed, min_steps=steps)
+            rolls[sel] = decode_rule(probs[sel], spec, meta, rule, rng=np.random.default_rng(seed), min_steps=steps)
+            raw[sel] = decode_rule(probs[sel], spec, meta, rule, rng=np.random.default_rng(seed), min_steps=1)
+    return rolls, raw

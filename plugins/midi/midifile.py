@@ -3,7 +3,7 @@
 Reading turns a file into notes on the 16th-note grid plus its time-signature changes; every
 way a file can be corrupt becomes a `MidiReadError` with a short reason, so the loader can skip
 it by name and go on. Writing turns notes into a type-1 file at 480 ticks per beat with tempo,
-time-signature and key-signature meta messages at tick 0 and a note-off for every note-on.
+time-signature (the sample's metre) and key-signature meta messages at tick 0 and a note-off for every note-on.
 """
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .options import DRUM_CHANNEL, OUTPUT_TPB, STEPS_PER_BEAT
+from .options import DRUM_CHANNEL, OUTPUT_TPB, STEPS_PER_BEAT, Meter
+
+FOUR_FOUR = Meter(4, 4)
 
 MAX_FILE_BYTES = 32 * 1024 * 1024
-MAX_STEPS = 16 * 4096  # 4,096 bars of 4/4; longer files are skipped
+MAX_STEPS = 16 * 4096  # 16,384 quarter notes; longer files are skipped
 
 
 class MidiReadError(Exception):
@@ -95,48 +97,15 @@ def _grid(mf, tracks: Sequence[int] | None) -> ParsedMidi:
     def step(tick: int) -> int:
         return (tick * STEPS_PER_BEAT * 2 + tpb) // (2 * tpb)  # round half up, exact integers
 
-    notes: list[GridNote] = []
-    signatures: list[tuple[int, int, int]] = []
-    keys: list[tuple[int, str]] = []
-    tempo_changes = 0
-    end_tick_all = 0
+    scan = _TrackScan()
     for index, track in enumerate(mf.tracks):
-        tick = 0
-        active: dict[tuple[int, int], tuple[int, int]] = {}  # (channel, pitch) -> (start tick, velocity)
-        use = tracks is None or index in tracks
-
-        def close(key: tuple[int, int], at: int) -> None:
-            start, velocity = active.pop(key)
-            s, e = step(start), step(at)
-            notes.append(GridNote(s, max(e, s + 1), key[1], key[0], index, velocity))
-
-        for msg in track:
-            tick += msg.time
-            if msg.is_meta:
-                if msg.type == "time_signature":
-                    signatures.append((tick, msg.numerator, msg.denominator))
-                elif msg.type == "set_tempo":
-                    tempo_changes += 1
-                elif msg.type == "key_signature":
-                    keys.append((tick, msg.key))
-                continue
-            if not use or msg.type not in ("note_on", "note_off"):
-                continue
-            key = (msg.channel, msg.note)
-            if msg.type == "note_on" and msg.velocity > 0:
-                if key in active:  # a repeated note before its note-off: the old one ends here
-                    close(key, tick)
-                active[key] = (tick, msg.velocity)
-            elif key in active:
-                close(key, tick)
-        for key in list(active):  # notes never switched off end with their track
-            close(key, tick)
-        end_tick_all = max(end_tick_all, tick)
-    if step(end_tick_all) > MAX_STEPS:
+        scan.read(track, index, tracks is None or index in tracks)
+    if step(scan.end_tick) > MAX_STEPS:
         raise MidiReadError(f"it is longer than {MAX_STEPS // 16:,} bars")
-    signatures.sort(key=lambda s: s[0])
+    notes = [GridNote(step(s), max(step(e), step(s) + 1), pitch, channel, track, velocity)
+             for s, e, pitch, channel, track, velocity in scan.notes]
     grid_signatures: list[tuple[int, int, int]] = []
-    for tick, num, den in signatures:
+    for tick, num, den in sorted(scan.signatures, key=lambda s: s[0]):
         at = step(tick)
         if grid_signatures and grid_signatures[-1][0] == at:
             grid_signatures[-1] = (at, num, den)
@@ -144,9 +113,49 @@ def _grid(mf, tracks: Sequence[int] | None) -> ParsedMidi:
             grid_signatures.append((at, num, den))
     if not grid_signatures or grid_signatures[0][0] > 0:
         grid_signatures.insert(0, (0, 4, 4))  # the MIDI default
-    end_step = max([step(end_tick_all)] + [n.end for n in notes])
-    keys = [(step(tick), key) for tick, key in sorted(keys, key=lambda k: k[0])]
-    return ParsedMidi(notes, grid_signatures, len(mf.tracks), tpb, mf.type, end_step, tempo_changes, keys)
+    end_step = max([step(scan.end_tick)] + [n.end for n in notes])
+    keys = [(step(tick), key) for tick, key in sorted(scan.keys, key=lambda k: k[0])]
+    return ParsedMidi(notes, grid_signatures, len(mf.tracks), tpb, mf.type, end_step, scan.tempo_changes, keys)
+
+
+class _TrackScan:
+    """Notes (in ticks) and meta events of every track, in file order."""
+
+    def __init__(self) -> None:
+        self.notes: list[tuple[int, int, int, int, int, int]] = []  # start, end, pitch, channel, track, velocity
+        self.signatures: list[tuple[int, int, int]] = []
+        self.keys: list[tuple[int, str]] = []
+        self.tempo_changes = 0
+        self.end_tick = 0
+
+    def read(self, track, index: int, use: bool) -> None:
+        tick = 0
+        active: dict[tuple[int, int], tuple[int, int]] = {}  # (channel, pitch) -> (start tick, velocity)
+        for msg in track:
+            tick += msg.time
+            if msg.is_meta:
+                self._meta(msg, tick)
+            elif use and msg.type in ("note_on", "note_off"):
+                key = (msg.channel, msg.note)
+                if key in active:  # a note-off, or a repeated note before its note-off: the old one ends here
+                    self._close(active, key, tick, index)
+                if msg.type == "note_on" and msg.velocity > 0:
+                    active[key] = (tick, msg.velocity)
+        for key in list(active):  # notes never switched off end with their track
+            self._close(active, key, tick, index)
+        self.end_tick = max(self.end_tick, tick)
+
+    def _meta(self, msg, tick: int) -> None:
+        if msg.type == "time_signature":
+            self.signatures.append((tick, msg.numerator, msg.denominator))
+        elif msg.type == "set_tempo":
+            self.tempo_changes += 1
+        elif msg.type == "key_signature":
+            self.keys.append((tick, msg.key))
+
+    def _close(self, active: dict, key: tuple[int, int], at: int, index: int) -> None:
+        start, velocity = active.pop(key)
+        self.notes.append((start, at, key[1], key[0], index, velocity))
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -159,16 +168,19 @@ class OutNote:
     drum: bool = False
 
 
-def accent(step: int, base: int) -> int:
-    """A gentle metrical accent: strong downbeats, lighter off-beat 16ths."""
-    position = step % (STEPS_PER_BEAT * 4)
+def accent(step: int, base: int, meter: Meter = FOUR_FOUR) -> int:
+    """A gentle accent that follows the bar: strong downbeats, a lighter accent on the middle beat
+    of bars with an even number of beats (beat 3 of 4/4, the second dotted quarter of 6/8), plain
+    beats, then lighter off-beat eighths and 16ths."""
+    position = step % meter.steps_per_bar
+    beat, inside = divmod(position, meter.beat_steps)
     if position == 0:
         delta = 12
-    elif position == 8:
+    elif inside == 0 and meter.beats % 2 == 0 and meter.beats > 2 and beat == meter.beats // 2:
         delta = 6
-    elif position % STEPS_PER_BEAT == 0:
+    elif inside == 0:
         delta = 0
-    elif position % 2 == 0:
+    elif inside % 2 == 0:
         delta = -6
     else:
         delta = -10
@@ -176,7 +188,7 @@ def accent(step: int, base: int) -> int:
 
 
 def build_midi(notes: Iterable[OutNote], total_steps: int, *, tempo_bpm: float, key: str | None,
-               program: int = 0, name: str = "gen"):
+               program: int = 0, name: str = "gen", meter: Meter = FOUR_FOUR):
     """A type-1 mido.MidiFile: a conductor track with the meta messages at tick 0, a pitched track
     (channel 1) and, when there are drum notes, a drum track (channel 10)."""
     import mido
@@ -186,8 +198,9 @@ def build_midi(notes: Iterable[OutNote], total_steps: int, *, tempo_bpm: float, 
     end_tick = max(0, total_steps) * per_step
     conductor = mido.MidiTrack()
     conductor.append(mido.MetaMessage("track_name", name=name, time=0))
-    conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, clocks_per_click=24,
-                                      notated_32nd_notes_per_beat=8, time=0))
+    clocks = 24 * 4 // meter.denominator * (3 if meter.compound else 1)  # MIDI clocks per beat
+    conductor.append(mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator,
+                                      clocks_per_click=clocks, notated_32nd_notes_per_beat=8, time=0))
     conductor.append(mido.MetaMessage("key_signature", key=key or "C", time=0))
     conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
     conductor.append(mido.MetaMessage("end_of_track", time=end_tick))

@@ -10,9 +10,12 @@ from typing import Any
 
 from gencore.errors import GenError
 
-STEPS_PER_BEAT = 4  # a 16th-note grid
-BEATS_PER_BAR = 4  # 4/4 windows
-STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR
+STEPS_PER_BEAT = 4  # a 16th-note grid: 4 steps per quarter note
+BEATS_PER_BAR = 4  # of 4/4, the MIDI default metre
+STEPS_PER_BAR = STEPS_PER_BEAT * BEATS_PER_BAR  # of 4/4
+DEFAULT_METER = "4/4"
+METER_DENOMINATORS = (1, 2, 4, 8, 16)  # a bar must be whole 16th steps
+MAX_METER_NUMERATOR = 32
 BAR_CHOICES = (2, 4)  # window lengths a model trains on
 MAX_SAMPLE_BARS = 64  # stitched samples
 DEFAULT_BARS = 4
@@ -36,7 +39,62 @@ DRUM_ROWS: tuple[tuple[str, tuple[int, ...]], ...] = (
 )
 OUTPUT_TPB = 480
 
-__all__ = ["WindowSpec", "cache_root", "option", "parse_sample_options", "parse_train_options"]
+__all__ = ["WindowSpec", "cache_root", "option", "parse_sample_options", "parse_train_options", "Meter"]
+
+
+@dataclass(frozen=True)
+class Meter:
+    """A time signature on the 16th-note grid: 6/8 is 12 steps a bar in two beats of 6 steps."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+    @property
+    def steps_per_bar(self) -> int:
+        return self.numerator * 16 // self.denominator
+
+    @property
+    def compound(self) -> bool:
+        """6/8, 9/8, 12/8 (and x/16): beats of three eighths."""
+        return self.denominator >= 8 and self.numerator % 3 == 0 and self.numerator > 3
+
+    @property
+    def beat_steps(self) -> int:
+        unit = 16 // self.denominator
+        return 3 * unit if self.compound else unit
+
+    @property
+    def beats(self) -> int:
+        return self.steps_per_bar // self.beat_steps
+
+    @classmethod
+    def of(cls, name: str) -> "Meter":
+        num, den = name.split("/")
+        return cls(int(num), int(den))
+
+
+def meter_supported(numerator: int, denominator: int) -> bool:
+    return denominator in METER_DENOMINATORS and 1 <= numerator <= MAX_METER_NUMERATOR \
+        and numerator * 16 // denominator >= 2
+
+
+def parse_meters(value: Any, flag: str = "--meter") -> tuple[str, ...] | None:
+    """`all` -> None (every metre found); `6/8,3/4` -> ("6/8", "3/4")."""
+    text = "all" if value is None else str(value).strip().lower()
+    if text in ("all", ""):
+        return None
+    names = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        m = re.fullmatch(r"(\d{1,2})/(\d{1,2})", part)
+        if not m or not meter_supported(int(m.group(1)), int(m.group(2))):
+            raise GenError(f"bad metre {part!r}: expected a time signature such as 3/4 or 6/8 whose bar is whole "
+                           f"16th notes", where=flag, hint="e.g. --meter 6/8, or --meter 3/4,6/8")
+        names.append(f"{int(m.group(1))}/{int(m.group(2))}")
+    return tuple(dict.fromkeys(names))
 
 
 def option(options: dict[str, Any] | None, name: str, default: Any = None) -> Any:
@@ -56,6 +114,8 @@ class WindowSpec:
     transpose: int = DEFAULT_TRANSPOSE
     hop: int = 1  # bars between window starts
     normalise_key: bool = True  # files transposed to tonic C (keyframe.py)
+    # The metres windows are cut in, most windows first; None while loading: every metre found.
+    meters: tuple[str, ...] | None = None
 
     @property
     def pitch_rows(self) -> int:
@@ -66,23 +126,37 @@ class WindowSpec:
         return len(DRUM_ROWS) if self.drums == "rows" else 0
 
     @property
+    def meter_row(self) -> int | None:
+        """With several metres, one more row says where the bars and beats of the window's metre
+        fall (onset: bar starts, frame: beat starts, chroma: the window's own length)."""
+        return self.pitch_rows + self.drum_rows if self.meters and len(self.meters) > 1 else None
+
+    @property
     def rows(self) -> int:
-        return self.pitch_rows + self.drum_rows
+        return self.pitch_rows + self.drum_rows + (self.meter_row is not None)
+
+    def meter_steps(self, meter: str) -> int:
+        return self.bars * Meter.of(meter).steps_per_bar
 
     @property
     def steps(self) -> int:
-        return self.bars * STEPS_PER_BAR
+        """Steps of an item: the longest window among the run's metres (shorter ones end in silence)."""
+        return max(self.meter_steps(m) for m in (self.meters or (DEFAULT_METER,)))
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["tracks"] = None if self.tracks is None else list(self.tracks)
+        out["meters"] = None if self.meters is None else list(self.meters)
         return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "WindowSpec":
         data = dict(data)
+        data.setdefault("meters", [DEFAULT_METER])  # runs made before metres were 4/4
         if data.get("tracks") is not None:
             data["tracks"] = tuple(data["tracks"])
+        if data.get("meters") is not None:
+            data["meters"] = tuple(data["meters"])
         return cls(**data)
 
 
@@ -96,7 +170,7 @@ def _int(value: Any, flag: str, example: str) -> int:
 def parse_bars(value: Any, flag: str = "--bars", choices: tuple[int, ...] = BAR_CHOICES) -> int:
     bars = _int(value, flag, "--bars 4")
     if bars not in choices:
-        raise GenError(f"{bars} bars is not supported; windows are {' or '.join(map(str, choices))} bars of 4/4",
+        raise GenError(f"{bars} bars is not supported; windows are {' or '.join(map(str, choices))} bars",
                        where=flag, hint="e.g. --bars 4")
     return bars
 
@@ -156,7 +230,8 @@ def parse_train_options(options: dict[str, Any] | None) -> tuple[WindowSpec, int
                            hint="e.g. --max-files 50, or leave it out to read every file")
     spec = WindowSpec(bars=bars, low=low, high=high, tracks=parse_tracks(option(options, "tracks")),
                       drums=parse_drums(option(options, "drums")), transpose=transpose, hop=hop,
-                      normalise_key=bool(option(options, "normalise_key", True)))
+                      normalise_key=bool(option(options, "normalise_key", True)),
+                      meters=parse_meters(option(options, "meter")))
     return spec, max_files
 
 
@@ -169,7 +244,8 @@ class SampleSettings:
     velocity: int
     program: int
     wav: bool
-    min_steps: int = 2
+    min_steps: int | None = None  # None: the run's own default (decode.default_min_steps)
+    meter: str | None = None
 
 
 def parse_sample_options(options: dict[str, Any] | None) -> SampleSettings:
@@ -203,12 +279,17 @@ def parse_sample_options(options: dict[str, Any] | None) -> SampleSettings:
     if not 0 <= program <= 127:
         raise GenError(f"must be a General MIDI program from 0 to 127, got {program}", where="--program",
                        hint="e.g. --program 0 (piano) or --program 52 (choir)")
-    min_steps = _int(option(options, "min_steps", 2), "--min-steps", "--min-steps 2")
-    if not 1 <= min_steps <= 16:
+    min_steps = option(options, "min_steps")
+    if min_steps is not None:
+        min_steps = _int(min_steps, "--min-steps", "--min-steps 2")
+    if min_steps is not None and not 1 <= min_steps <= 16:
         raise GenError(f"must be from 1 to 16 steps, got {min_steps}", where="--min-steps",
                        hint="e.g. --min-steps 2 (an eighth note); 1 keeps one-step notes")
     key = option(options, "key")
-    return SampleSettings(bars=bars, key=None if key is None else str(key), tempo=tempo, threshold=threshold,
+    meters = parse_meters(option(options, "meter"))
+    if meters is not None and len(meters) != 1:
+        raise GenError(f"give one metre to sample, got {', '.join(meters)}", where="--meter", hint="e.g. --meter 6/8")
+    return SampleSettings(meter=meters[0] if meters else None, bars=bars, key=None if key is None else str(key), tempo=tempo, threshold=threshold,
                           velocity=velocity, program=program, wav=bool(option(options, "wav", False)),
                           min_steps=min_steps)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .midifile import OutNote
-from .options import STEPS_PER_BAR, STEPS_PER_BEAT, WindowSpec
+from .options import DRUM_ROWS, STEPS_PER_BEAT, Meter, WindowSpec
 from .roll import FRAME, ONSET
 
 if TYPE_CHECKING:
@@ -25,13 +25,61 @@ FRAME_COLOUR = (62, 112, 178)
 ONSET_COLOUR = (16, 40, 92)
 DRUM_COLOUR = (186, 84, 48)
 GUTTER = 4
+LABEL_PX, HEADER_PX, FOOT_PX = 30, 12, 5  # room for the pitch names on the left and the bar numbers on top
+LABEL_COLOUR = (60, 60, 60)
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 SAMPLE_RATE = 22_050
 
 
-def roll_image(roll: np.ndarray, spec: WindowSpec) -> "Image.Image":
-    """One binary roll (2, rows, steps) as an RGB picture, high pitches at the top."""
-    from PIL import Image
+def roll_image(roll: np.ndarray, spec: WindowSpec, meter: str = "4/4") -> "Image.Image":
+    """One binary roll (2, rows, steps) as an RGB picture, high pitches at the top: the pitch name
+    of every C (and of the lowest and highest row) on the left, bar numbers along the top, bar
+    lines and beat lines of the roll's metre, drum rows named."""
+    from PIL import Image, ImageDraw
 
+    m = Meter.of(meter)
+    roll = roll[:, :spec.pitch_rows + spec.drum_rows]  # not the metre row
+    body = _cells(roll, spec, m)
+    rows = roll.shape[1]
+    image = Image.new("RGB", (LABEL_PX + body.shape[1], HEADER_PX + body.shape[0] + FOOT_PX), BACKGROUND)
+    image.paste(Image.fromarray(np.ascontiguousarray(body), mode="RGB"), (LABEL_PX, HEADER_PX))
+    draw = ImageDraw.Draw(image)
+    for r, label in _row_labels(spec, rows).items():
+        y = HEADER_PX + (rows - 1 - r) * ROW_PX + ROW_PX // 2
+        draw.text((LABEL_PX - 3, y), label, fill=LABEL_COLOUR, anchor="rm", font=_font())
+        draw.line([(LABEL_PX - 2, y), (LABEL_PX - 1, y)], fill=LABEL_COLOUR)
+    for bar, s in enumerate(range(0, roll.shape[2], m.steps_per_bar)):
+        x = LABEL_PX + s * STEP_PX
+        draw.line([(x, 0), (x, HEADER_PX - 1)], fill=BAR_LINE)
+        draw.text((x + 2, 1), str(bar + 1), fill=LABEL_COLOUR, anchor="la", font=_font())
+    return image
+
+
+def _font():
+    from PIL import ImageFont
+
+    return ImageFont.load_default()
+
+
+def _row_labels(spec: WindowSpec, rows: int) -> dict[int, str]:
+    """Row index -> name: every C, the lowest and highest pitch, and the drum rows."""
+    labels = {}
+    for r in range(spec.pitch_rows):
+        pitch = spec.low + r
+        if pitch % 12 == 0 or r in (0, spec.pitch_rows - 1):
+            labels[r] = pitch_name(pitch)
+    for i in range(spec.drum_rows):
+        labels[spec.pitch_rows + i] = DRUM_ROWS[i][0]
+    return {r: name for r, name in labels.items() if r < rows}
+
+
+def pitch_name(pitch: int) -> str:
+    """MIDI note -> scientific pitch name: 60 -> C4."""
+    return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
+def _cells(roll: np.ndarray, spec: WindowSpec, meter: Meter) -> np.ndarray:
+    """The notes on a keyboard background, with beat and bar lines on the empty cells."""
     rows, steps = roll.shape[1], roll.shape[2]
     canvas = np.empty((rows, steps, 3), dtype=np.uint8)
     canvas[:] = BACKGROUND
@@ -43,33 +91,32 @@ def roll_image(roll: np.ndarray, spec: WindowSpec) -> "Image.Image":
             canvas[r] = C_ROW
     frame = roll[FRAME] > 0
     onset = roll[ONSET] > 0
-    colour = np.array(FRAME_COLOUR, dtype=np.uint8)
-    canvas[frame] = colour
+    canvas[frame] = np.array(FRAME_COLOUR, dtype=np.uint8)
     canvas[onset] = ONSET_COLOUR
     if spec.drum_rows:
-        drums = (frame | onset)
+        drums = frame | onset
         drums[:spec.pitch_rows] = False
         canvas[drums] = DRUM_COLOUR
     big = canvas[::-1].repeat(ROW_PX, axis=0).repeat(STEP_PX, axis=1)
-    # grid lines on the empty cells only, so notes stay solid
-    empty = ~np.concatenate([frame | onset])[::-1].repeat(ROW_PX, axis=0).repeat(STEP_PX, axis=1)
-    for s in range(0, steps, STEPS_PER_BEAT):
+    empty = ~(frame | onset)[::-1].repeat(ROW_PX, axis=0).repeat(STEP_PX, axis=1)
+    for s in range(0, steps, meter.beat_steps):
         x = s * STEP_PX
-        line = BAR_LINE if s % STEPS_PER_BAR == 0 else BEAT_LINE
+        line = BAR_LINE if s % meter.steps_per_bar == 0 else BEAT_LINE
         big[:, x][empty[:, x]] = line
-    # the first pixel of every note is darker: onsets read as note starts
-    return Image.fromarray(np.ascontiguousarray(big), mode="RGB")
+    return big
 
 
-def preview(rolls: np.ndarray, spec: WindowSpec, columns: int) -> "Image.Image":
+def preview(rolls: np.ndarray, spec: WindowSpec, columns: int, meters: list[str] | None = None) -> "Image.Image":
     from PIL import Image
 
     if len(rolls) == 0:
         return Image.new("RGB", (64, 64), (128, 128, 128))
-    cells = [roll_image(r, spec) for r in rolls]
+    meters = meters or ["4/4"] * len(rolls)
+    cells = [roll_image(r[..., :r.shape[-1] // spec.steps * spec.meter_steps(m) or r.shape[-1]], spec, m)
+             for r, m in zip(rolls, meters)]
     columns = max(1, min(int(columns), len(cells)))
     n_rows = -(-len(cells) // columns)
-    cw, ch = cells[0].size
+    cw, ch = max(c.size[0] for c in cells), max(c.size[1] for c in cells)
     canvas = Image.new("RGB", (columns * cw + (columns - 1) * GUTTER, n_rows * ch + (n_rows - 1) * GUTTER),
                        (96, 96, 96))
     for i, cell in enumerate(cells):

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .midifile import OutNote, ParsedMidi, accent
-from .options import DRUM_CHANNEL, DRUM_ROWS, STEPS_PER_BAR, STEPS_PER_BEAT, WindowSpec
+from .midifile import FOUR_FOUR, OutNote, ParsedMidi, accent
+from .options import DRUM_CHANNEL, DRUM_ROWS, Meter, WindowSpec, meter_supported
 
 ONSET, FRAME, CHROMA = 0, 1, 2
 CHANNELS = 3
@@ -57,56 +57,117 @@ def file_roll(parsed: ParsedMidi, spec: WindowSpec) -> FileRoll:
     return FileRoll(roll, out_of_range, drums, placed)
 
 
-def window_starts(parsed: ParsedMidi, spec: WindowSpec, length: int) -> list[int]:
-    """Window starts on bar lines inside 4/4 stretches: every `hop` bars, whole windows only."""
-    starts: list[int] = []
+@dataclass
+class Window:
+    meter: str  # the metre it was cut in, e.g. "6/8"
+    roll: np.ndarray  # (2, rows, bars x the metre's steps per bar), not yet padded
+
+
+def segments(parsed: ParsedMidi) -> list[tuple[int, int, Meter | None]]:
+    """(start, stop, metre) per time-signature stretch; None for a metre off the 16th grid."""
     sigs = parsed.time_signatures
+    out = []
     for i, (at, num, den) in enumerate(sigs):
         stop = sigs[i + 1][0] if i + 1 < len(sigs) else parsed.end_step
-        if (num, den) != (4, 4):
+        out.append((at, stop, Meter(num, den) if meter_supported(num, den) else None))
+    return out
+
+
+def window_starts(parsed: ParsedMidi, spec: WindowSpec) -> list[tuple[int, str]]:
+    """(start step, metre) of every window: whole bars of each stretch's own metre, from the
+    stretch's start, every `hop` bars, whole windows only, in the metres the spec allows. A pickup
+    written as a stretch of its own length (a time signature such as 2/16 before the tune's 4/4,
+    as notation programs mark partial bars) gives no window, and the tune's windows start on its
+    first full bar."""
+    starts: list[tuple[int, str]] = []
+    for at, stop, meter in segments(parsed):
+        if meter is None or (spec.meters is not None and meter.name not in spec.meters):
             continue
+        length = spec.bars * meter.steps_per_bar
         s = at
         while s + length <= stop:
-            starts.append(s)
-            s += spec.hop * STEPS_PER_BAR
+            starts.append((s, meter.name))
+            s += spec.hop * meter.steps_per_bar
     return starts
 
 
-def empty_beat_fraction(window: np.ndarray) -> float:
-    frames = window[FRAME].reshape(window.shape[1], -1, STEPS_PER_BEAT)
+def empty_beat_fraction(window: np.ndarray, meter: Meter = FOUR_FOUR) -> float:
+    frames = window[FRAME].reshape(window.shape[1], -1, meter.beat_steps)
     return float((frames.max(axis=(0, 2)) == 0).mean())
 
 
-def windows_of(parsed: ParsedMidi, spec: WindowSpec) -> tuple[np.ndarray, FileRoll, int]:
-    """All training windows of one file (n, 2, rows, steps), the file roll, and how many windows
-    were dropped as (mostly) empty."""
+def windows_of(parsed: ParsedMidi, spec: WindowSpec) -> tuple[list[Window], FileRoll, int]:
+    """All training windows of one file, the file roll, and how many windows were dropped as
+    (mostly) empty."""
     fr = file_roll(parsed, spec)
-    length = spec.steps
     out, dropped = [], 0
-    for s in window_starts(parsed, spec, length):
+    for s, name in window_starts(parsed, spec):
+        meter = Meter.of(name)
+        length = spec.bars * meter.steps_per_bar
         w = fr.roll[:, :, s:s + length]
         if w.shape[2] < length:
             continue
-        if not w[FRAME].any() or empty_beat_fraction(w) > MAX_EMPTY_BEATS:
+        if not w[FRAME].any() or empty_beat_fraction(w, meter) > MAX_EMPTY_BEATS:
             dropped += 1
             continue
-        out.append(w)
-    arr = np.stack(out) if out else np.zeros((0, 2, spec.rows, length), dtype=np.uint8)
-    return arr, fr, dropped
+        out.append(Window(name, w))
+    return out, fr, dropped
 
 
-def first_window(fr: FileRoll, parsed: ParsedMidi, spec: WindowSpec) -> np.ndarray:
-    """The window a single input file stands for (reconstruct, interpolate): its first 4/4
-    window with notes, or its start padded with silence when it is shorter than a window."""
-    length = spec.steps
-    for s in window_starts(parsed, spec, length):
-        w = fr.roll[:, :, s:s + length]
+def padded(window: np.ndarray, steps: int) -> np.ndarray:
+    """A window (..., length) followed by silence up to `steps`."""
+    if window.shape[-1] == steps:
+        return window
+    out = np.zeros((*window.shape[:-1], steps), dtype=window.dtype)
+    out[..., :window.shape[-1]] = window
+    return out
+
+
+def first_window(fr: FileRoll, parsed: ParsedMidi, spec: WindowSpec) -> tuple[np.ndarray, str]:
+    """The window a single input file stands for (reconstruct, interpolate), padded to the item
+    length, and its metre: the first window with notes in one of the run's metres, or else the
+    file's start, read in the run's main metre."""
+    for s, name in window_starts(parsed, spec):
+        w = fr.roll[:, :, s:s + spec.meter_steps(name)]
         if w[FRAME].any():
-            return w
-    w = np.zeros((2, spec.rows, length), dtype=np.uint8)
-    take = min(length, fr.roll.shape[2])
+            return padded(w, spec.steps), name
+    main = (spec.meters or (FOUR_FOUR.name,))[0]
+    take = min(spec.meter_steps(main), fr.roll.shape[2])
+    w = np.zeros((2, fr.roll.shape[1], spec.steps), dtype=np.uint8)
     w[:, :, :take] = fr.roll[:, :, :take]
-    return w
+    return w, main
+
+
+def meter_pattern(meter: str, spec: WindowSpec) -> np.ndarray:
+    """The metre row's three channels (3, steps): bar starts, beat starts, the window's extent."""
+    m = Meter.of(meter)
+    steps = np.arange(spec.steps)
+    inside = steps < spec.meter_steps(meter)
+    return np.stack([inside & (steps % m.steps_per_bar == 0), inside & (steps % m.beat_steps == 0),
+                     inside]).astype(np.uint8)
+
+
+def with_meter_row(items: np.ndarray, meters: list[str], spec: WindowSpec) -> np.ndarray:
+    """Items (n, 3, rows, steps) with the metre row of each item's metre filled in (a no-op for
+    runs of one metre)."""
+    if spec.meter_row is None:
+        return items
+    patterns = {m: meter_pattern(m, spec) for m in dict.fromkeys(meters)}
+    for i, m in enumerate(meters):
+        items[i, :, spec.meter_row] = patterns[m]
+    return items
+
+
+def meters_of(items: np.ndarray, spec: WindowSpec) -> list[str]:
+    """Each item's metre, read from its metre row (decoded or probabilities alike): the run's
+    metre whose pattern it matches best; the run's only metre when it has one."""
+    names = list(spec.meters or (FOUR_FOUR.name,))
+    if spec.meter_row is None or items.shape[-3] < 3:
+        return [names[0]] * len(items)
+    row = items[:, :, spec.meter_row].reshape(len(items), -1).astype(np.float64)  # (n, 3 x steps)
+    patterns = np.stack([meter_pattern(m, spec).reshape(-1) for m in names]).astype(np.float64)
+    distance = np.abs(row[:, None, :] - patterns[None]).sum(axis=2)  # (n, metres)
+    return [names[i] for i in distance.argmin(axis=1)]
 
 
 def transpositions(windows: np.ndarray, spec: WindowSpec) -> np.ndarray:
@@ -161,18 +222,18 @@ def note_lengths(on: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return counts[keys[starts]]
 
 
-def roll_to_notes(roll: np.ndarray, spec: WindowSpec, velocity: int) -> list[OutNote]:
-    """One binary roll (2, rows, steps) -> notes for writing, with accented velocities."""
-    on, starts = note_starts(roll)
+def roll_to_notes(roll: np.ndarray, spec: WindowSpec, velocity: int, meter: Meter = FOUR_FOUR) -> list[OutNote]:
+    """One binary roll (2, rows, steps) -> notes for writing, with velocities accented by the bar."""
+    on, starts = note_starts(roll[:, :spec.pitch_rows + spec.drum_rows])
     lengths = note_lengths(on, starts)
     notes = []
     for (row, step), length in zip(zip(*np.nonzero(starts)), lengths):
         row, step, length = int(row), int(step), int(length)
         if row < spec.pitch_rows:
-            notes.append(OutNote(step, step + length, spec.low + row, accent(step, velocity)))
+            notes.append(OutNote(step, step + length, spec.low + row, accent(step, velocity, meter)))
         else:
             drum_note = DRUM_ROWS[row - spec.pitch_rows][1][0]
-            notes.append(OutNote(step, step + 1, drum_note, accent(step, velocity), drum=True))
+            notes.append(OutNote(step, step + 1, drum_note, accent(step, velocity, meter), drum=True))
     notes.sort(key=lambda n: (n.start, n.pitch))
     return notes
 

@@ -1,0 +1,269 @@
+"""Small Mario as the Mario AI framework moves him, for the playability checker of SMB-like games.
+
+The jump arcs are not hand-made: `arcs()` steps the framework's update rules for small Mario
+(engine/sprites/Mario.java of the public Mario AI framework, Togelius, Karakovskiy, Baumgarten,
+Khalifa et al.) frame by frame:
+
+- running adds 1.2 px/frame to the horizontal speed (walking 0.6), and inertia keeps 0.89 of it
+  each frame, on the ground and in the air;
+- a jump sets the vertical speed to 7 x -1.9 px/frame and, while the button is held, to
+  jumpTime x -1.9 for 7 more frames (jumpTime counting down); released, it keeps 0.85 of the
+  speed and gravity adds 3 px/frame: the longest jump rises 66.5 px (4 tiles, not 5);
+- small Mario is a box 8 px wide and 12 px tall (x +- 4, y - 12 .. y, y at his feet).
+
+Every tile the box overlaps on every frame (after the horizontal and after the vertical move)
+must be free, so ceilings cut jumps short and the edges of gaps and walls count to the pixel.
+Jumps start from the middle of a tile, standing or after a run-up along the floor Mario stands on
+(the speed a run-up of k tiles gives is simulated too). This is conservative: Mario never does
+more here than the engine lets him, and a blocked jump ends with a straight fall instead of the
+slide the engine would give him. Enemies are hazards: Mario's box may not touch an enemy tile
+(he jumps over enemies; stomping is left out, as is the enemies' walking). Bullet Bills fly
+along a cannon's top row: the two tiles either side of a cannon top are hazards.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+TILE = 16
+HALF_WIDTH, HEIGHT = 4, 12  # small Mario's box
+RUN, WALK = 1.2, 0.6
+INERTIA, Y_DAMP, GRAVITY = 0.89, 0.85, 3.0
+JUMP_SPEED, JUMP_TIME = -1.9, 7
+HOLDS = (1, 3, 5, 8)  # frames the jump button is held
+STEER = (0, 6, 99)  # frames the direction is held after take-off (99: all the way)
+RUNUPS = (0, 2, 4, 6)  # tiles of run-up before the take-off tile
+STARTS = (4.5, 11.5)  # take-off points in the tile (px): as far left and right as it holds Mario
+MAX_FRAMES = 64
+MAX_DROP = 17  # rows below take-off after which an arc is cut (it has fallen out of any level)
+
+
+def runup_speed(tiles: int) -> float:
+    """Horizontal speed after running `tiles` tiles from standing (px/frame, after inertia)."""
+    x, xa = 0.0, 0.0
+    while x < tiles * TILE:
+        xa += RUN
+        x += xa
+        xa *= INERTIA
+    return xa
+
+
+def _cells(x: float, y: float) -> list[tuple[int, int]]:
+    """Tiles (dx, dy) the box overlaps, relative to the take-off tile; x, y in px from its
+    top-left corner, y at the feet."""
+    c0, c1 = int(np.floor((x - HALF_WIDTH) / TILE)), int(np.floor((x + HALF_WIDTH) / TILE))
+    r0, r1 = int(np.floor((y - HEIGHT) / TILE)), int(np.floor(y / TILE))
+    return [(c, r) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
+
+
+def simulate(speed: float, hold: int, steer: int, start_x: float = TILE / 2
+             ) -> list[tuple[list[tuple[int, int]], tuple[int, int]]]:
+    """One rightward jump from `start_x` px into a tile, feet on its floor: per frame, the tiles
+    the box sweeps and the tile of the feet (Mario.update: move x, then y; damping; gravity)."""
+    x, y = start_x, TILE - 1.0
+    xa, ya, jump_time = speed, 0.0, 0
+    steps = []
+    for frame in range(MAX_FRAMES):
+        if frame == 0:
+            jump_time, ya = JUMP_TIME, JUMP_TIME * JUMP_SPEED
+        elif frame < hold and jump_time > 0:
+            ya = jump_time * JUMP_SPEED
+            jump_time -= 1
+        else:
+            jump_time = 0
+        if frame < steer:
+            xa += RUN
+        if abs(xa) < 0.5:
+            xa = 0.0
+        x += xa
+        swept = _cells(x, y)
+        y += ya
+        swept += _cells(x, y)
+        feet = (int(np.floor(x / TILE)), int(np.floor(y / TILE)))
+        steps.append((sorted(set(swept)), feet))
+        ya = ya * Y_DAMP + GRAVITY
+        xa *= INERTIA
+        if feet[1] > MAX_DROP:
+            break
+    return steps
+
+
+@lru_cache(maxsize=1)
+def arc_table() -> dict[str, np.ndarray]:
+    """Every (run-up, hold, steer) jump as padded arrays: cells (A, S, M, 2), feet (A, S, 2),
+    the run-up each needs (A,), and the number of steps of each (A,)."""
+    arcs, needs = [], []
+    seen = set()
+    for runup in RUNUPS:
+        speed = runup_speed(runup)
+        for hold in HOLDS:
+            for steer, start_x in ((a, b) for a in STEER for b in STARTS):
+                steps = simulate(speed, hold, steer, start_x)
+                key = tuple((tuple(c), f) for c, f in steps)
+                if key not in seen:
+                    seen.add(key)
+                    arcs.append(steps)
+                    needs.append(runup)
+    n_steps = max(len(a) for a in arcs)
+    n_cells = max(len(c) for a in arcs for c, _ in a)
+    cells = np.zeros((len(arcs), n_steps, n_cells, 2), dtype=np.int64)
+    feet = np.zeros((len(arcs), n_steps, 2), dtype=np.int64)
+    length = np.zeros(len(arcs), dtype=np.int64)
+    for i, steps in enumerate(arcs):
+        length[i] = len(steps)
+        for s, (swept, foot) in enumerate(steps):
+            cells[i, s, :len(swept)] = swept
+            cells[i, s, len(swept):] = swept[0]
+            feet[i, s] = foot
+        cells[i, len(steps):] = cells[i, len(steps) - 1]
+        feet[i, len(steps):] = feet[i, len(steps) - 1]
+    return {"cells": cells, "feet": feet, "runup": np.array(needs), "length": length}
+
+
+# -- the checker -------------------------------------------------------------------------------------
+FREE, SOLID, DEATH, END = 0, 1, 2, 3
+SKY = 6  # open rows above the level
+NO = -999
+
+
+def hazard_map(grid: np.ndarray, enemy: np.ndarray, cannon_top: np.ndarray, pipe_top: np.ndarray) -> np.ndarray:
+    """(H, W) bool: enemy tiles, and the two tiles either side of a cannon top (Bullet Bills).
+    An enemy on a pipe head is a Piranha Plant, which stays in its pipe while Mario stands on it
+    or beside it: its tile is no hazard."""
+    hazard = enemy[grid].copy()
+    hazard[:-1] &= ~pipe_top[grid[1:]]
+    rows, cols = np.nonzero(cannon_top[grid])
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        hazard[r, max(0, c - 2):c + 3] |= ~cannon_top[grid[r, max(0, c - 2):c + 3]]
+    return hazard
+
+
+def _landing(solid: np.ndarray, hazard: np.ndarray) -> np.ndarray:
+    """(SKY + H, W): the row Mario comes to rest on when dropped into each cell (rows from
+    -SKY), or NO where he falls out of the level or would rest on a hazard. Falling through an
+    enemy is a stomp; resting in its tile is not allowed."""
+    h, w = solid.shape
+    land = np.full((SKY + h, w), NO, dtype=np.int64)
+    for c in range(w):
+        below = NO
+        for r in range(h - 1, -SKY - 1, -1):
+            if r >= 0 and solid[r, c]:
+                below = NO
+                continue
+            if 0 <= r + 1 < h and solid[r + 1, c]:
+                below = NO if r >= 0 and hazard[r, c] else r
+            land[r + SKY, c] = below
+    return land
+
+
+def _runways(walkable: np.ndarray, cap: int) -> dict[int, np.ndarray]:
+    """Tiles of floor Mario can run along before each standing tile, rightwards (1) and
+    leftwards (-1). Steps of one tile up or down keep the run going: he hops them at speed, and
+    hops on the enemies in his way (Mario.stomp keeps his speed)."""
+    h, w = walkable.shape
+    out = {}
+    for d in (1, -1):
+        run = np.zeros((h, w), dtype=np.int64)
+        order = range(w) if d == 1 else range(w - 1, -1, -1)
+        prev = None
+        for c in order:
+            if prev is None:
+                run[:, c] = walkable[:, c]
+            else:
+                best = run[:, prev].copy()
+                best[1:] = np.maximum(best[1:], run[:-1, prev])
+                best[:-1] = np.maximum(best[:-1], run[1:, prev])
+                run[:, c] = np.where(walkable[:, c], np.minimum(best + 1, cap), 0)
+            prev = c
+        out[d] = run
+    return out
+
+
+def spawn_row(column: np.ndarray) -> int | None:
+    """Where the framework puts Mario in a level without an `M`: in the first column, on the
+    first free tile above the lowest solid one (MarioLevel.findFirstFloor); None if none."""
+    solid_rows = np.flatnonzero(column)
+    if not len(solid_rows):
+        return None
+    above = [r for r in range(int(solid_rows.max()) - 1, -1, -1) if not column[r]]
+    below_solid = [r for r in above if column[r + 1]]
+    return below_solid[0] if below_solid else None
+
+
+def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> tuple[bool, int]:
+    """Can small Mario get from the floor of the first column to the last column? `solid` and
+    `hazard` are (H, W) bool maps. Returns (passed, furthest column stood on). A `parent` dict
+    is filled with each standing cell reached -> the cell it was reached from (the start: None)."""
+    table = arc_table()
+    h, w = solid.shape
+    cells, feet, runup, length = table["cells"], table["feet"], table["runup"], table["length"]
+    pad_x = int(np.abs(cells[..., 0]).max()) + 2
+    padded = np.full((SKY + h + int(cells[..., 1].max()) + 2, w + 2 * pad_x), FREE, dtype=np.int8)
+    padded[:, :pad_x] = SOLID
+    padded[:, pad_x + w:] = SOLID
+    padded[SKY:SKY + h, pad_x:pad_x + w] = solid
+    padded[SKY + h:, pad_x:pad_x + w] = DEATH
+    land = _landing(solid, hazard)
+    support = np.vstack([solid[1:], np.zeros((1, w), bool)])
+    walkable = ~solid & ~hazard & support
+    runway = _runways(~solid & support, max(RUNUPS) + 1)  # enemies on the way are stomped
+    steps = cells.shape[1]
+    beyond = np.arange(steps)[None, :] >= length[:, None]  # (A, S)
+    r0 = spawn_row(solid[:, 0])
+    if r0 is None or not walkable[r0, 0]:
+        return False, -1
+    seen = np.zeros((h, w), dtype=bool)
+    seen[r0, 0] = True
+    if parent is not None:
+        parent[(r0, 0)] = None
+    frontier = (np.array([r0]), np.array([0]))
+    furthest = 0
+    while len(frontier[0]):
+        rows_f, cols_f = frontier
+        tr, tc, src = [], [], []
+        for dc in (-1, 1):  # walking
+            cc = cols_f + dc
+            ok = (cc >= 0) & (cc < w)
+            ok[ok] &= ~solid[rows_f[ok], cc[ok]] & ~hazard[rows_f[ok], cc[ok]]
+            tr.append(rows_f[ok])
+            tc.append(cc[ok])
+            src.append(np.flatnonzero(ok))
+        for d in (1, -1):
+            sel = np.flatnonzero(runup <= (max(RUNUPS) if d == 1 else 0))
+            arc_cells, arc_feet = cells[sel], feet[sel]  # (A, S, M, 2), (A, S, 2)
+            rr = rows_f[:, None, None, None] + arc_cells[None, ..., 1] + SKY
+            cc = cols_f[:, None, None, None] + d * arc_cells[None, ..., 0] + pad_x
+            step = padded[rr, cc].max(axis=-1)  # (n, A, S)
+            step = np.where(beyond[sel][None], END, step)
+            step = np.concatenate([step, np.full(step.shape[:2] + (1,), END, np.int8)], axis=2)
+            first = (step != FREE).argmax(axis=2)  # (n, A)
+            kind = np.take_along_axis(step, first[..., None], axis=2)[..., 0]
+            room = runway[d][rows_f, cols_f][:, None] - 1
+            ok = (first > 0) & (kind != DEATH) & (runup[sel][None] <= room)
+            last = np.minimum(first - 1, steps - 1)
+            arc = np.broadcast_to(np.arange(len(sel))[None], last.shape)
+            fr = rows_f[:, None] + arc_feet[arc, last, 1]
+            fc = cols_f[:, None] + d * arc_feet[arc, last, 0]
+            tr.append(fr[ok])
+            tc.append(fc[ok])
+            src.append(np.nonzero(ok)[0])
+        tr, tc, src = np.concatenate(tr), np.concatenate(tc), np.concatenate(src)
+        inside = (tc >= 0) & (tc < w) & (tr >= -SKY) & (tr < h)
+        tr, tc, src = tr[inside], tc[inside], src[inside]
+        lr = land[tr + SKY, tc]
+        tr, tc, src = lr[lr != NO], tc[lr != NO], src[lr != NO]
+        fresh = ~seen[tr, tc]
+        tr, tc, src = tr[fresh], tc[fresh], src[fresh]
+        if len(tc):
+            keys, first = np.unique(tr * w + tc, return_index=True)
+            if parent is not None:
+                for key, s in zip(keys.tolist(), src[first].tolist()):
+                    parent[(key // w, key % w)] = (int(rows_f[s]), int(cols_f[s]))
+            tr, tc = keys // w, keys % w
+            seen[tr, tc] = True
+            furthest = max(furthest, int(tc.max()))
+            if furthest == w - 1:
+                return True, furthest
+        frontier = (tr, tc)
+    return furthest == w - 1, furthest
