@@ -80,6 +80,9 @@ class Domain:
     default_val_quantile: float | None = None
     # `gen score` with no --method (None: elbo for VAEs, recon for deterministic arches).
     default_score_method: str | None = None
+    # `gen train` settings the user did not give, by TrainSettings field name, e.g.
+    # {"latent_dim": 4, "epochs": 60, "hidden": 64} (None of them: the engine's defaults).
+    training_defaults: dict[str, Any] = {}
     # `gen sample --format npy` stores decoded items as "float32" likelihood means, or as "uint8"
     # 0-255 where they are intensities in [0, 1] (pixels).
     array_dtype: str = "float32"

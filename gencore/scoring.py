@@ -4,14 +4,18 @@
 - `elbo`: the negative ELBO, averaged over posterior samples (VAEs only);
 - `mahalanobis`: the encoder alone (encoder.safetensors): the squared Mahalanobis distance of the
   posterior mean from the training codes;
-- `kl`: the encoder alone (VAEs only): the KL divergence of the posterior from the N(0, I) prior.
+- `kl`: the encoder alone (VAEs only): the KL divergence of the posterior from the N(0, I) prior;
+- `complexity`: the negative ELBO (recon for deterministic archs) less the part that the input's
+  compressed length explains (Serrà et al. 2020; see scoring_corrected.py);
+- `ratio`: the negative ELBO less the negative log-likelihood of a background model of local
+  statistics (the likelihood ratio of Ren et al. 2019; see scoring_corrected.py);
+- `posterior` (conditional runs): -log of the largest class posterior p(c | x), from the
+  per-class ELBOs: high when no class explains the input clearly better than the others.
 
 For a conditional run without `--class`, an input's score is the minimum over the classes: an
 input is normal if it fits some class.
 """
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -19,8 +23,9 @@ import torch
 from gencore.errors import GenError
 from gencore.models import likelihoods
 
-METHODS = ("recon", "elbo", "mahalanobis", "kl")
+METHODS = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio", "posterior")
 ENCODER_ONLY = ("mahalanobis", "kl")
+CORRECTED = ("complexity", "ratio", "posterior")
 ELBO_SAMPLES = 8
 
 
@@ -45,21 +50,35 @@ def _score_given(run, method: str, x: torch.Tensor, c: torch.Tensor | None, gene
 
 def default_method(run) -> str:
     """The score `gen score` uses with no --method: the domain's choice where it makes one and
-    the run can give it, else the negative ELBO for VAEs and the reconstruction error otherwise."""
+    the run can give it, else the negative ELBO for VAEs and the reconstruction error otherwise.
+    An encoder-only export (no decoder.safetensors) scores with the encoder alone."""
+    if not (run.path / "decoder.safetensors").is_file():
+        return "kl" if run.stochastic else "mahalanobis"
     chosen = run.domain.default_score_method
-    if chosen and (run.stochastic or chosen not in ("elbo", "kl")):
+    if chosen and (run.stochastic or chosen not in ("elbo", "kl")) and (chosen != "posterior" or run.conditional):
         return chosen
     return "elbo" if run.stochastic else "recon"
 
 
-def score(run, items: torch.Tensor, method: str | None, cls: str | None = None, seed: int = 0,
-          batch: int = 512) -> np.ndarray:
-    method = method or default_method(run)
+def base_method(run) -> str:
+    """The likelihood score the corrected methods start from."""
+    return "elbo" if run.stochastic else "recon"
+
+
+def _check(run, method: str, cls: str | None) -> None:
     if method not in METHODS:
         raise GenError(f"unknown method {method!r}", where="--method", hint=f"use one of {', '.join(METHODS)}")
     if method in ("elbo", "kl") and not run.stochastic:
         raise GenError(f"the {method} score needs a VAE; this run is {run.config['arch']}", where="--method",
                        hint="use recon or mahalanobis")
+    if method == "posterior" and (not run.conditional or len(run.class_names) < 2 or cls is not None):
+        raise GenError("the posterior score compares the classes of a conditional run with two or more classes",
+                       where="--method", hint="use it without --class on a conditional run, or use complexity")
+
+
+def per_class(run, items: torch.Tensor, method: str, cls: str | None = None, seed: int = 0,
+              batch: int = 512) -> np.ndarray:
+    """Scores (N, K) of every item against each candidate class (K = 1 without classes, or with `cls`)."""
     generator = torch.Generator().manual_seed(seed)
     if run.conditional:
         candidates = [run.condition(cls)] if cls is not None else [
@@ -71,12 +90,79 @@ def score(run, items: torch.Tensor, method: str | None, cls: str | None = None, 
     out = []
     for start in range(0, items.shape[0], batch):
         x = items[start:start + batch].to(run.device)
-        best = torch.full((x.shape[0],), math.inf, device=run.device)
+        columns = []
         for cand in candidates:
             c = None if cand is None else cand.to(run.device).expand(x.shape[0], -1)
-            best = torch.minimum(best, _score_given(run, method, x, c, generator).float())
-        out.append(best.cpu())
+            columns.append(_score_given(run, method, x, c, generator).float())
+        out.append(torch.stack(columns, dim=1).cpu())
     return torch.cat(out).numpy().astype(np.float64)
+
+
+def score_many(run, items: torch.Tensor, methods: list[str], cls: str | None = None, seed: int = 0,
+               batch: int = 512) -> dict[str, np.ndarray]:
+    """Several methods at once, sharing the per-class likelihoods they all start from."""
+    for method in methods:
+        _check(run, method, cls)
+    out: dict[str, np.ndarray] = {}
+    base = base_method(run)
+    matrix = None
+    if any(m in CORRECTED or m == base for m in methods):
+        matrix = per_class(run, items, base, cls, seed, batch)  # (N, K)
+        out[base] = matrix.min(axis=1)
+    for method in methods:
+        if method in out:
+            continue
+        if method == "posterior":  # -log max_c p(c | x) = min_c E_c + log sum_c exp(-E_c)
+            out[method] = matrix.min(axis=1) + np.logaddexp.reduce(-matrix, axis=1)
+        elif method == "complexity":
+            out[method] = _complexity(run, items, out[base], cls, seed)
+        elif method == "ratio":
+            out[method] = out[base] - _background(run).nll(items)
+        else:
+            out[method] = per_class(run, items, method, cls, seed, batch).min(axis=1)
+    return {m: out[m] for m in methods}
+
+
+def score(run, items: torch.Tensor, method: str | None, cls: str | None = None, seed: int = 0,
+          batch: int = 512) -> np.ndarray:
+    method = method or default_method(run)
+    return score_many(run, items, [method], cls, seed, batch)[method]
+
+
+def _validation_items(run, why: str) -> torch.Tensor:
+    from gencore.training.data import heldout, reload
+
+    try:
+        return heldout(run.config, reload(run.config, run.domain)).items
+    except GenError as exc:
+        raise GenError(f"the {why} needs the run's training data, which cannot be reloaded ({exc.line()})",
+                       where="--method", hint="restore the training data, or use elbo") from None
+
+
+def _complexity(run, items: torch.Tensor, base: np.ndarray, cls: str | None, seed: int) -> np.ndarray:
+    from gencore.scoring_corrected import complexity_line, compressed_nats
+
+    cache = run.__dict__.setdefault("_complexity_line", {})
+    if cls not in cache:
+        held = _validation_items(run, "complexity score")
+        held_base = per_class(run, held, base_method(run), cls, seed).min(axis=1)
+        cache[cls] = complexity_line(held_base, compressed_nats(held, run.decoder.likelihood))
+    intercept, slope = cache[cls]
+    return base - (intercept + slope * compressed_nats(items, run.decoder.likelihood))
+
+
+def _background(run):
+    from gencore.scoring_corrected import Background
+    from gencore.training.data import reload
+
+    if "_background" not in run.__dict__:
+        try:
+            train = reload(run.config, run.domain).items
+        except GenError as exc:
+            raise GenError(f"the ratio score fits its background model on the run's training data, which cannot "
+                           f"be reloaded ({exc.line()})", where="--method", hint="restore the data, or use elbo") from None
+        run.__dict__["_background"] = Background(train, run.decoder.likelihood)
+    return run.__dict__["_background"]
 
 
 def validation_threshold(run, method: str, quantile: float, cls: str | None = None, seed: int = 0) -> float:

@@ -117,3 +117,81 @@ def test_api_score_ranks_unseen_nines_higher(no_nines):
     assert scores.shape == (80,) and np.isfinite(scores).all()
     assert scores[:40].mean() > scores[40:].mean()
     assert np.array_equal(scores, run.score(items, method="elbo"))  # seeded: the same twice
+
+
+# ROC AUC measured on this fixture's run (seed 0): complexity 0.885, posterior 0.874, ratio 0.719;
+# the bounds leave room for the noise of one short training.
+CORRECTED_AUC = {"complexity": 0.83, "posterior": 0.82, "ratio": 0.65}
+
+
+@pytest.mark.parametrize("method", sorted(CORRECTED_AUC))
+def test_corrected_scores_through_the_cli(no_nines, workdir, tmp_path, method):
+    out = tmp_path / "scores.csv"
+    result = gen("score", "builtin:digits", "-r", no_nines, "--anomaly-class", "9", "--exclude-training",
+                 "--method", method, "-o", out, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0])[:2] == ["input", "score"] and len(rows) == 342  # the held-out normals and all nines
+    auc = float(result.stderr.split("ROC AUC ")[1].split(";")[0])
+    assert auc > CORRECTED_AUC[method], auc
+
+
+def test_complexity_takes_out_what_compressed_length_explains(no_nines):
+    import numpy as np
+
+    from gencore import load_run, scoring
+    from gencore.scoring_corrected import compressed_nats
+    from gencore.training.data import heldout, reload
+
+    run = load_run(no_nines, device="cpu")
+    held = heldout(run.config, reload(run.config, run.domain)).items
+    lengths = compressed_nats(held, "bernoulli")
+    scores = scoring.score_many(run, held, ["elbo", "complexity"])
+    # the line is fitted on these very items: the residual has mean 0 and no linear trace of length
+    assert abs(scores["complexity"].mean()) < 1e-6 * np.abs(scores["elbo"]).mean()
+    assert abs(np.corrcoef(scores["complexity"], lengths)[0, 1]) < 1e-6
+    assert abs(np.corrcoef(scores["elbo"], lengths)[0, 1]) > 0.1  # which the ELBO alone carries (0.157 measured)
+
+
+def test_background_model_knows_local_statistics():
+    import torch
+
+    from gencore.scoring_corrected import Background
+
+    generator = torch.Generator().manual_seed(0)
+    smooth = torch.linspace(0, 1, 8).repeat(200, 1, 8, 1) * torch.rand(200, 1, 1, 1, generator=generator)
+    model = Background(smooth, "bernoulli")
+    noise = torch.rand(20, 1, 8, 8, generator=generator)
+    assert model.nll(noise).mean() > model.nll(smooth[:20]).mean() + 5  # nats per item
+    table = torch.randn(300, 3, generator=generator) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0, 0, 1]])
+    gaussian = Background(table, "gaussian")
+    swapped = table[:50].clone()
+    swapped[:, 1] = -swapped[:, 1]  # breaks the correlation of the first two columns, not their spread
+    assert gaussian.nll(swapped).mean() > gaussian.nll(table[:50]).mean() + 1
+
+
+def test_methods_share_one_pass_and_stay_seeded(no_nines):
+    import numpy as np
+    import torch
+
+    from conftest import digits_array
+    from gencore import load_run, scoring
+
+    run = load_run(no_nines, device="cpu")
+    images, _ = digits_array()
+    items = torch.from_numpy(images[:60]).float()[:, None] / 255
+    methods = ["elbo", "complexity", "ratio", "posterior", "kl"]
+    together = scoring.score_many(run, items, methods, seed=3)
+    for method in methods:
+        assert np.allclose(together[method], scoring.score(run, items, method, seed=3)), method
+    # complexity and ratio take a correction off the same ELBO; posterior is -log of a probability
+    assert not np.allclose(together["complexity"], together["elbo"])
+    assert (together["posterior"] >= -1e-9).all() and (together["posterior"] <= np.log(9) + 1e-9).all()
+
+
+def test_corrected_scores_bad_input(no_nines, tiny_runs, workdir, tmp_path):
+    assert_one_line_error(gen("score", "builtin:digits", "-r", no_nines, "--method", "posterior", "--class", "3",
+                              cwd=tmp_path), "--method", "posterior")
+    assert_one_line_error(gen("score", "builtin:digits", "-r", tiny_runs["ae"], "--method", "posterior",
+                              "--class", "1", cwd=tmp_path), "--method")
+    assert not (tmp_path / "scores.csv").exists()

@@ -14,8 +14,9 @@ EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to th
                                "time to target median:"],
             "conditioning_layout.py": ["bias    seed 0:", "film - concat: val_neg_elbo",
                                        "sampling 8x8 width 32, batch 256, fp32: bias"],
-            "anomaly_baselines.py": ["series: train builtin:membrane", "tabular: train builtin:breast-cancer",
-                                     "gen mahalanobis", "IsolationForest", "PyOD-style AE", "step AUC"]}
+            "anomaly_suite.py": ["tables: ROC AUC / precision@k", "series: per-step ROC AUC", "| wine |",
+                                 "| macro-infl |", "IsolationForest | ECOD | KNN | AutoEncoder | VAE",
+                                 "LODO mean", "| posterior |", "complexity", "ratio"]}
 
 
 @pytest.mark.parametrize("script", SMOKE, ids=lambda p: p.name)

@@ -161,3 +161,24 @@ def test_training_leaves_out_windows_with_labelled_anomalies(series_work, tmp_pa
     assert plain.items.shape[0] - fewer.items.shape[0] == WINDOW  # every window through step 24
     strict = domain.load(str(series_work / "train.csv"), {**options, "max_gap": 0})
     assert strict.items.shape[0] < plain.items.shape[0]  # gaps no longer filled: no window crosses them
+
+
+def test_default_window_fits_short_series(series_work, tmp_path):
+    from gencore.registry import get_domain
+
+    domain = get_domain("series")
+    assert domain.load(str(series_work / "train.csv"), {"columns": "a,b"}).items.shape[-1] == 800 // 16
+    write_series(tmp_path / "short.csv", 120, seed=4)
+    assert domain.load(str(tmp_path / "short.csv"), {"columns": "a,b"}).items.shape[-1] == 16  # the floor
+    assert domain.load(str(tmp_path / "short.csv"), {"columns": "a,b", "window": 10}).items.shape[-1] == 10
+
+
+def test_default_method_is_the_suites_pick(series_run, series_work, tmp_path):
+    from gencore.registry import get_domain
+
+    assert get_domain("series").training_defaults == {"latent_dim": 4, "epochs": 10}  # bench/anomaly_suite.py
+    result = gen("score", series_work / "test.csv", "-r", series_run, "--json", "-o", tmp_path / "d.csv",
+                 cwd=series_work)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "complexity" and report["step_roc_auc"] > 0.64  # 0.694 measured

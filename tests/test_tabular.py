@@ -81,11 +81,11 @@ def test_encoder_only_export_scores_alone(tab_run, tab_work, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in bundle.iterdir()) == ["complete.json", "config.json", "encoder.safetensors"]
     scores = {}
-    for run, name, method in ((tab_run, "full", []), (bundle, "bundle", ["--method", "kl"])):
+    for run, name, method in ((tab_run, "full", ["--method", "kl"]), (bundle, "bundle", [])):
         result = gen("score", tab_work / "test.csv", "-r", run, *method, "--json", "-o",
                      tmp_path / f"{name}.csv", cwd=tab_work)
         assert result.exit_code == 0, result.stderr
-        assert json.loads(result.stdout)["method"] == "kl"  # the tabular domain's default
+        assert json.loads(result.stdout)["method"] == "kl"  # with no decoder, the default is the encoder's
         scores[name] = [row["score"] for row in json.loads(result.stdout)["scores"]]
     assert scores["bundle"] == scores["full"]
     header = (tmp_path / "bundle-methods.csv").read_text().splitlines()[0]
@@ -158,3 +158,24 @@ def test_bad_input_is_one_line(tab_run, tab_work, tmp_path, monkeypatch):
     monkeypatch.setattr(sklearn.datasets, "fetch_kddcup99", offline)
     assert_one_line_error(gen("train", "tabular", "--data", "kddcup99", cwd=tmp_path), "kddcup99",
                           "Network is unreachable", "builtin:breast-cancer")
+
+
+def test_domain_training_defaults_apply_unless_given(tab_work, tmp_path, monkeypatch):
+    from gencore_tabular import TabularDomain
+
+    monkeypatch.setattr(TabularDomain, "training_defaults", {"latent_dim": 5, "epochs": 3, "hidden": 32})
+    for name, given in (("plain", []), ("given", ["--latent", "3"])):
+        result = gen("train", "tabular", "--data", tab_work / "train.csv", "--categorical", "protocol,service",
+                     *given, "--checkpoint-every", "0", "-o", tmp_path / name, cwd=tmp_path)
+        assert result.exit_code == 0, result.stderr
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        assert config["model"]["latent_dim"] == (3 if given else 5)  # what the user gives wins
+        assert config["train"]["epochs"] == 3 and config["model"]["hidden"] == 32
+
+
+def test_default_method_is_the_suites_pick(tab_run, tab_work, tmp_path):
+    result = gen("score", tab_work / "test.csv", "-r", tab_run, "--json", "-o", tmp_path / "d.csv", cwd=tab_work)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "elbo" and report["roc_auc"] > 0.8  # bench/anomaly_suite.py picked elbo
+    assert (tmp_path / "d-methods.csv").read_text().splitlines()[0] == "input,recon,mahalanobis,kl,elbo,label"

@@ -1,6 +1,7 @@
 """`gen train DOMAIN`: train a model on a built-in corpus or your own data."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -21,8 +22,8 @@ def train(
     epochs: int = typer.Option(None, "--epochs", help="Epochs; default: sized from the data (about 2,000 steps), with early stopping. e.g. --epochs 50"),
     batch_size: int = typer.Option(None, "--batch-size", help="Items per optimiser step; default: 64, or for large data about 1/32 of it (up to 256 on a CPU, 4096 on CUDA). e.g. --batch-size 256"),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (warm-up, then cosine decay); default 2e-3 at any batch (higher rates stalled the latent in our measurements). e.g. --lr 1e-3"),
-    latent: int = typer.Option(16, "--latent", help="Latent dimensions. e.g. --latent 2 for a plottable latent space"),
-    width: int = typer.Option(32, "--width", help="Channels of the first conv level; doubles per level up to 256. e.g. --width 64"),
+    latent: int = typer.Option(None, "--latent", help="Latent dimensions; default 16, or the domain's own. e.g. --latent 2 for a plottable latent space"),
+    width: int = typer.Option(None, "--width", help="Channels of the first conv level; doubles per level up to 256; default 32, or the domain's own. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
     kl_warmup: int = typer.Option(None, "--kl-warmup", help="Epochs of linear KL warm-up; default a fifth of the epochs. e.g. --kl-warmup 0"),
     free_bits: float = typer.Option(1.0, "--free-bits", help="Nats per latent dimension free of KL pressure, so the latent does not collapse. e.g. --free-bits 0"),
@@ -54,12 +55,15 @@ def train(
 
     check_domain_name(domain)
     settings = TrainSettings(
-        arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=latent, width=width, beta=beta,
+        arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, latent_dim=TrainSettings.latent_dim if latent is None else latent,
+        width=TrainSettings.width if width is None else width, beta=beta,
         kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
         val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
         drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile).validate()
     plugin = get_domain(domain)
+    given = {"epochs": epochs, "latent_dim": latent, "width": width}  # a domain's own defaults fill the rest
+    settings = replace(settings, **{k: v for k, v in plugin.training_defaults.items() if given.get(k) is None}).validate()
     options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
     check_writable(out, "-o")
     if nproc is not None:

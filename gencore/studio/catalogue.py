@@ -56,7 +56,8 @@ class Catalogue:
             config = summary.config or {}
             rows.append({
                 "id": entry.id, "source": entry.source, "domain": config.get("domain"),
-                "arch": config.get("arch"), "created": config.get("created", ""),
+                "arch": config.get("arch"), "image_to_image": _image_to_image(config.get("arch")),
+                "created": config.get("created", ""),
                 "complete": (entry.path / COMPLETE).is_file(), "error": summary.error,
                 "classes": len(config.get("class_names") or []),
             })
@@ -110,9 +111,9 @@ class Catalogue:
             "description": run.domain.description, "created": config.get("created"),
             "data": config["data"].get("source"), "class_names": run.class_names,
             "conditional": run.conditional, "multi_label": run.multi_label,
-            "latent_dim": None if config["arch"] == "denoiser" else run.latent_dim,
+            "latent_dim": run.latent_dim if run.arch.has_latent else None,
             "item_shape": config["model"].get("item_shape"), "stochastic": run.stochastic,
-            "denoiser": config["arch"] == "denoiser", "metrics": _plain(final), "last_epoch": _plain(last_metrics(run.path)),
+            "image_to_image": not run.arch.has_latent, "metrics": _plain(final), "last_epoch": _plain(last_metrics(run.path)),
             "files": [name for name in CARD_FILES if (run.path / name).is_file()],
             "command": config.get("command"),
             "options": [{"name": o.name, "flag": o.flag, "help": o.help, "type": o.type.__name__,
@@ -134,6 +135,13 @@ def _pretrained() -> list[tuple[str, Path]]:
 
     listing = getattr(runs, "pretrained_runs", None)
     return [] if listing is None else [(f"pretrained:{name}", Path(path)) for name, path in listing().items()]
+
+
+def _image_to_image(arch: str | None) -> bool:
+    """Whether runs of `arch` map images to images (the denoiser) rather than sample a latent."""
+    from gencore.archs import ARCHS
+
+    return arch in ARCHS and not ARCHS[arch].has_latent
 
 
 def _plain(row: dict) -> dict:

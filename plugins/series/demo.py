@@ -45,8 +45,10 @@ def recording() -> np.ndarray:
     return data
 
 
-def inject(values: np.ndarray, sigma: float, seed: int = SEED, events: int = EVENTS):
-    """Anomalies written into a copy of `values` (1-D). Returns (values, labels, [(kind, start, end)])."""
+def inject(values: np.ndarray, sigma: float, seed: int = SEED, events: int = EVENTS,
+           lengths: tuple[int, int] = (40, 80)):
+    """Anomalies written into a copy of `values` (1-D); events other than spikes last `lengths`
+    steps (inclusive). Returns (values, labels, [(kind, start, end)])."""
     rng = np.random.default_rng(seed)
     out = values.copy()
     labels = np.zeros(len(values), dtype=np.int64)
@@ -55,7 +57,7 @@ def inject(values: np.ndarray, sigma: float, seed: int = SEED, events: int = EVE
     slot = len(values) // events
     placed = []
     for k, kind in enumerate(kinds):
-        length = 3 if kind == "spike" else int(rng.integers(40, 81))
+        length = 3 if kind == "spike" else int(rng.integers(lengths[0], lengths[1] + 1))
         margin = min(60, (slot - length) // 4)
         start = k * slot + int(rng.integers(margin, slot - length - margin + 1))
         end = start + length

@@ -21,6 +21,7 @@ from . import demo
 from .reading import Series, apply_label_rows, read_label_rows, read_series
 
 DEFAULT_WINDOW = 64
+MIN_AUTO_WINDOW = 16
 
 
 @dataclass
@@ -31,6 +32,13 @@ class ScoredSeries(LoadedData):
     window_series: np.ndarray | None = None  # (N,) index into `series`
     window_starts: np.ndarray | None = None  # (N,) first grid step of each window
     window: int = 0
+
+
+def auto_window(series: list[Series]) -> int:
+    """DEFAULT_WINDOW steps, or a sixteenth of a shorter series (at least MIN_AUTO_WINDOW), so
+    that a short series still gives many windows and a window still localises an anomaly."""
+    longest = max(len(s) for s in series)
+    return int(min(DEFAULT_WINDOW, max(MIN_AUTO_WINDOW, longest // 16)))
 
 
 def _int_option(options: dict[str, Any], name: str, default: int, minimum: int) -> int:
@@ -91,10 +99,10 @@ def load_training(source: str | None, options: dict[str, Any]):
     import torch
 
     source = source or "builtin:membrane"
-    window = _int_option(options, "window", DEFAULT_WINDOW, 2)
     stride = _int_option(options, "stride", 1, 1)
     _int_option(options, "max_gap", 3, 0)
     series = read_source(source, options)
+    window = _int_option(options, "window", auto_window(series), 2)
     if options.get("label_file"):
         if len(series) != 1:
             raise GenError("--label-file needs a single series", where="--label-file",

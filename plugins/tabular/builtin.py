@@ -49,7 +49,7 @@ def _cell(value) -> str:
 
 
 def breast_cancer(test: bool, seed: int = SEED) -> Table:
-    """The built-in split; another `seed` draws a fresh one the same way (bench/anomaly_baselines.py --resplit)."""
+    """The built-in split; another `seed` draws a fresh one the same way."""
     from sklearn.datasets import load_breast_cancer
 
     data = load_breast_cancer()

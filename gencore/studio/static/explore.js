@@ -21,7 +21,7 @@
   }
 
   async function shown(card) {
-    if (map || card.denoiser) return;
+    if (map || card.image_to_image) return;
     $("#map-how").textContent = "encoding the run's data…";
     try {
       map = await api(`/api/runs/${run()}/latent`);

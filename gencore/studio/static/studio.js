@@ -65,8 +65,8 @@ async function selectRun(id) {
     $("#tabs").classList.remove("hidden");
     for (const hook of Object.values(genStudio.tabHooks)) hook.runChanged && hook.runChanged(card);
     mountPanels();
-    const tab = card.denoiser ? "denoise" : (document.querySelector(".tabs button.active") || {}).dataset.tab || "sample";
-    showTab(card.denoiser && tab !== "denoise" ? "denoise" : tab);
+    const tab = card.image_to_image ? "denoise" : (document.querySelector(".tabs button.active") || {}).dataset.tab || "sample";
+    showTab(card.image_to_image && tab !== "denoise" ? "denoise" : tab);
   } catch (e) { toast(e.message); }
 }
 
@@ -75,7 +75,7 @@ function showCard(card) {
   const box = $("#card");
   const facts = [card.domain, card.arch, card.latent_dim ? `latent ${card.latent_dim}` : null,
     card.item_shape ? `item ${card.item_shape.join("×")}` : null,
-    card.conditional ? `${card.class_names.length} classes${card.multi_label ? " (multi-label)" : ""}` : (card.denoiser ? null : "unconditional"),
+    card.conditional ? `${card.class_names.length} classes${card.multi_label ? " (multi-label)" : ""}` : (card.image_to_image ? null : "unconditional"),
     card.data ? `data ${card.data}` : null].filter(Boolean);
   const metrics = Object.entries({ ...card.last_epoch, ...card.metrics })
     .filter(([k, v]) => !["event", "time", "lr"].includes(k) && v !== null && typeof v !== "string")
@@ -90,7 +90,7 @@ function showCard(card) {
   box.classList.remove("hidden");
   for (const b of document.querySelectorAll(".tabs button")) {
     const t = b.dataset.tab;
-    b.classList.toggle("hidden", card.denoiser && t !== "denoise");
+    b.classList.toggle("hidden", card.image_to_image && t !== "denoise");
   }
 }
 

@@ -16,18 +16,18 @@
 
   // -- denoise -------------------------------------------------------------------------------
   async function fillDenoisers() {
-    const select = $("#denoiser");
+    const select = $("#denoiser-run");
     const { runs } = await api("/api/runs");
     select.replaceChildren(el("option", { value: "" }, "the shipped denoiser"),
-      ...runs.filter((r) => r.arch === "denoiser" && !r.error).map((r) => el("option", { value: r.id }, r.id)));
-    if (window.genStudio.card && window.genStudio.card.denoiser) select.value = window.genStudio.run;
+      ...runs.filter((r) => r.image_to_image && !r.error).map((r) => el("option", { value: r.id }, r.id)));
+    if (window.genStudio.card && window.genStudio.card.image_to_image) select.value = window.genStudio.run;
   }
 
   async function denoise(files) {
     const file = files[0];
     const form = new FormData();
     form.append("file", file);
-    if ($("#denoiser").value) form.append("run", $("#denoiser").value);
+    if ($("#denoiser-run").value) form.append("run", $("#denoiser-run").value);
     if ($("#sigma").value) form.append("sigma", $("#sigma").value);
     const bar = $("#denoise-progress"), status = $("#denoise-status");
     bar.classList.remove("hidden"); bar.value = 0; status.textContent = `uploading ${file.name}…`;
