@@ -55,6 +55,8 @@ class Run:
         self.path, self.config, self.device = Path(path), config, device
         self._decoder: Decoder | None = None
         self._encoder: Encoder | None = None
+        self._steering = None  # gencore.steering.Steering, read with the decoder
+        self.sampler = None  # gencore.steering.SamplerSettings: `gen sample --attr/--prior`
 
     # -- facts -------------------------------------------------------------------------------
     @property
@@ -94,6 +96,10 @@ class Run:
     # -- weights -----------------------------------------------------------------------------
     def _load(self, module: torch.nn.Module, filename: str, kind: str) -> torch.nn.Module:
         state = load_tensors(self.path / filename, kind, self.domain_name)
+        if kind == "decoder":  # attribute directions and the mixture prior travel with the decoder
+            from gencore.steering import split_state
+
+            state, self._steering = split_state(state)
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -117,6 +123,33 @@ class Run:
         if self._decoder is None:
             self._decoder = self._load(Decoder(self.config.model.to_json()), "decoder.safetensors", "decoder")
         return self._decoder
+
+    @property
+    def steering(self):
+        """The attribute directions and mixture prior stored in decoder.safetensors (possibly empty)."""
+        _ = self.decoder
+        return self._steering
+
+    def sample_latent(self, n: int, generator: torch.Generator, temperature: float = 1.0,
+                      cond: torch.Tensor | None = None) -> torch.Tensor:
+        """(n, d) latents from the prior, moved by `self.sampler` (`--attr`, `--prior`) when set;
+        without it, exactly `decoder.sample_latent`."""
+        if self.sampler is None:
+            return self.decoder.sample_latent(n, generator, temperature)
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        return self.latent_from_noise(eps, generator, temperature, cond)
+
+    def latent_from_noise(self, eps: torch.Tensor, generator: torch.Generator, temperature: float,
+                          cond: torch.Tensor | None) -> torch.Tensor:
+        """Standard-normal noise (n, d) -> latents under `self.sampler` (for domains that draw
+        their own noise, e.g. stitched music windows)."""
+        decoder = self.decoder
+        if self.sampler is None:
+            eps = eps.to(decoder.prior_mean.device)
+            return decoder.prior_mean + temperature * eps @ decoder.prior_chol.T
+        from gencore.steering import sample_latent
+
+        return sample_latent(self, eps, generator, temperature, cond, self.sampler)
 
     @property
     def encoder(self) -> Encoder:
@@ -202,7 +235,7 @@ class Run:
             if items is not None:
                 return items, names, cond
         generator = torch.Generator().manual_seed(seed)
-        z = self.decoder.sample_latent(len(names), generator, temperature)
+        z = self.sample_latent(len(names), generator, temperature, cond)
         return self.decode(z, cond, precision), names, cond
 
     # -- encoding ----------------------------------------------------------------------------

@@ -160,8 +160,11 @@ def export_decoder_onnx(run, out: Path | None, opset: int, postprocess: str,
     check_postprocess(postprocess, likelihood)
     if threshold is None:
         threshold = float(run.config.data.get("meta", {}).get("threshold", 0.5))
-    graph = SamplingGraph(run.decoder.cpu().float(), postprocess, threshold).eval()
     d, k = run.latent_dim, run.config.cond_dim
+    steering = run.steering
+    if steering.names or steering.gmm_weights is not None:
+        return _export_steered(run, out, opset, postprocess, threshold)
+    graph = SamplingGraph(run.decoder.cpu().float(), postprocess, threshold).eval()
     example = (torch.zeros(2, d),) + ((torch.eye(k)[[0, 1 % k]],) if k else ())
     names = ["noise"] + (["condition"] if k else [])
     batch = torch.export.Dim("batch")
@@ -170,6 +173,48 @@ def export_decoder_onnx(run, out: Path | None, opset: int, postprocess: str,
                      opset)
     return _finish(proto, metadata(run, postprocess, threshold), out, started, opset,
                    lambda data: parity(data, graph, d, k))
+
+
+def _export_steered(run, out: Path | None, opset: int, postprocess: str, threshold: float):
+    """The sampling graph with attribute shifts and the mixture prior (gencore.export_steering)."""
+    from gencore import export_steering
+
+    graph = export_steering.SteeredSamplingGraph(run, postprocess, threshold).eval()
+    d, k = run.latent_dim, run.config.cond_dim
+    names = graph.input_names
+    batch = torch.export.Dim("batch")
+    started = time.perf_counter()
+    proto = _to_onnx(graph, graph.example(d, k), names, "items", {"inputs": tuple({0: batch} for _ in names)}, opset)
+    meta = {**metadata(run, postprocess, threshold), **export_steering.metadata(graph)}
+    return _finish(proto, meta, out, started, opset, lambda data: steered_parity(data, graph, d, k))
+
+
+def steered_feeds(graph, d: int, k: int, n: int = 16) -> dict[str, torch.Tensor]:
+    """A seeded batch for every input of a steered graph: shifts from -2 to 2, half of the
+    samples from the mixture."""
+    g = torch.Generator().manual_seed(0)
+    feeds = {"noise": torch.randn(n, d, generator=g)}
+    if k:
+        feeds["condition"] = torch.eye(k)[torch.arange(n) % k]
+    if graph.names:
+        feeds["attributes"] = torch.rand(n, len(graph.names), generator=g) * 4 - 2
+    if graph.has_gmm:
+        feeds["uniform"] = torch.rand(n, generator=g)
+        feeds["mixture"] = (torch.arange(n) % 2).float()
+    return feeds
+
+
+def steered_parity(data: bytes, graph, d: int, k: int) -> float | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    feeds = steered_feeds(graph, d, k)
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(session.run(None, {n: v.numpy() for n, v in feeds.items()})[0])
+    with torch.no_grad():
+        want = graph(*[feeds[n] for n in graph.input_names])
+    return float((got.double() - want.double()).abs().max())
 
 
 @contextlib.contextmanager

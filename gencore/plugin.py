@@ -176,6 +176,14 @@ class Domain:
         """Domain metrics of generated samples against real reference data (docs/metrics.md)."""
         return {}
 
+    # -- designer controls (optional) ---------------------------------------------------------
+    def attributes(self, items: "torch.Tensor", spec: dict[str, Any]) -> dict[str, Any]:
+        """Optional (for `gen attributes` and `gen sample --attr`): attributes a person cares
+        about, measured per item on training items or on what `gen sample` decodes (likelihood
+        means, or the domain's own decoded output): name -> (N,) float numpy array, NaN where
+        undefined. Names are lowercase words joined by `_`. `spec` is config["data"]."""
+        return {}
+
     # -- anomaly scoring (optional) -----------------------------------------------------------
     def read_scored(self, inputs: list[str], spec: dict[str, Any],
                     labels: dict[str, int] | None) -> LoadedData | None:

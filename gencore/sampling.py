@@ -97,7 +97,7 @@ def write_npy(run: "Run", n: int, classes: list[str] | None, seed: int, temperat
             preview = items[:PREVIEW_ITEMS].float().cpu()
         else:
             generator = torch.Generator().manual_seed(seed)
-            z = run.decoder.sample_latent(len(names), generator, temperature)
+            z = run.sample_latent(len(names), generator, temperature, cond)
             decoder = BulkDecoder(run.decoder, run.device, precision)
             done = 0
             steps = -(-len(names) // decoder.chunk)

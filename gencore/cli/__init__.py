@@ -65,6 +65,7 @@ def global_option(ctx: typer.Context, name: str, value, default):
 # The command modules register on `app` when imported; train first, so it leads `gen --help`.
 from gencore.cli import train  # noqa: E402,F401
 from gencore.cli import analyze, denoise, export, generate, inspect, studio  # noqa: E402,F401
+from gencore.cli import attributes  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,6 +67,8 @@ def sample(
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Folder for the native files (or samples.npy) and grid.png. e.g. -o sevens"),
     format: str = typer.Option("native", "--format", help="native: one file per sample in the domain's format; npy: one samples.npy (N, *item_shape), uint8 for pixels, plus conditions.npy, for bulk jobs. e.g. --n 1000000 --format npy"),
     precision: str = typer.Option("auto", "--precision", help="Decoder arithmetic: auto (bf16 on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 (exact) or bf16. e.g. --precision fp32"),
+    attrs: list[str] = typer.Option(None, "--attr", help="Steer an attribute: NAME=SHIFT in standard deviations along its direction; repeatable; `gen attributes` lists them. e.g. --attr enemies=+2 --attr gaps=-1"),
+    prior: str = typer.Option("normal", "--prior", help="Latent prior: normal (the arch's own) or gmm (a mixture per class fitted on the training codes by `gen attributes`). e.g. --prior gmm"),
 ) -> None:
     """Sample new items with the run's decoder alone (decoder.safetensors).
 
@@ -79,6 +81,7 @@ def sample(
         raise GenError(f"unknown precision {precision!r}", where="--precision", hint="use auto, fp32 or bf16")
     opened, options = common.open_run(ctx, run, global_option(ctx, "device", device, "auto"), classes)
     seed = global_option(ctx, "seed", seed, 0)
+    _steer(opened, attrs, prior)
     if format == "npy":
         from gencore.sampling import write_npy
 
@@ -104,6 +107,23 @@ def sample(
         grid = opened.domain.preview(items, opened.config.data, columns, options=options)
         write_png(staging / "grid.png", common.legible(grid))
     console.info(f"wrote {len(written)} files and grid.png to {out}")
+
+
+def _steer(run, attrs: list[str] | None, prior: str) -> None:
+    """`--attr` and `--prior`: checked before anything is sampled, then set on the run's sampler."""
+    from gencore.steering import SamplerSettings, parse_shifts
+
+    if prior not in ("normal", "gmm"):
+        raise GenError(f"unknown prior {prior!r}", where="--prior", hint="use normal or gmm")
+    if not attrs and prior == "normal":
+        return
+    steering = run.steering
+    if prior == "gmm" and steering.gmm_weights is None:
+        raise GenError("this run has no mixture prior", where="--prior",
+                       hint="fit one with `gen attributes -r RUN` (or -o COPY for a pretrained run)")
+    run.sampler = SamplerSettings(parse_shifts(attrs, steering), prior)
+    for name, shift in run.sampler.shifts.items():
+        console.info(f"attribute {name!r} shifted by {shift:+g} standard deviations")
 
 
 @app.command(context_settings=common.EXTRA_ARGS, cls=common.DomainHelpCommand)

@@ -129,6 +129,11 @@ class ImagesDomain(Domain):
         text = ((spec or {}).get("meta") or {}).get("noise") or DEFAULT_NOISE
         return corrupt(items, generator, parse_noise(text))
 
+    def attributes(self, items: "torch.Tensor", spec: dict[str, Any]) -> dict[str, Any]:
+        from .attributes import measure
+
+        return measure(items)
+
     def metrics(
         self,
         samples: "torch.Tensor",

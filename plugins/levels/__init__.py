@@ -111,6 +111,11 @@ class LevelsDomain(Domain):
 
         return annotate(items, spec, options)
 
+    def attributes(self, items: "torch.Tensor", spec: dict[str, Any]) -> dict[str, Any]:
+        from .attributes import measure
+
+        return measure(items, spec)
+
     def metrics(self, samples, sample_conditions, reference: LoadedData, spec: dict[str, Any],
                 seed: int) -> dict[str, float]:
         from .metrics import compute

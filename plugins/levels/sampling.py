@@ -101,7 +101,10 @@ class Windows:
         return torch.tensor([[float(b) for b in self.mix_keys[i]] for i in pick.tolist()])
 
     def _logp(self, n: int, cond, generator) -> np.ndarray:
-        z = self.run.decoder.sample_latent(n, generator, self.temperature).cpu()
+        if generator is self.calibration:  # calibrated on the plain prior, so --attr moves the tile rates
+            z = self.run.decoder.sample_latent(n, generator, self.temperature).cpu()
+        else:  # --attr/--prior apply to the windows drawn
+            z = self.run.sample_latent(n, generator, self.temperature, cond).cpu()
         probs = self.run.decode(z, cond)  # (n, K, H, W)
         return self.torch.log(probs.float().clamp_min(1e-9)).numpy()
 

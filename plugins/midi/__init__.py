@@ -162,6 +162,11 @@ class MidiDomain(Domain):
         add = (torch.rand(items.shape, generator=generator) < 0.01).to(items.device)
         return torch.where(drop, torch.zeros_like(items), torch.where(add, torch.ones_like(items), items))
 
+    def attributes(self, items: "torch.Tensor", spec: dict[str, Any]) -> dict[str, Any]:
+        from .attributes import measure
+
+        return measure(items, spec)
+
     def metrics(self, samples: "torch.Tensor", sample_conditions: "torch.Tensor | None", reference: LoadedData,
                 spec: dict[str, Any], seed: int) -> dict[str, float]:
         from .metrics import compute

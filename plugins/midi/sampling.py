@@ -109,18 +109,17 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
     n = len(classes)
     conditions = None if conditions is None else conditions.clone()
     meters = sample_meters(run, spec, conditions, settings.meter, n)
-    decoder = run.decoder
-    mean, chol = decoder.prior_mean.detach().cpu(), decoder.prior_chol.detach().cpu()
+    d = run.latent_dim
     generator = torch.Generator().manual_seed(seed)
     # The first window draws its noise exactly as the core's decoder.sample_latent does, so a
     # seed gives the same first window with or without stitching.
-    eps = torch.randn(n, mean.numel(), generator=generator)
+    eps = torch.randn(n, d, generator=generator)
     probs = []
     for piece in range(pieces):
         if piece:
-            fresh = torch.randn(n, mean.numel(), generator=generator)
+            fresh = torch.randn(n, d, generator=generator)
             eps = STITCH_RHO * eps + math.sqrt(1 - STITCH_RHO ** 2) * fresh  # stays N(0, I)
-        z = mean + temperature * eps @ chol.T
+        z = run.latent_from_noise(eps, generator, temperature, conditions)  # --attr/--prior apply here
         probs.append(run.decode(z, conditions).numpy())
     rolls = np.zeros((n, 2, spec.rows, spec.steps * pieces), dtype=np.uint8)
     rng = np.random.default_rng(seed)
