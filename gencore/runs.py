@@ -48,9 +48,12 @@ def list_runs(root: Path = RUNS_ROOT) -> list[RunSummary]:
 
 # -- shipped runs: -r pretrained:NAME ------------------------------------------------------------
 PRETRAINED = "pretrained:"
-# The denoiser stays where scripts/train_denoiser.py writes it; the others live under
-# assets/pretrained/<name>/ (scripts/train_pretrained.py).
-_PRETRAINED_ELSEWHERE = {"denoiser": ("denoiser",)}
+# Runs that stay where their own script writes them (the denoiser arch's, scripts/train_denoiser.py);
+# the others live under assets/pretrained/<name>/ (scripts/train_pretrained.py).
+def _pretrained_elsewhere() -> dict[str, tuple[str, ...]]:
+    from gencore.archs.denoiser import SHIPPED_FOLDER, SHIPPED_RUN
+
+    return {SHIPPED_RUN.removeprefix(PRETRAINED): (SHIPPED_FOLDER,)}
 
 
 def pretrained_runs() -> dict[str, Path]:
@@ -58,7 +61,7 @@ def pretrained_runs() -> dict[str, Path]:
     from gencore.assets import assets_root
 
     root = assets_root()
-    found = {name: root.joinpath(*parts) for name, parts in _PRETRAINED_ELSEWHERE.items()}
+    found = {name: root.joinpath(*parts) for name, parts in _pretrained_elsewhere().items()}
     shelf = root / "pretrained"
     if shelf.is_dir():
         found.update({p.name: p for p in shelf.iterdir() if (p / CONFIG).is_file()})

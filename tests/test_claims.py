@@ -96,10 +96,10 @@ def test_interpolating_between_classes_keeps_the_style(default_run, tmp_path):
 def test_the_shipped_denoiser_is_the_size_the_readme_gives():
     """README, "Denoise photos": a U-Net autoencoder with 1.09M parameters, 4.4 MB."""
     from gencore.api import load_run
-    from gencore.archs.denoiser import SHIPPED_RUN
+    from gencore.archs.denoiser import SHIPPED_FOLDER
     from gencore.assets import asset_path
 
-    folder = asset_path(SHIPPED_RUN)
+    folder = asset_path(SHIPPED_FOLDER)
     model = load_run(folder, device="cpu").model()
     assert round(sum(p.numel() for p in model.parameters()) / 1e6, 2) == 1.09
     assert round((folder / "model.safetensors").stat().st_size / 1e6, 1) == 4.4

@@ -63,7 +63,7 @@ def test_domain_attributes():
     assert isinstance(plugin, ImagesDomain)
     assert (plugin.name, plugin.item_kind, plugin.default_data) == ("images", "grid2d", "builtin:digits")
     names = {o.name for o in plugin.options}
-    assert names == {"resize", "channels", "noise", "patch", "likelihood"}
+    assert names == {"resize", "channels", "noise", "patch", "likelihood", "scale"}
     for o in plugin.options:
         assert "e.g. --" in o.help
 

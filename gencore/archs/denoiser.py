@@ -11,7 +11,8 @@ from gencore.archs.base import Arch
 from gencore.errors import GenError
 
 NAME = "denoiser"
-SHIPPED_RUN = "pretrained:denoiser"  # what `gen denoise` uses by default: assets/denoiser/ (assets/PROVENANCE.md)
+SHIPPED_RUN = "pretrained:denoiser"  # what `gen denoise` uses by default (assets/PROVENANCE.md)
+SHIPPED_FOLDER = "denoiser"  # under assets/
 
 
 def denoiser_spec(channels: int, widths: tuple[int, ...] = (32, 64, 128), blocks: int = 2) -> dict[str, Any]:

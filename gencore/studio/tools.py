@@ -82,13 +82,12 @@ class Denoiser:
     def _model(self, run_id: str | None):
         from gencore.api import load_run
         from gencore.archs.denoiser import SHIPPED_RUN
-        from gencore.assets import asset_path
         from gencore.plugin import provides
 
         key = run_id or "shipped"
         with self._lock:
             if key not in self._models:
-                opened = (load_run(asset_path(SHIPPED_RUN), device=self.device) if run_id is None
+                opened = (load_run(SHIPPED_RUN, device=self.device) if run_id is None
                           else self.catalogue.open(run_id))
                 if opened.arch.has_latent or not provides(opened.domain, "read_native"):
                     raise GenError("not a denoiser run", where=run_id or "run",

@@ -1,4 +1,4 @@
-"""Deterministic jump-arc reachability (REFERENCE.md §4), and the repair behind `--playable`.
+"""Deterministic jump-arc reachability (docs/metrics.md), and the repair behind `--playable`.
 
 The player starts on the leftmost standable tile (the lowest one in that column) and moves under
 gravity: from a standable cell it steps left or right or follows one of the game's jump arcs,
