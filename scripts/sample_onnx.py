@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,11 @@ def decode_notes(probs: np.ndarray, rules: dict, label: str, rng) -> list[tuple[
 def write_midi(items: np.ndarray, out: Path, labels: list[str], rules: dict, seed: int) -> None:
     import mido
 
+    meters = list(rules.get("meters") or {"4/4": {}})
+    if len(meters) != 1 or rules.get("texture") == "monophonic":
+        sys.exit("sample_onnx: this run learnt several metres or a melody corpus, whose decoding this script does "
+                 "not implement; sample it with `gen sample`")
+    numerator, denominator = (int(x) for x in meters[0].split("/"))
     tpb, ticks = rules["ticks_per_beat"], rules["ticks_per_beat"] // rules["steps_per_beat"]
     drums = {d["row"]: d["note"] for d in rules["drum_rows"]}
     rng = np.random.default_rng(seed)
@@ -92,7 +98,7 @@ def write_midi(items: np.ndarray, out: Path, labels: list[str], rules: dict, see
             channel, note = (9, drums[row]) if row in drums else (0, rules["lowest_pitch"] + row)
             events += [(start * ticks, 1, channel, note), (end * ticks, 0, channel, note)]
         meta = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(rules["tempo_bpm"]), time=0),
-                               mido.MetaMessage("time_signature", numerator=rules["beats_per_bar"], denominator=4,
+                               mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator,
                                                 time=0)])
         if rules.get("tonic"):  # the model writes in C; chorale classes say the mode
             meta.append(mido.MetaMessage("key_signature", key="Cm" if labels[i] == "minor" else "C", time=0))

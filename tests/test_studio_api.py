@@ -45,8 +45,9 @@ def sample(client, run: str, **body) -> list[dict]:
 
 def test_runs_are_grouped_by_domain_with_a_model_card(client):
     runs = client.get("/api/runs").json()["runs"]
-    assert {r["id"]: r["domain"] for r in runs} == {"digits": "images", "levels": "levels", "midi": "midi",
-                                                     "flows": "tabular"}
+    local = {r["id"]: r["domain"] for r in runs if not r["id"].startswith("pretrained:")}
+    assert local == {"digits": "images", "levels": "levels", "midi": "midi", "flows": "tabular"}
+    assert {"pretrained:digits", "pretrained:smb", "pretrained:denoiser"} <= {r["id"] for r in runs}
     card = client.get("/api/runs/digits").json()
     assert card["class_names"] == [str(i) for i in range(10)] and card["latent_dim"] == 4
     assert card["metrics"]["val_loss"] > 0 and "loss.png" in card["files"]
@@ -155,7 +156,7 @@ def test_score_a_dropped_csv_on_a_tabular_run(client):
     reply = client.post("/api/runs/flows/score", files=[("files", ("week2.csv", flows(200, seed=2, anomalies=16), "text/csv"))])
     assert reply.status_code == 200, reply.text
     found = reply.json()
-    assert found["inputs"] == 200 and found["method"] == "kl" and found["rows"][0]["input"].startswith("week2.csv#")
+    assert found["inputs"] == 200 and found["method"] == "elbo" and found["rows"][0]["input"].startswith("week2.csv#")
     assert found["roc_auc"] > 0.75 and found["threshold_rule"] == "validation quantile 0.99"  # measured 0.83
     assert found["plot"].startswith("data:image/png;base64,") and "preview" not in found["rows"][0]
 
@@ -251,7 +252,8 @@ def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
         assert "40,000,000" in error
         one_line_error(bare.post("/api/denoise", files={"file": ("huge.png", png_claiming(30_000, 30_000), "image/png")}),
                        400, "huge.png", "decompression bomb")
-        assert bare.get("/api/runs").json() == {"runs": [], "selected": None}
+        listing = bare.get("/api/runs").json()  # only the shipped runs: no run folder was given
+        assert listing["selected"] is None and all(r["source"] == "pretrained" for r in listing["runs"])
 
 
 def test_extensions_add_endpoints_and_page_scripts(tmp_path, monkeypatch):
@@ -282,7 +284,9 @@ def test_extensions_add_endpoints_and_page_scripts(tmp_path, monkeypatch):
                         lambda group: [EntryPoint(), Broken()] if group == extensions.GROUP else metadata.entry_points(group=group))
     with TestClient(create_app(tmp_path / "runs", [], tmp_path / "work", device="cpu")) as app:
         assert app.get("/api/extensions").json() == {"scripts": ["/api/steering/panel.js"]}
-        assert app.get("/api/steering/ping").json() == {"runs": 0}
+        from gencore.runs import pretrained_runs
+
+        assert app.get("/api/steering/ping").json() == {"runs": len(pretrained_runs())}
 
 
 def test_without_the_studio_extra_one_line_with_the_install_hint(tmp_path, monkeypatch):
