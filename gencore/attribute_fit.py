@@ -113,19 +113,10 @@ def is_pretrained(run, asked: str | None) -> bool:
 
 def copy_run(run, out: Path) -> Path:
     """A copy of the run folder (checkpoints left out), staged and renamed into place."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        shutil.copytree(run.path, staging, ignore=shutil.ignore_patterns("checkpoints", ".*"))
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    from gencore.storage import write_folder
+
+    return write_folder(out, lambda staging: shutil.copytree(run.path, staging,
+                                                             ignore=shutil.ignore_patterns("checkpoints", ".*")))
 
 
 def store(run, folder: Path, steering: Steering) -> None:

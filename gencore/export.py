@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import logging
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +22,7 @@ from torch import nn
 from gencore import __version__
 from gencore.errors import GenError
 from gencore.runs import CONFIG, write_complete
-from gencore.storage import FORMAT_VERSION, save_tensors, write_bytes, write_json
+from gencore.storage import FORMAT_VERSION, save_tensors, write_bytes, write_folder, write_json
 
 POSTPROCESS = ("none", "argmax", "threshold")
 ONNX_HINT = "pip install 'gencore[onnx]' (onnx, onnxscript, onnxruntime)"
@@ -258,23 +257,14 @@ def export_bundle(run, out: Path) -> Path:
 def write_bundle(run, out: Path, bundle: str, weights: dict[str, dict]) -> Path:
     """A run folder holding part of `run`: config.json, `KIND.safetensors` for each of `weights`
     and the completion marker, staged and renamed into place so it is whole or absent."""
-    if out.exists() and any(out.iterdir()):
-        raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    def fill(staging: Path) -> None:
         config = {**run.config.to_json(), "bundle": bundle, "exported_from": str(run.path)}
         for kind, state in weights.items():
             save_tensors(staging / f"{kind}.safetensors", state, kind, run.domain_name)
         write_json(staging / CONFIG, config)
         write_complete(staging, run.domain_name, {"finished": run.config.created, "exported": True})
-        if out.exists():
-            out.rmdir()
-        staging.rename(out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+
+    return write_folder(out, fill)
 
 
 def onnx_stdout(data: bytes) -> None:

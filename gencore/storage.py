@@ -9,10 +9,11 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from gencore.errors import GenError, RunFormatError
 
@@ -205,4 +206,22 @@ def load_tensors(path: Path, kind: str, domain: str) -> dict:
             f"holds {meta.get('kind')!r} weights of domain {meta.get('domain')!r}, "
             f"expected {kind!r} of {domain!r}", where=str(path),
             hint="the file was copied in from another run")
+    return out
+
+
+def write_folder(out: Path, fill: Callable[[Path], None]) -> Path:
+    """Have `fill` build a folder in a staging sibling, then rename it to `out`: a failure at any
+    point leaves nothing at `out`. `out` may exist only as an empty folder."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GenError("output folder exists and is not empty", where=str(out), hint="pick a new -o")
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        fill(staging)
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return out
