@@ -38,7 +38,7 @@ TPB = 480
 
 
 def corpus_root(name: str) -> Path:
-    from gencore_midi.options import cache_root
+    from gencore.downloads import cache_root
 
     return cache_root() / "bench-midi" / name
 

@@ -41,6 +41,8 @@ class Remote:
 
 
 def cache_root() -> Path:
+    """Where downloads and converted corpora live: $GENCORE_CACHE, else $XDG_CACHE_HOME/gencore,
+    else ~/.cache/gencore."""
     explicit = os.environ.get("GENCORE_CACHE")
     if explicit:
         return Path(explicit).expanduser()

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from gencore import console
+from gencore.downloads import cache_root
 from gencore.errors import GenError
 
-from .options import WindowSpec, cache_root
+from .options import WindowSpec
 
 CACHE_NAME = "chorales-v1"
 MANIFEST = "manifest.json"

@@ -2,10 +2,8 @@
 music21. Every bad value is a GenError that names the option and gives an example."""
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from gencore.errors import GenError
@@ -39,7 +37,7 @@ DRUM_ROWS: tuple[tuple[str, tuple[int, ...]], ...] = (
 )
 OUTPUT_TPB = 480
 
-__all__ = ["WindowSpec", "cache_root", "option", "parse_sample_options", "parse_train_options", "Meter"]
+__all__ = ["WindowSpec", "option", "parse_sample_options", "parse_train_options", "Meter"]
 
 
 @dataclass(frozen=True)
@@ -292,13 +290,3 @@ def parse_sample_options(options: dict[str, Any] | None) -> SampleSettings:
     return SampleSettings(meter=meters[0] if meters else None, bars=bars, key=None if key is None else str(key), tempo=tempo, threshold=threshold,
                           velocity=velocity, program=program, wav=bool(option(options, "wav", False)),
                           min_steps=min_steps)
-
-
-def cache_root() -> Path:
-    """Where converted corpora live: $GENCORE_CACHE, else $XDG_CACHE_HOME/gencore, else ~/.cache/gencore."""
-    explicit = os.environ.get("GENCORE_CACHE")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "gencore"
