@@ -45,7 +45,7 @@ MIN_THRESHOLD, MAX_THRESHOLD = 1e-4, 0.995
 DEFAULT_MIN_STEPS = 2
 ONSET_FLOOR = 0.05
 SHARED_NOISE_SEED = 12_345
-LINE_PITCH_FLOOR = 0.02
+LINE_PITCH_FLOOR = 0.03
 
 
 def _draws(shape: tuple[int, ...], rng: np.random.Generator | None, shared: bool) -> np.ndarray:
