@@ -26,6 +26,7 @@ def train(
     width: int = typer.Option(None, "--width", help="Channels of the first conv level; doubles per level up to 256; default 32, or the domain's own. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
     kl_warmup: int = typer.Option(None, "--kl-warmup", help="Epochs of linear KL warm-up; default a fifth of the epochs. e.g. --kl-warmup 0"),
+    conditioning: str = typer.Option(None, "--conditioning", help="How the class enters the networks: film (per-class scale and shift), bias (shift only) or concat (class planes, format 1's layout); default film, or the domain's own (concat for midi). e.g. --conditioning concat"),
     free_bits: float = typer.Option(1.0, "--free-bits", help="Nats per latent dimension free of KL pressure, so the latent does not collapse. e.g. --free-bits 0"),
     contractive: float = typer.Option(0.05, "--contractive", help="Jacobian penalty weight for --arch cae. e.g. --contractive 0.1"),
     patience: int = typer.Option(20, "--patience", help="Early stopping: epochs without a better validation loss. e.g. --patience 5"),
@@ -60,9 +61,10 @@ def train(
         kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
         val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile).validate()
+        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile,
+        conditioning=conditioning).validate()
     plugin = get_domain(domain)
-    given = {"epochs": epochs, "latent_dim": latent, "width": width}  # a domain's own defaults fill the rest
+    given = {"epochs": epochs, "latent_dim": latent, "width": width, "conditioning": conditioning}  # a domain's own defaults fill the rest
     settings = replace(settings, **{k: v for k, v in plugin.training_defaults.items() if given.get(k) is None}).validate()
     options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
     check_writable(out, "-o")
