@@ -42,7 +42,7 @@ def train(
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
-    precision: str = typer.Option("auto", "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16. e.g. --precision fp32"),
+    precision: str = typer.Option(None, "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16; default auto, or the domain's own. e.g. --precision fp32"),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
@@ -61,10 +61,11 @@ def train(
         kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
         val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile,
+        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision or TrainSettings.precision, compile=compile,
         conditioning=conditioning).validate()
     plugin = get_domain(domain)
-    given = {"epochs": epochs, "latent_dim": latent, "width": width, "conditioning": conditioning}  # a domain's own defaults fill the rest
+    given = {"epochs": epochs, "latent_dim": latent, "width": width, "conditioning": conditioning,
+             "precision": precision}  # a domain's own defaults fill the rest
     settings = replace(settings, **{k: v for k, v in plugin.training_defaults.items() if given.get(k) is None}).validate()
     options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
     check_writable(out, "-o")
