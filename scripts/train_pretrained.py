@@ -79,7 +79,7 @@ def measure_digits(run_dir: Path, per_class: int = 100, seed: int = SEED) -> dic
     return {key: round(found[key], 4) for key in ("class_control", "judge_accuracy", "diversity_ratio")}
 
 
-def measure_chorales(run_dir: Path, reference: dict | None = None, per_class: int = 16, seed: int = SEED) -> dict:
+def measure_chorales(run_dir: Path, reference: dict | None = None, per_class: int = 64, seed: int = SEED) -> dict:
     """The 7 MusPy-style statistics of `per_class` samples of each class against the training
     windows' 10th-90th percentiles. With `reference` (a card's), no corpus is loaded."""
     from gencore import load_run
