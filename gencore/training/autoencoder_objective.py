@@ -13,6 +13,7 @@ from gencore import console
 from gencore.models import STOCHASTIC
 from gencore.models.autoencoder import AutoEncoder
 from gencore.plugin import Domain, LoadedData
+from gencore.sharded import ShardedItems
 from gencore.training import fastpath
 from gencore.training.objective import Objective
 from gencore.training.settings import TrainSettings
@@ -43,6 +44,8 @@ def split_data(data: LoadedData, val_indices: list[int], device: torch.device) -
     is_val = torch.zeros(n, dtype=torch.bool)
     is_val[torch.tensor(val_indices, dtype=torch.long)] = True
     conds = data.conditions
+    if isinstance(data.items, ShardedItems):
+        return _split_sharded(data.items, conds, is_val, device)
     nbytes = data.items.nbytes + (0 if conds is None else conds.nbytes)
     # A corpus that fits lives on the device whole: no DataLoader, no per-batch host copies.
     # One that does not stays in host memory, and each batch is gathered there and copied over.
@@ -55,6 +58,19 @@ def split_data(data: LoadedData, val_indices: list[int], device: torch.device) -
         data.items[~is_val].to(home), None if conds is None else conds[~is_val].to(home),
         data.items[is_val].to(home), None if conds is None else conds[is_val].to(home),
     )
+
+
+def _split_sharded(items: ShardedItems, conds: torch.Tensor | None, is_val: torch.Tensor,
+                   device: torch.device) -> Split:
+    """Items in the decoded-data cache stay there, each batch read and converted on its own;
+    on a GPU with room for the whole corpus, it is read once and kept there."""
+    def part(rows: torch.Tensor):
+        return items[rows], None if conds is None else conds[rows].to(device)
+
+    (train_x, train_c), (val_x, val_c) = part(~is_val), part(is_val)
+    if device.type == "cuda" and fits_on_device(items.nbytes, device):
+        train_x, val_x = train_x.to(device), val_x.to(device)
+    return Split(train_x, train_c, val_x, val_c)
 
 
 def choose_val_indices(n: int, fraction: float, seed: int) -> list[int]:

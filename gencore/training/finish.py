@@ -15,6 +15,11 @@ from gencore.training.settings import TrainSettings
 
 PREVIEW_COLUMNS = 8
 METRIC_SAMPLES_PER_CLASS = 100
+# End-of-run work stays bounded whatever the corpus size: the code statistics are fitted on a
+# seeded subset of at most this many training items, and the domain metrics compare the samples
+# with a seeded subset of at most METRIC_REFERENCE_ITEMS real ones (README, "Data at scale").
+CODE_STATISTICS_ITEMS = 20_000
+METRIC_REFERENCE_ITEMS = 10_000
 
 
 @torch.no_grad()
@@ -39,9 +44,12 @@ def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Te
 
 def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any],
                        model: AutoEncoder, settings: TrainSettings) -> dict[str, Any]:
+    from gencore.training.data import bounded, select, subset
+
     train = torch.ones(data.items.shape[0], dtype=torch.bool)
     train[torch.tensor(config.split.val_indices, dtype=torch.long)] = False
-    fit_code_statistics(model, data.items[train], None if data.conditions is None else data.conditions[train])
+    training = subset(select(data, train), CODE_STATISTICS_ITEMS, settings.seed)
+    fit_code_statistics(model, training.items, training.conditions)
     save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
     save_tensors(run_dir / "encoder.safetensors", model.encoder.state_dict(), "encoder", domain.name)
     save_tensors(run_dir / "decoder.safetensors", model.decoder.state_dict(), "decoder", domain.name)
@@ -54,7 +62,8 @@ def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: 
     write_png(run_dir / "samples.png", domain.preview(preview_items, config.data, PREVIEW_COLUMNS))
     per_class = METRIC_SAMPLES_PER_CLASS if classes else METRIC_SAMPLES_PER_CLASS * 5
     samples, _, conds = run.sample_with_labels(per_class, classes, seed=settings.seed + 1)
-    return domain.metrics(samples, conds, data, config.data, settings.seed)
+    return domain.metrics(samples, conds, bounded(data, METRIC_REFERENCE_ITEMS, settings.seed), config.data,
+                          settings.seed)
 
 
 @torch.no_grad()
