@@ -28,8 +28,11 @@ def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Te
     prior, so they sample from this Gaussian (ex-post density estimation, Ghosh et al. 2020),
     stored in the decoder; every arch stores its precision in the encoder for Mahalanobis scores."""
     device = model.decoder.prior_mean.device
-    mus = [model.encode(items[i:i + 1024].to(device), None if conds is None else conds[i:i + 1024].to(device))[0]
-           for i in range(0, items.shape[0], 1024)]
+    from gencore.training.autoencoder_objective import eval_batch
+
+    step = eval_batch(items.shape[1:])
+    mus = [model.encode(items[i:i + step].to(device), None if conds is None else conds[i:i + step].to(device))[0]
+           for i in range(0, items.shape[0], step)]
     z = torch.cat(mus).double()
     d = z.shape[1]
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
