@@ -138,7 +138,7 @@ def problem(folder: Path, manifest: dict[str, Any] | None) -> str | None:
     """Why the cache in `folder` cannot be trusted, or None when every file passes its check."""
     if manifest is None:
         return f"{folder / MANIFEST} is missing or unreadable"
-    for entry in [*manifest["shards"], manifest["labels"]]:
+    for entry in [*manifest["shards"], manifest["labels"], *manifest.get("tensors", {}).values()]:
         if entry is None:
             continue
         path = folder / entry["file"]

@@ -136,3 +136,28 @@ def test_kill_mid_epoch_on_cached_data_resumes_bit_for_bit(tmp_path):
     assert "Traceback" not in log
     config = json.loads((tmp_path / "work" / "killed" / "config.json").read_text())
     assert config["data"]["cached"] is True
+
+
+def test_domains_without_a_stream_are_cached_whole_after_one_load(tmp_path, fresh_cache):
+    """Series (like tables and MIDI) has no `stream` hook: --cache on stores what its `load` gives,
+    in the smallest exact dtype, and later runs map it instead of reading the CSV again."""
+    from test_series import write_series
+
+    data = write_series(tmp_path / "train.csv", 400, seed=1)
+    args = ["train", "series", "--data", data, "--columns", "a,b", "--window", "24", "--stride", "4", "--epochs", "1",
+            "--width", "4", "--latent", "2", "--cache", "on", "--checkpoint-every", "0"]
+    first = gen(*args, "-o", tmp_path / "a")
+    assert first.exit_code == 0 and "cached the decoded data" in first.stderr, first.stderr
+    second = gen(*args, "-o", tmp_path / "b")
+    assert second.exit_code == 0 and "cached the decoded data" not in second.stderr, second.stderr
+    assert "interpolated" not in second.stderr  # the CSV was not read again
+    configs = [json.loads((tmp_path / r / "config.json").read_text()) for r in "ab"]
+    assert configs[0]["data"]["cached"] and configs[0]["fingerprint"] == configs[1]["fingerprint"]
+    assert gen("eval", "-r", tmp_path / "b").exit_code == 0
+    from gencore.registry import get_domain
+    from gencore.training.data import load as load_data
+
+    options = configs[0]["data"]["options"]
+    cached, memory = (load_data(get_domain("series"), str(data), options, mode) for mode in ("on", "off"))
+    assert torch.equal(cached.items.to(), memory.items) and cached.normalisation == memory.normalisation
+    assert [row["items"] for row in json.loads(gen("cache", "ls", "--json").stdout)] == [memory.items.shape[0]]
