@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def family(pid: int) -> list[int]:
     return out
 
 
-def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = None, launcher: bool = False) -> dict:
+def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = None, launcher: bool = False,
+            stop_after: float | None = None) -> dict:
     """Run `python -m gencore ARGS` (or `command`); its peak RSS and PSS, time to the training
     step, wall and CPU."""
     started = time.perf_counter()
@@ -79,6 +81,8 @@ def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = N
             if "training step:" in line and "t" not in first_step:
                 first_step["t"] = time.perf_counter() - started
                 first_step["cpu"] = cpu_seconds(proc.pid)
+                if stop_after is not None:  # Ctrl-C: the run checkpoints and exits 130
+                    threading.Timer(stop_after, proc.send_signal, args=(signal.SIGINT,)).start()
 
     def sample():
         while proc.poll() is None:
@@ -98,7 +102,7 @@ def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = N
     wall = time.perf_counter() - started
     reader.join()
     sampler.join()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not (stop_after is not None and proc.returncode == 130):
         raise RuntimeError(f"gen {' '.join(args)} failed:\n{''.join(lines[-20:])}")
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "first_step_s": first_step.get("t"),
             "first_step_cpu_s": first_step.get("cpu"),
@@ -108,13 +112,17 @@ def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = N
 
 
 def samples_per_s(run: Path) -> float | None:
+    if not (run / "metrics.jsonl").exists():
+        return None
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in rows if r.get("event") == "epoch"]
     return epochs[-1]["samples_per_s"] if epochs else None
 
 
-def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: dict) -> list[dict]:
-    """Today's loader (if asked), then the cache cold (removed first) and warm."""
+def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: dict,
+             stop_after: float | None = None) -> list[dict]:
+    """Today's loader (if asked), then the cache cold (removed first) and warm; each stopped with
+    Ctrl-C `stop_after` seconds into training when given (whole commands otherwise)."""
     from gencore.datacache import data_root
 
     rows = []
@@ -127,7 +135,8 @@ def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: d
         shutil.rmtree(out, ignore_errors=True)
         args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", cache,
                 "--epochs", "1", *train_args, "-o", str(out)]
-        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), **measure(args, work, env)}
+        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), "stop_after_s": stop_after,
+               **measure(args, work, env, stop_after=stop_after)}
         row["samples_per_s"] = samples_per_s(out)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "stderr_tail"}), flush=True)
@@ -249,13 +258,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="ratio: steps per round, e.g. --steps 30")
     parser.add_argument("--batch", type=int, default=128, help="ratio: batch size, e.g. --batch 128")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here, e.g. --work /tmp/scale")
+    parser.add_argument("--stop-after", type=float, default=None,
+                        help="commands: Ctrl-C each run this many seconds into training, e.g. --stop-after 120")
     parser.add_argument("--log", type=Path, default=None, help="append the JSON results here")
     args, train_args = parser.parse_known_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="data-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": args.threads, "NO_COLOR": "1"}
     if args.what == "commands":
-        result = commands(args.data, train_args, args.loader, work, env)
+        result = commands(args.data, train_args, args.loader, work, env, args.stop_after)
     elif args.what == "ratio":
         width = int(train_args[train_args.index("--width") + 1]) if "--width" in train_args else 32
         result = ratio(args.data, args.rounds, args.steps, args.batch, width)

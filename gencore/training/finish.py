@@ -19,7 +19,7 @@ METRIC_SAMPLES_PER_CLASS = 100
 # seeded subset of at most this many training items, and the domain metrics compare the samples
 # with a seeded subset of at most METRIC_REFERENCE_ITEMS real ones (README, "Data at scale").
 CODE_STATISTICS_ITEMS = 20_000
-METRIC_REFERENCE_ITEMS = 10_000
+METRIC_REFERENCE_ITEMS = 5_000
 
 
 @torch.no_grad()
