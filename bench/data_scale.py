@@ -248,9 +248,38 @@ def ddp_read(data: Path, work: Path, env: dict, batch: int) -> list[dict]:
     return rows
 
 
+def finish_time(data: Path, run: Path, work: Path) -> dict:
+    """CPU and wall seconds of the end-of-run work (code statistics, weights, previews, domain
+    metrics) of a trained 64x64 RGB run, against the whole cached corpus `data`: the work is
+    capped (gencore/training/finish.py), so it should not grow with the corpus."""
+    import torch
+
+    from gencore.api import load_run
+    from gencore.registry import get_domain
+    from gencore.runconfig import RunConfig
+    from gencore.storage import read_json
+    from gencore.training.data import prepare
+    from gencore.training.finish import finish_autoencoder
+    from gencore.training.settings import TrainSettings
+
+    copy = work / "finish-run"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(run, copy)
+    config = RunConfig.from_json(read_json(copy / "config.json", "run config"), copy)
+    domain = get_domain("images")
+    corpus = prepare(domain, str(data), {}, limit=None, seed=0, cache="on")
+    model = load_run(copy).model().eval()
+    started, cpu = time.perf_counter(), time.process_time()
+    metrics = finish_autoencoder(copy, domain, corpus, config, model, TrainSettings.from_json(config.train))
+    return {"data": data.name, "items": len(corpus.items), "threads": torch.get_num_threads(),
+            "finish_cpu_s": time.process_time() - cpu, "finish_wall_s": time.perf_counter() - started,
+            "metrics": metrics}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("commands", "ratio", "ddp", "ddp-read", "read"))
+    parser.add_argument("what", choices=("commands", "ratio", "ddp", "ddp-read", "read", "finish"))
+    parser.add_argument("--run", type=Path, default=None, help="finish: a trained 64x64 RGB run, e.g. --run runs/a")
     parser.add_argument("data", type=Path, help="a folder from bench/scale_data.py, e.g. /work/scale-data/20k")
     parser.add_argument("--loader", action="store_true", help="also run today's in-memory loader (--cache off)")
     parser.add_argument("--threads", default="1", help="OMP threads per run, e.g. --threads 1")
@@ -270,6 +299,9 @@ def main() -> None:
     elif args.what == "ratio":
         width = int(train_args[train_args.index("--width") + 1]) if "--width" in train_args else 32
         result = ratio(args.data, args.rounds, args.steps, args.batch, width)
+        print(json.dumps(result))
+    elif args.what == "finish":
+        result = finish_time(args.data, args.run, work)
         print(json.dumps(result))
     elif args.what == "read":
         return read_epoch(args.data, args.batch)

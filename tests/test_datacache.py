@@ -161,3 +161,22 @@ def test_domains_without_a_stream_are_cached_whole_after_one_load(tmp_path, fres
     cached, memory = (load_data(get_domain("series"), str(data), options, mode) for mode in ("on", "off"))
     assert torch.equal(cached.items.to(), memory.items) and cached.normalisation == memory.normalisation
     assert [row["items"] for row in json.loads(gen("cache", "ls", "--json").stdout)] == [memory.items.shape[0]]
+
+
+def test_two_ranks_share_one_cache(tmp_path):
+    """Under torchrun local rank 0 builds the cache while rank 1 waits; both map the same files."""
+    from conftest import gen_subprocess
+
+    folder = write_colour_folder(tmp_path / "data")
+    env = {"GENCORE_CACHE": str(tmp_path / "cache"), "GLOO_SOCKET_IFNAME": "lo", "OMP_NUM_THREADS": "1"}
+    run = tmp_path / "run"
+    args = ["train", "images", "--data", folder, "--cache", "on", "--width", "4", "--latent", "2",
+            "--checkpoint-every", "0", "--nproc", "2"]
+    result = gen_subprocess(*args, "--epochs", "1", "-o", run, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("caching 61 files") == 1 and "x 2 processes" in result.stderr
+    caches = [p for p in (tmp_path / "cache" / "data").iterdir() if not p.name.startswith(".")]
+    assert len(caches) == 1 and json.loads((run / "config.json").read_text())["data"]["cached"]
+    result = gen_subprocess("train", "images", "--resume", run, "--epochs", "2", "--nproc", "2", cwd=tmp_path,
+                            env=env, timeout=600)
+    assert result.returncode == 0 and "caching" not in result.stderr, result.stderr[-3000:]
