@@ -27,6 +27,7 @@ from gencore import console
 from gencore.errors import GenError
 
 from . import decoding, structure
+from .attributes import steered_target
 from .playability import Physics, check, repair
 
 CANDIDATES = 32  # windows decoded per stitching step
@@ -90,6 +91,8 @@ class Windows:
         self.rules = decoding.rules_of(meta)
         self.calibration = torch.Generator().manual_seed(calibration_seed)
         self.offsets: dict[str, np.ndarray] = {}
+        sampler = getattr(run, "sampler", None)  # `--attr`: element attributes move their tile rates
+        self.shifts = dict(sampler.shifts) if sampler is not None else {}
         mix = meta.get("label_mix") or {}
         self.mix_keys = list(mix)
         self.mix_p = np.array([mix[k] for k in self.mix_keys], dtype=np.float64)
@@ -118,6 +121,8 @@ class Windows:
             else:
                 conds = None if cond is None else cond[None].expand(n, -1)
                 target = decoding.target_frequencies(self.meta, None if cond is None else cond.numpy())
+            if target is not None and self.shifts:
+                target = steered_target(target, self.meta, self.shifts, "" if key == "none" else key)
             self.offsets[key] = decoding.calibrate(self._logp(n, conds, self.calibration), target, self.rules)
         return self.offsets[key]
 
