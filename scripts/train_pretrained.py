@@ -49,6 +49,7 @@ RECIPES = {
         "data": "the Super Mario Bros levels of the Video Game Level Corpus (builtin:smb, TheVGLC, MIT)",
         "licence": "data: MIT (TheVGLC); weights: MIT, trained by the gen developers",
         "try": "gen sample -r pretrained:smb --class coin --n 4 --width 150 --playable",
+        "attributes": True,  # ships its attribute directions: `gen attributes -r pretrained:smb` lists them
     },
     "chorales": {
         "domain": "midi", "train": ["train", "midi"],
@@ -261,6 +262,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run = Path(tmp) / args.name
             training = train(args.name, run, args.threads)
+            if RECIPES[args.name].get("attributes"):  # fitted before install: gen never writes a shipped run
+                subprocess.run([sys.executable, "-m", "gencore", "--seed", str(SEED), "attributes", "-r", str(run)],
+                               check=True)
             install(run, target)
         reference = None
         if args.name == "chorales":
