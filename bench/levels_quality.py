@@ -12,15 +12,18 @@ issue). Columns:
 - valid: share with no malformed cell (structure.malformed_map, the issue's rules);
 - enemies/100: enemy tiles per 100 columns, beside the same for the real windows or levels compared;
 - run: the longest horizontal run of adjacent enemies;
-- TPKL 3x3: tile-pattern KL of the sample set against the training windows (or levels); the
-  baseline is the mean over each real level of its own KL against the other levels;
+- TPKL 3x3: tile-pattern KL against the training windows, one unit at a time and averaged (a
+  100-column level's windows, or a chunk of as many raw windows); the real rows give the same
+  unit held out: each real level's 100-column stretches, or random sets of as many of its
+  windows, against the other levels' windows;
 - copies: share of windows identical to a training window;
 - checker: share the built-in checker passes; agent: share Robin Baumgarten's A* agent finishes
   (PlayAstar.jar of mario-gpt 0.1.3, `java -jar PlayAstar.jar LEVEL norender IMGDIR/`), when Java
   and the jar are present (--agent-dir, default bench/.agent/); the column is left out otherwise.
   The agent plans against a time budget per frame, so on a loaded machine it can fail a level
-  it finishes on an idle one; each level gets --agent-tries runs (default 1) and counts as
-  finished if one wins. Results are kept by level text in AGENT_DIR/results.json.
+  it finishes on an idle one: Java runs under `nice -n -10` where allowed, a lost level gets up
+  to --agent-tries runs, and the table gives the first try and the best of the tries. Runs are
+  kept by level text in AGENT_DIR/agent_runs.json.
 
 Writes a JSON report and a Markdown table (default runs/levels_quality-<game>.{json,md}).
 """
