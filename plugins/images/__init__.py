@@ -86,6 +86,14 @@ class ImagesDomain(Domain):
         return load_training(source, resize=resize, channels=channels, likelihood=likelihood,
                              noise=noise, patch=patch)
 
+    def stream(self, source: str | None, options: dict[str, Any]):
+        from .cache import folder_stream
+
+        return folder_stream(source, resize=parse_resize(option(options, "resize")),
+                             channels=parse_channels(option(options, "channels", "auto")),
+                             likelihood=parse_likelihood(option(options, "likelihood", "bernoulli")),
+                             noise=parse_noise(option(options, "noise", DEFAULT_NOISE)), patch=option(options, "patch"))
+
     def load_files(
         self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
     ) -> tuple["torch.Tensor", list[str | None]]:
