@@ -180,6 +180,7 @@ def test_ratio_takes_out_what_the_background_model_explains(no_nines):
 
 
 def test_background_model_knows_local_statistics():
+    import numpy as np
     import torch
 
     from gencore.scoring_corrected import Background
@@ -189,6 +190,7 @@ def test_background_model_knows_local_statistics():
     model = Background(smooth, "bernoulli")
     noise = torch.rand(20, 1, 8, 8, generator=generator)
     assert model.nll(noise).mean() > model.nll(smooth[:20]).mean() + 5  # nats per item
+    assert np.allclose(model.nll(noise, batch=7), model.nll(noise))  # batched to bound memory
     table = torch.randn(300, 3, generator=generator) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0, 0, 1]])
     gaussian = Background(table, "gaussian")
     swapped = table[:50].clone()
