@@ -2,6 +2,7 @@
 against the normal one, on trained runs.
 
     python bench/steering.py runs/digits runs/smb runs/chorales --n 200
+    python bench/steering.py assets/pretrained/chorales --n 200   # the MIDI rows
 
 For each run: fit the directions and the mixture as `gen attributes` does (on the run's training
 codes, seed 0), then
@@ -13,20 +14,79 @@ codes, seed 0), then
   accuracy) at shifts -2 and +2 of each shipped attribute (shift 0: the `normal` column below);
 - prior: the domain's own metrics (class control, diversity, nearest-real distance, copy rate,
   levels' structure and enemy rate, MusPy statistics) of `n` samples per class under `--prior
-  normal` and `--prior gmm`.
+  normal` and `--prior gmm`. MIDI runs add class control by a classifier of real phrases,
+  diversity, nearest-real distance and exact copies (`midi_metrics`).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/midi_quality.py's class judge
 
 
 def domain_metrics(run, data, n: int, seed: int) -> dict[str, float]:
     items, _, cond = run.sample_with_labels(n, None, seed, 1.0, options={})
-    return run.domain.metrics(items, cond, data, run.config.data, seed)
+    found = run.domain.metrics(items, cond, data, run.config.data, seed)
+    if run.domain_name == "midi":
+        found.update(midi_metrics(run, data, items, cond, seed))
+    return found
+
+
+def midi_metrics(run, data, items, cond, seed: int) -> dict[str, float]:
+    """What the MIDI domain's own metrics leave out, on the pitch rows of the decoded rolls:
+    class control by bench/midi_quality.py's classifier of real phrases (held-out real windows give
+    its ceiling), diversity (mean pairwise Jaccard distance of the sounding cells, samples over
+    training windows), the Jaccard distance from each sample to its nearest training window, and
+    the share of exact copies (onsets and frames equal to a training window's)."""
+    import torch
+    from midi_quality import class_judge, phrase_features
+
+    from gencore_midi.roll import meters_of
+    from gencore_midi.sampling import window_spec
+
+    spec = window_spec(run.config.data)
+    real = data.items.numpy().astype(np.uint8)
+    val = np.zeros(len(real), dtype=bool)
+    val[run.config.split.val_indices] = True
+    rolls = items.numpy().astype(np.uint8)
+    out = {}
+    users = list(run.config.data["meta"].get("classes") or [])
+    if cond is not None and len(users) > 1:
+        labels = data.conditions[:, :len(users)].argmax(1).numpy()
+        real_meters = meters_of(real, spec)
+        judge, ceiling = class_judge(real, real_meters, labels, val, spec, seed)
+        judged = judge.predict(phrase_features(rolls, meters_of(rolls, spec), spec))
+        out["class_control"] = float((judged == cond[:, :len(users)].argmax(1).numpy()).mean())
+        out["class_judge_ceiling"] = ceiling
+
+    def cells(x: np.ndarray) -> torch.Tensor:  # (N, P*T) sounding cells of the pitch rows
+        return torch.from_numpy(x[:, 1, :spec.pitch_rows].reshape(len(x), -1).astype(np.float32))
+
+    def jaccard(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # (A, B) distances
+        both = a @ b.T
+        either = a.sum(1, keepdim=True) + b.sum(1) - both
+        return 1 - both / either.clamp(min=1)
+
+    train = real[~val]
+    mine, theirs = cells(rolls), cells(train)
+    pairs = torch.triu_indices(len(mine), len(mine), 1)
+    rng = np.random.default_rng(seed)
+    pick = cells(train[rng.choice(len(train), min(len(train), len(rolls)), replace=False)])
+    real_pairs = torch.triu_indices(len(pick), len(pick), 1)
+    out["diversity_samples"] = float(jaccard(mine, mine)[pairs[0], pairs[1]].mean())
+    out["diversity_real"] = float(jaccard(pick, pick)[real_pairs[0], real_pairs[1]].mean())
+    out["diversity_ratio"] = out["diversity_samples"] / out["diversity_real"]
+    nearest = jaccard(mine, theirs).min(dim=1)
+    out["nearest_real_distance"] = float(nearest.values.mean())
+    same = [(rolls[i, :2, :spec.pitch_rows] == train[j, :2, :spec.pitch_rows]).all()
+            for i, j in enumerate(nearest.indices.tolist())]
+    out["copy_rate"] = float(np.mean(same))
+    return out
 
 
 def bench_run(path: str, n: int) -> dict:

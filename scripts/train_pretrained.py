@@ -4,7 +4,7 @@ domain's own metrics, and write each one's model card (card.json and MODEL_CARD.
 
     python scripts/train_pretrained.py digits            # ~1 min on 2 CPU cores
     python scripts/train_pretrained.py smb               # the real SMB corpus (builtin:smb)
-    python scripts/train_pretrained.py chorales          # ~11 min on 2 idle cores, far longer under load
+    python scripts/train_pretrained.py chorales          # ~5 min on 2 idle cores, far longer under load
     python scripts/train_pretrained.py digits --measure-only   # re-measure the shipped run, rewrite its card
 
 A shipped run holds what sampling, latent maps, `gen eval` and `gen score` need (config.json, the
@@ -49,15 +49,19 @@ RECIPES = {
         "data": "the Super Mario Bros levels of the Video Game Level Corpus (builtin:smb, TheVGLC, MIT)",
         "licence": "data: MIT (TheVGLC); weights: MIT, trained by the gen developers",
         "try": "gen sample -r pretrained:smb --class coin --n 4 --width 150 --playable",
-        "attributes": True,  # ships its attribute directions: `gen attributes -r pretrained:smb` lists them
+        "attributes": ["attributes"],  # ships its directions: `gen attributes -r pretrained:smb` lists them
     },
     "chorales": {
-        "domain": "midi", "train": ["train", "midi"],
+        # 16 epochs, not the default 43: on the shared 2-core machine of its session an epoch took
+        # about 3 minutes, and the default run keeps its best epoch near the 20th anyway
+        "domain": "midi", "train": ["train", "midi", "--epochs", "16"],
         "data": "the Bach chorales of music21's corpus, transposed to tonic C, 4-bar windows labelled major or "
                 "minor by key analysis",
         "licence": "data: public-domain compositions, encodings from music21's corpus (BSD-3-Clause); weights: MIT, "
                    "trained by the gen developers",
         "try": "gen sample -r pretrained:chorales --class minor --n 4",
+        # `gen attributes` never writes into a shipped run, so the run is shipped with its directions
+        "attributes": ["attributes", "--n", "200"],
     },
 }
 
@@ -76,7 +80,7 @@ def measure_digits(run_dir: Path, per_class: int = 100, seed: int = SEED) -> dic
     return {key: round(found[key], 4) for key in ("class_control", "judge_accuracy", "diversity_ratio")}
 
 
-def measure_chorales(run_dir: Path, reference: dict | None = None, per_class: int = 16, seed: int = SEED) -> dict:
+def measure_chorales(run_dir: Path, reference: dict | None = None, per_class: int = 64, seed: int = SEED) -> dict:
     """The 7 MusPy-style statistics of `per_class` samples of each class against the training
     windows' 10th-90th percentiles. With `reference` (a card's), no corpus is loaded."""
     from gencore import load_run
@@ -181,6 +185,17 @@ def train(name: str, out: Path, threads: int | None) -> dict:
             "load_average": {"start": load_start, "end": round(os.getloadavg()[0], 1)}}
 
 
+def fit_attributes(name: str, run: Path, threads: int | None) -> str | None:
+    """`gen attributes` on the trained run before it ships (directions and the mixture prior go
+    into its decoder.safetensors); the response table it prints, or None for recipes without."""
+    fit = RECIPES[name].get("attributes")
+    if not fit:
+        return None
+    flags = ["--seed", str(SEED)] + (["--threads", str(threads)] if threads else [])
+    command = [sys.executable, "-m", "gencore", *flags, *fit, "-r", str(run)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
 def install(run: Path, target: Path) -> None:
     staging = target.with_name(f".{target.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -192,7 +207,8 @@ def install(run: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
-def write_card(name: str, target: Path, training: dict, metrics: dict, reference: dict | None) -> dict:
+def write_card(name: str, target: Path, training: dict, metrics: dict, reference: dict | None,
+               attributes: str | None = None) -> dict:
     import torch
 
     import gencore
@@ -211,6 +227,8 @@ def write_card(name: str, target: Path, training: dict, metrics: dict, reference
     }
     if reference is not None:
         card["reference_percentiles"] = reference
+    if attributes is not None:
+        card["attributes"] = {"command": "gen --seed 0 " + " ".join(RECIPES[name]["attributes"]), "response": attributes}
     (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (target / "MODEL_CARD.md").write_text(model_card_markdown(card))
     return card
@@ -242,6 +260,10 @@ def model_card_markdown(card: dict) -> str:
                       f"{metrics['mode_control']:.2f} ({metrics['samples_per_class']} samples per class, seed {SEED})."]
     else:
         lines += ["| metric | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in metrics.items()]
+    if "attributes" in card:
+        lines += ["", f"Attribute directions for `gen sample --attr NAME=SHIFT`, fitted by `{card['attributes']['command']}` "
+                      "before shipping (mean attribute of 200 samples at each shift):", "",
+                  "```", card["attributes"]["response"].rstrip(), "```"]
     lines += ["", "The validation figures of the training run are in `complete.json` and `metrics.jsonl`.", ""]
     return "\n".join(lines)
 
@@ -251,20 +273,20 @@ def main() -> None:
     parser.add_argument("name", choices=sorted(RECIPES))
     parser.add_argument("--threads", type=int, help="CPU threads for training (default: gen's own choice)")
     parser.add_argument("--measure-only", action="store_true", help="re-measure the shipped run and rewrite its card")
+    parser.add_argument("--work", type=Path, help="train into this folder and keep it (default: a temporary folder)")
     args = parser.parse_args()
     target = SHELF / args.name
     if args.measure_only:
         card = json.loads((target / "card.json").read_text())
         card["metrics"] = measure(args.name, target, card)
         training = {k: card[k] for k in ("command", "wall_seconds", "cpu_seconds", "load_average")}
-        card = write_card(args.name, target, training, card["metrics"], card.get("reference_percentiles"))
+        attributes = (card.get("attributes") or {}).get("response")
+        card = write_card(args.name, target, training, card["metrics"], card.get("reference_percentiles"), attributes)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            run = Path(tmp) / args.name
+            run = (args.work or Path(tmp)) / args.name
             training = train(args.name, run, args.threads)
-            if RECIPES[args.name].get("attributes"):  # fitted before install: gen never writes a shipped run
-                subprocess.run([sys.executable, "-m", "gencore", "--seed", str(SEED), "attributes", "-r", str(run)],
-                               check=True)
+            attributes = fit_attributes(args.name, run, args.threads)
             install(run, target)
         reference = None
         if args.name == "chorales":
@@ -272,7 +294,7 @@ def main() -> None:
 
             reference = chorale_reference(load_run(target, device="cpu"))
         metrics = measure(args.name, target, {"reference_percentiles": reference})
-        card = write_card(args.name, target, training, metrics, reference)
+        card = write_card(args.name, target, training, metrics, reference, attributes)
     print(json.dumps({k: card[k] for k in ("run", "wall_seconds", "cpu_seconds", "metrics")}, indent=2))
 
 

@@ -69,6 +69,8 @@ def test_user_folder_trains_and_skips_each_corrupt_file_once(midi_run):
     # the 3/4, 6/8 and changing files all train: the metres join the classes, and a metre row joins the pitches
     assert config["class_names"] == ["major", "minor", "4/4", "3/4", "6/8"] and config["model"]["item_shape"] == [3, 49, 64]
     assert config["condition"]["type"] == "multi-hot"
+    # the domain's own default layout (training_defaults), recorded where the run rebuilds from
+    assert config["model"]["conditioning"] == "concat" and config["train"]["conditioning"] == "concat"
     assert config["data"]["meta"]["files_skipped"] == 4 and config["data"]["meta"]["files_used"] == 15
     assert "gave no training window" not in err
     final = json.loads((run_dir / "complete.json").read_text())["metrics"]
@@ -218,6 +220,8 @@ def test_bad_folders_and_options_end_in_one_line(workdir, tmp_path):
                           "empty")
     assert_one_line_error(gen("train", "midi", "--data", bad, "--bars", "3", cwd=workdir), "--bars")
     assert_one_line_error(gen("train", "midi", "--data", bad, "--pitch-range", "90-20", cwd=workdir), "--pitch-range")
+    assert_one_line_error(gen("train", "midi", "--data", bad, "--conditioning", "films", cwd=workdir),
+                          "--conditioning", "film, concat")
 
 
 def test_builtin_chorales_subset(chorale_run, chorale_cache, capsys, monkeypatch):

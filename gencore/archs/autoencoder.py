@@ -21,8 +21,9 @@ class AutoEncoderArch(Arch):
         from gencore.models.autoencoder import model_spec
 
         cond_dim = 0 if data.conditions is None else int(data.conditions.shape[1])
+        layout = {"conditioning": settings.conditioning} if settings.conditioning else {}  # else the default
         return model_spec(settings.arch, data.item_kind, data.item_shape, data.likelihood, cond_dim,
-                          settings.latent_dim, settings.width, settings.hidden)
+                          settings.latent_dim, settings.width, settings.hidden, **layout)
 
     def build(self, spec: dict[str, Any]):
         from gencore.models.autoencoder import AutoEncoder

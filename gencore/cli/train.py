@@ -26,6 +26,7 @@ def train(
     width: int = typer.Option(None, "--width", help="Channels of the first conv level; doubles per level up to 256; default 32, or the domain's own. e.g. --width 64"),
     beta: float = typer.Option(None, "--beta", help="KL weight; default 1 (vae) or 4 (beta-vae). e.g. --beta 2"),
     kl_warmup: int = typer.Option(None, "--kl-warmup", help="Epochs of linear KL warm-up; default a fifth of the epochs. e.g. --kl-warmup 0"),
+    conditioning: str = typer.Option(None, "--conditioning", help="How the class enters the networks: film (per-class scale and shift), bias (shift only) or concat (class planes, format 1's layout); default film, or the domain's own (concat for midi). e.g. --conditioning concat"),
     free_bits: float = typer.Option(1.0, "--free-bits", help="Nats per latent dimension free of KL pressure, so the latent does not collapse. e.g. --free-bits 0"),
     contractive: float = typer.Option(0.05, "--contractive", help="Jacobian penalty weight for --arch cae. e.g. --contractive 0.1"),
     patience: int = typer.Option(20, "--patience", help="Early stopping: epochs without a better validation loss. e.g. --patience 5"),
@@ -41,8 +42,9 @@ def train(
     resume: str = typer.Option(None, "--resume", help="Continue a stopped run from its last checkpoint: a run folder, `latest`, or `auto` (the -o run if it has a checkpoint, else start it; for torchrun --max-restarts). e.g. --resume latest"),
     init: str = typer.Option(None, "--init", help="Fine-tune: start from another run's weights (same domain and model). e.g. --init runs/digits"),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
-    precision: str = typer.Option("auto", "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16. e.g. --precision fp32"),
+    precision: str = typer.Option(None, "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16; default auto, or the domain's own. e.g. --precision fp32"),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
+    cache: str = typer.Option("auto", "--cache", help="Decode a data folder once into $GENCORE_CACHE and read batches from the memory-mapped cache: auto (folders of over 256 MiB as float32, for domains that support it), on or off; `gen cache ls` lists the caches. e.g. --cache on"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.
@@ -60,23 +62,27 @@ def train(
         kl_warmup=kl_warmup, free_bits=free_bits, contractive=contractive, patience=patience,
         val_fraction=val_fraction, seed=global_option(ctx, "seed", seed, 0), checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, limit=limit, condition=not no_condition,
-        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision, compile=compile).validate()
+        drop_classes=drop_class or None, max_minutes=max_minutes, precision=precision or TrainSettings.precision, compile=compile,
+        conditioning=conditioning).validate()
     plugin = get_domain(domain)
-    given = {"epochs": epochs, "latent_dim": latent, "width": width}  # a domain's own defaults fill the rest
+    given = {"epochs": epochs, "latent_dim": latent, "width": width, "conditioning": conditioning,
+             "precision": precision}  # a domain's own defaults fill the rest
     settings = replace(settings, **{k: v for k, v in plugin.training_defaults.items() if given.get(k) is None}).validate()
     options = common.parse_domain_options(plugin, "train", ctx.args, common.command_flags(ctx))
     check_writable(out, "-o")
     if nproc is not None:
         common.positive(nproc, "--nproc")
         raise typer.Exit(launch_torchrun(nproc, (ctx.find_root().obj or {}).get("threads")))
-    run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init)
+    if cache not in ("auto", "on", "off"):
+        raise GenError(f"unknown cache mode {cache!r}", where="--cache", hint="use auto, on or off, e.g. --cache on")
+    run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init, cache)
     from gencore.archs import get_arch
 
     console.info(f"run complete: {run_dir}  (next: {get_arch(arch).next_step(run_dir)})")
 
 
 def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, epochs: int | None,
-         device: str | None, out: Path | None, resume: str | None, init: str | None) -> Path:
+         device: str | None, out: Path | None, resume: str | None, init: str | None, cache: str = "auto") -> Path:
     """Start or resume the run, in this process or as one rank under torchrun; its folder."""
     from gencore import distributed
     from gencore.devices import resolve_device
@@ -101,7 +107,7 @@ def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, 
         check_writable(resumed, "--resume")
         run_dir = pipeline.resume(resumed, plugin, epochs, torch_device, dist)
     else:
-        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
+        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist, cache)
     distributed.shutdown(dist)
     return run_dir
 

@@ -47,6 +47,9 @@ class TrainSettings:
     max_minutes: float | None = None  # stop at the first epoch end past this wall time
     precision: str = "auto"  # auto | fp32 | bf16 autocast (see training.fastpath)
     compile: bool | None = None  # torch.compile the step; None: on CUDA only
+    # How the class enters the networks (gencore.models.CONDITIONINGS); None: the engine's default.
+    # A domain can choose its own through Domain.training_defaults.
+    conditioning: str | None = None
 
     def validate(self) -> "TrainSettings":
         """Refuse settings no run can train with, naming the parameter (GenError with `param`);
@@ -72,6 +75,11 @@ class TrainSettings:
             if getattr(self, name) > most:
                 raise GenError(f"must be at most {most}, got {getattr(self, name)}", param=name,
                                hint="a model that large would not fit in memory")
+        from gencore.models import CONDITIONINGS
+
+        if self.conditioning is not None and self.conditioning not in CONDITIONINGS:
+            raise GenError(f"unknown conditioning {self.conditioning!r}", param="conditioning",
+                           hint=f"use one of {', '.join(CONDITIONINGS)}")
         if self.precision not in PRECISIONS:
             raise GenError(f"unknown precision {self.precision!r}", param="precision", hint="use auto, fp32 or bf16")
         if not 0 < self.val_fraction < 1:
