@@ -96,31 +96,50 @@ def colour(model, args) -> None:
             summary[sigma] = (means["blind"][0] - means["cbm3d"][0], min(gaps))
     for sigma, (mean_gap, worst) in summary.items():
         print(f"sigma {sigma:g}: gen blind - CBM3D: mean {mean_gap:+.2f} dB, worst image {worst:+.2f} dB")
-    timing(model, 96 if args.smoke else 512, 1 if args.smoke else 5)
+    timing(model, 96 if args.smoke else 512, 1 if args.smoke else args.repeats)
 
 
 def timing(model, size: int, repeats: int) -> None:
-    """Seconds for one size x size RGB image, bf16 against fp32 in the same run (wall and CPU time)."""
-    from gencore.denoising import use_bf16
+    """Seconds for one size x size RGB image (all passes, estimates and blend), bf16 against fp32
+    in the same run, wall and CPU time; then one model pass on one plane: fp32, bf16 autocast (the
+    code before issue #25's speed work) and bf16 weights (gen denoise now)."""
+    from gencore.denoising import inference_copy, use_bf16
 
     cpu = torch.device("cpu")
     x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
     kinds = ["fp32"] + (["bf16"] if use_bf16(cpu, "auto") else [])
-    result = {}
-    for kind in kinds:
-        denoise(model, x, None, cpu, precision=kind)  # warm-up
-        walls, cpus = [], []
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), _cpu_seconds()
-            denoise(model, x, None, cpu, precision=kind)
-            walls.append(time.perf_counter() - t0)
-            cpus.append(_cpu_seconds() - c0)
-        result[kind] = (statistics.median(walls), statistics.median(cpus))
-        print(f"{size}x{size} RGB, {kind}: {result[kind][0]:.2f} s wall, {result[kind][1]:.2f} s CPU "
-              f"(medians of {repeats}, {torch.get_num_threads()} threads)")
-    if "bf16" in result:
-        print(f"bf16 / fp32: {result['bf16'][0] / result['fp32'][0]:.2f} (wall), "
-              f"{result['bf16'][1] / result['fp32'][1]:.2f} (CPU time)")
+    whole = {kind: _median_time(lambda k=kind: denoise(model, x, None, cpu, precision=k), repeats) for kind in kinds}
+    plane = x[:1, None].contiguous(memory_format=torch.channels_last)  # (1, 1, H, W)
+    level = torch.tensor([25 / 255])
+    passes = {"fp32": inference_copy(model, False), "bf16 weights": inference_copy(model, True)}
+
+    def autocast_pass():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return passes["fp32"](plane, level).float()
+
+    one = {kind: _median_time(lambda m=m: m(plane, level), repeats) for kind, m in passes.items()}
+    if "bf16" in kinds:
+        one["bf16 autocast"] = _median_time(autocast_pass, repeats)
+    threads = torch.get_num_threads()
+    for kind, (wall, cpu_s) in whole.items():
+        print(f"{size}x{size} RGB, {kind}: {wall:.2f} s wall, {cpu_s:.2f} s CPU (medians of {repeats}, {threads} threads)")
+    if "bf16" in whole:
+        print(f"bf16 / fp32: {whole['bf16'][0] / whole['fp32'][0]:.2f} (wall), "
+              f"{whole['bf16'][1] / whole['fp32'][1]:.2f} (CPU time)")
+    for kind, (wall, cpu_s) in one.items():
+        print(f"one pass, one {size}x{size} plane, {kind}: {wall:.3f} s wall, {cpu_s:.3f} s CPU")
+
+
+@torch.no_grad()
+def _median_time(fn, repeats: int) -> tuple[float, float]:
+    fn()  # warm-up
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), _cpu_seconds()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_cpu_seconds() - c0)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def _cpu_seconds() -> float:

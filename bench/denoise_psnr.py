@@ -15,6 +15,7 @@ the truth; and the time of a 512x512 RGB image in bf16 against fp32.
 
     python bench/denoise_psnr.py [-r RUN] [--no-nlm]
     python bench/denoise_psnr.py --colour [--sigmas 15,25,50] [--cache DIR] [--figure PNG]
+    python bench/denoise_psnr.py --speed --threads 2     # the 512x512 RGB timing alone
 """
 from __future__ import annotations
 
@@ -80,12 +81,20 @@ def main() -> None:
     parser.add_argument("--no-cbm3d", action="store_true", help="colour protocol: skip CBM3D (minutes per image)")
     parser.add_argument("--cache", default=None, help="colour protocol: folder for CBM3D results, reused when the noisy input is the same")
     parser.add_argument("--smoke", action="store_true", help="colour protocol on 96x96 crops at sigma 25: checks that it runs")
+    parser.add_argument("--speed", action="store_true", help="only time a 512x512 RGB image (bf16 against fp32), e.g. --speed --threads 2")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads for the whole bench, e.g. --threads 2")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats (medians), e.g. --repeats 9")
     parser.add_argument("--figure", default=None, help="colour protocol: write a crop of china at sigma 25 (noisy, gen, CBM3D) here")
     args = parser.parse_args()
     if args.smoke:
         args.colour, args.sigmas, args.figure = True, "25", None
+    torch.set_num_threads(args.threads)
     model = load_run(args.run or asset_path("denoiser"), device="cpu").model()
-    if args.colour:
+    if args.speed:
+        from denoise_colour import timing
+
+        timing(model, 512, args.repeats)
+    elif args.colour:
         from denoise_colour import colour
 
         colour(model, args)

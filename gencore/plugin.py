@@ -92,6 +92,12 @@ class Domain:
         """Load a training corpus. `source` is a path, "builtin:NAME", or None for the default."""
         raise NotImplementedError
 
+    def stream(self, source: str | None, options: dict[str, Any]) -> Any:
+        """Optional: a `gencore.datacache.Stream` for a source that the decoded-data cache may hold
+        (a folder of files, each decoded into one item of a compact dtype), or None to always
+        `load`. A stream must give the items `load` gives (up to the compact dtype's rounding)."""
+        return None
+
     def load_files(
         self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
     ) -> tuple["torch.Tensor", list[str | None]]:

@@ -7,8 +7,8 @@
 - `kl`: the encoder alone (VAEs only): the KL divergence of the posterior from the N(0, I) prior;
 - `complexity`: the negative ELBO (recon for deterministic archs) less the part that the input's
   compressed length explains (Serrà et al. 2020; see scoring_corrected.py);
-- `ratio`: the negative ELBO less the negative log-likelihood of a background model of local
-  statistics (the likelihood ratio of Ren et al. 2019; see scoring_corrected.py);
+- `ratio`: the negative ELBO less the part that a background model of local statistics explains
+  (a likelihood ratio in the manner of Ren et al. 2019, its exponent fitted; see scoring_corrected.py);
 - `posterior` (conditional runs): -log of the largest class posterior p(c | x), from the
   per-class ELBOs: high when no class explains the input clearly better than the others.
 
@@ -114,10 +114,8 @@ def score_many(run, items: torch.Tensor, methods: list[str], cls: str | None = N
             continue
         if method == "posterior":  # -log max_c p(c | x) = min_c E_c + log sum_c exp(-E_c)
             out[method] = matrix.min(axis=1) + np.logaddexp.reduce(-matrix, axis=1)
-        elif method == "complexity":
-            out[method] = _complexity(run, items, out[base], cls, seed)
-        elif method == "ratio":
-            out[method] = out[base] - _background(run).nll(items)
+        elif method in ("complexity", "ratio"):
+            out[method] = _corrected(run, items, out[base], cls, seed, method)
         else:
             out[method] = per_class(run, items, method, cls, seed, batch).min(axis=1)
     return {m: out[m] for m in methods}
@@ -139,29 +137,42 @@ def _validation_items(run, why: str) -> torch.Tensor:
                        where="--method", hint="restore the training data, or use elbo") from None
 
 
-def _complexity(run, items: torch.Tensor, base: np.ndarray, cls: str | None, seed: int) -> np.ndarray:
+def _corrected(run, items: torch.Tensor, base: np.ndarray, cls: str | None, seed: int, method: str) -> np.ndarray:
+    """`base` less the line of the base score on the input's complexity (compressed length for
+    `complexity`, the background model's NLL for `ratio`), fitted on the run's held-out normals."""
     from gencore.scoring_corrected import complexity_line, compressed_nats
 
-    cache = run.__dict__.setdefault("_complexity_line", {})
-    if cls not in cache:
-        held = _validation_items(run, "complexity score")
-        held_base = per_class(run, held, base_method(run), cls, seed).min(axis=1)
-        cache[cls] = complexity_line(held_base, compressed_nats(held, run.decoder.likelihood))
-    intercept, slope = cache[cls]
-    return base - (intercept + slope * compressed_nats(items, run.decoder.likelihood))
+    if method == "complexity":
+        def measure(x):
+            return compressed_nats(x, run.decoder.likelihood)
+    else:
+        measure = _background(run).nll
+    lines = run.__dict__.setdefault("_correction_lines", {})
+    if (method, cls) not in lines:
+        held_base = run.__dict__.setdefault("_held_base", {})
+        if cls not in held_base:
+            held = _validation_items(run, f"{method} score")
+            held_base[cls] = (held, per_class(run, held, base_method(run), cls, seed).min(axis=1))
+        held, held_scores = held_base[cls]
+        lines[(method, cls)] = complexity_line(held_scores, measure(held))
+    intercept, slope = lines[(method, cls)]
+    return base - (intercept + slope * measure(items))
 
 
 def _background(run):
+    """The background model of the run's training items (the held-out split left out)."""
     from gencore.scoring_corrected import Background
     from gencore.training.data import reload
 
     if "_background" not in run.__dict__:
         try:
-            train = reload(run.config, run.domain).items
+            data = reload(run.config, run.domain)
         except GenError as exc:
             raise GenError(f"the ratio score fits its background model on the run's training data, which cannot "
                            f"be reloaded ({exc.line()})", where="--method", hint="restore the data, or use elbo") from None
-        run.__dict__["_background"] = Background(train, run.decoder.likelihood)
+        train = torch.ones(data.items.shape[0], dtype=torch.bool)
+        train[torch.tensor(run.config["split"]["val_indices"], dtype=torch.long)] = False
+        run.__dict__["_background"] = Background(data.items[train], run.decoder.likelihood)
     return run.__dict__["_background"]
 
 

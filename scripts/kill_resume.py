@@ -145,10 +145,12 @@ def one_life(args: list[str], work: Path, run: Path, rng: random.Random, at_writ
     return f"killed {what}"
 
 
-def kill_and_resume(work: Path, kills: int, seed: int, epochs: int) -> Summary:
+def kill_and_resume(work: Path, kills: int, seed: int, epochs: int, data: list[str] | None = None) -> Summary:
+    """`data`: extra training arguments, e.g. ["--data", FOLDER, "--cache", "on"] to train on a
+    folder read through the decoded-data cache."""
     work.mkdir(parents=True, exist_ok=True)
     summary = Summary()
-    train = [*TRAIN, "--epochs", str(epochs)]
+    train = [*TRAIN, *(data or []), "--epochs", str(epochs)]
     reference, run = work / "uninterrupted", work / "killed"
     for folder in (reference, run):
         shutil.rmtree(folder, ignore_errors=True)

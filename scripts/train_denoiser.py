@@ -8,8 +8,10 @@ Debian wallpaper photos of assets/photos. The shipped weights were trained on th
 (assets/PROVENANCE.md). The evaluation images of bench/denoise_psnr.py are never used. The model
 is one-channel: `gen denoise` runs it on the opponent colour planes of colour photos.
 
-    python scripts/train_denoiser.py --minutes 5 --device cuda     # on a GPU (what shipped: PROVENANCE.md)
+    python scripts/train_denoiser.py --minutes 5 --device cuda     # from scratch on a GPU (the first weights)
     python scripts/train_denoiser.py --minutes 60 --device cpu      # the same on a CPU, slower
+    python scripts/train_denoiser.py --init assets/denoiser --lr 2e-4 --minutes 30 --device cpu \
+        --precision bf16 --threads 1 --out /tmp/ft                   # fine-tune on all 20 photos
 """
 from __future__ import annotations
 
@@ -30,14 +32,21 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--epochs", type=int, default=100_000, help="upper bound; --minutes usually stops first")
     parser.add_argument("--out", type=Path, default=ROOT / "assets" / "denoiser", help="where the weights go")
+    parser.add_argument("--init", default=None, help="fine-tune from this run's weights, e.g. --init assets/denoiser")
+    parser.add_argument("--lr", default="1e-3", help="peak learning rate, e.g. --lr 2e-4")
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (bf16 autocast trains ~2x faster on AMX CPUs)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads, e.g. --threads 1")
     parser.add_argument("--keep-run", type=Path, default=None, help="also keep the whole run folder here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        command = [sys.executable, "-m", "gencore", "--device", args.device, "train", "images", "--arch", "denoiser",
-                   "--data", "builtin:photos", "--channels", "1", "--patch", "64", "--noise", "gaussian:5-50",
-                   "--batch-size", "64", "--lr", "1e-3", "--epochs", str(args.epochs), "--max-minutes",
-                   str(args.minutes), "--patience", str(args.epochs), "--keep-checkpoints", "1", "-o", str(run)]
+        command = [sys.executable, "-m", "gencore", "--device", args.device]
+        command += ["--threads", str(args.threads)] if args.threads else []
+        command += ["train", "images", "--arch", "denoiser", "--data", "builtin:photos", "--channels", "1",
+                    "--patch", "64", "--noise", "gaussian:5-50", "--batch-size", "64", "--lr", args.lr,
+                    "--precision", args.precision, "--epochs", str(args.epochs), "--max-minutes", str(args.minutes),
+                    "--patience", str(args.epochs), "--keep-checkpoints", "1", "-o", str(run)]
+        command += ["--init", args.init] if args.init else []
         subprocess.run(command, check=True)
         if args.keep_run:
             shutil.copytree(run, args.keep_run, dirs_exist_ok=True)

@@ -49,6 +49,7 @@ RECIPES = {
         "data": "the Super Mario Bros levels of the Video Game Level Corpus (builtin:smb, TheVGLC, MIT)",
         "licence": "data: MIT (TheVGLC); weights: MIT, trained by the gen developers",
         "try": "gen sample -r pretrained:smb --class coin --n 4 --width 150 --playable",
+        "attributes": ["attributes"],  # ships its directions: `gen attributes -r pretrained:smb` lists them
     },
     "chorales": {
         # 16 epochs, not the default 43: on the shared 2-core machine of its session an epoch took

@@ -155,6 +155,22 @@ def test_complexity_takes_out_what_compressed_length_explains(no_nines):
     assert abs(np.corrcoef(scores["elbo"], lengths)[0, 1]) > 0.1  # which the ELBO alone carries (0.157 measured)
 
 
+def test_ratio_takes_out_what_the_background_model_explains(no_nines):
+    import numpy as np
+
+    from gencore import load_run, scoring
+    from gencore.training.data import heldout, reload
+
+    run = load_run(no_nines, device="cpu")
+    held = heldout(run.config, reload(run.config, run.domain)).items
+    scores = scoring.score_many(run, held, ["elbo", "ratio"])
+    background = scoring._background(run).nll(held)
+    # the fitted power of the background: its line on these held-out normals is taken out
+    assert abs(scores["ratio"].mean()) < 1e-6 * np.abs(scores["elbo"]).mean()
+    assert abs(np.corrcoef(scores["ratio"], background)[0, 1]) < 1e-6
+    assert np.corrcoef(scores["elbo"], background)[0, 1] > 0.5  # simple digits: low ELBO and low background NLL
+
+
 def test_background_model_knows_local_statistics():
     import torch
 

@@ -199,3 +199,21 @@ def test_colour_tiles_are_seamless():
     x = torch.from_numpy(noisy_china()[1].transpose(2, 0, 1).astype(np.float32) / 255)
     whole = denoise(model, x, None, torch.device("cpu"))
     assert psnr(whole, denoise(model, x, None, torch.device("cpu"), tile=96, overlap=24)) > 60
+
+
+def test_bf16_weights_keep_the_8_bit_levels_and_leave_the_model_alone():
+    """bf16 inference runs the trunk in bf16 weights, but the image and its residual in fp32: the
+    result stays within a fraction of a grey level of fp32, and the caller's model stays fp32."""
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise, psnr, use_bf16
+
+    cpu = torch.device("cpu")
+    if not use_bf16(cpu, "auto"):
+        pytest.skip("this CPU has no native bf16")
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.from_numpy(noisy_china()[1].transpose(2, 0, 1).astype(np.float32) / 255)
+    fp32 = denoise(model, x, None, cpu, precision="fp32")
+    bf16 = denoise(model, x, None, cpu, precision="bf16")
+    assert next(model.parameters()).dtype == torch.float32
+    assert bf16.dtype == torch.float32 and 45 < psnr(fp32, bf16) < 80  # measured 60.9 dB: bf16 did run

@@ -492,6 +492,29 @@ def test_a_melody_corpus_decodes_to_one_line(tmp_path):
     np.testing.assert_array_equal(canonical(rolls), rolls)
 
 
+def test_a_line_sounds_where_the_model_expects_sound_and_draws_its_pitch_wider_than_its_onsets():
+    """A window that opens mid-note sounds from its first step; a rest needs the model's expected
+    number of sounding pitches under the threshold; the pitch of a note is drawn from every onset
+    above 2%, while only onsets above 5% decide when a note starts."""
+    from gencore_midi.decode import decode_line
+
+    probs = np.zeros((2000, 3, 48, 16), dtype=np.float32)
+    probs[:, FRAME, 20, 0:8] = 0.9  # a note already sounding when the window opens: no onset
+    probs[:, ONSET, 24, 8], probs[:, ONSET, 23, 8] = 0.97, 0.05  # a new note at step 8 (1.02 expected onsets) ...
+    probs[:, ONSET, 26, 8] = 0.03  # ... whose pitch may be this neighbour (above the pitch floor)
+    probs[:, ONSET, 27, 8] = 0.01  # but never this one (under it)
+    probs[:, FRAME, 24, 8:12] = 0.9
+    probs[:, ONSET, 30, 13] = 0.04  # under the onset floor: starts nothing, in a rest
+    rolls = decode_line(probs, 0.5, 1.0, rng=np.random.default_rng(0), min_steps=1)
+    assert (rolls[:, FRAME].sum(axis=1) <= 1).all()
+    assert (rolls[:, FRAME, 20, 0:8] == 1).all() and (rolls[:, ONSET, 20, 0] == 1).all()  # sounds from step 0
+    assert (rolls[:, :, :, 12:] == 0).all()  # a rest where nothing is expected to sound
+    pitches = rolls[:, ONSET, :, 8].argmax(axis=1)
+    assert rolls[:, ONSET, :, 8].sum(axis=1).min() == 1
+    assert 0.015 < (pitches == 26).mean() < 0.045 and (pitches == 27).sum() == 0 and (pitches == 24).mean() > 0.9
+    np.testing.assert_array_equal(canonical(rolls), rolls)
+
+
 def test_key_signature_follows_the_class_asked_for(tmp_path):
     import torch
 

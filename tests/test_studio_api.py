@@ -146,7 +146,7 @@ def test_score_dropped_images_gives_a_plot_and_a_table(client):
     assert reply["inputs"] == 6 and reply["plot"].startswith("data:image/png;base64,")
     assert sorted(r["input"] for r in reply["rows"]) == [f"d{i}.png" for i in range(6)]
     scores = [r["score"] for r in reply["rows"]]
-    assert scores == sorted(scores, reverse=True) and reply["method"] == "elbo"
+    assert scores == sorted(scores, reverse=True) and reply["method"] == "ratio"  # the images default
     assert all(r["preview"].startswith("data:image/png") for r in reply["rows"])
 
 

@@ -66,6 +66,7 @@ def global_option(ctx: typer.Context, name: str, value, default):
 from gencore.cli import train  # noqa: E402,F401
 from gencore.cli import analyze, denoise, export, generate, inspect, studio  # noqa: E402,F401
 from gencore.cli import attributes  # noqa: E402,F401
+from gencore.cli import cache  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

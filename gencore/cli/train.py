@@ -44,6 +44,7 @@ def train(
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
     precision: str = typer.Option(None, "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16; default auto, or the domain's own. e.g. --precision fp32"),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
+    cache: str = typer.Option("auto", "--cache", help="Decode a data folder once into $GENCORE_CACHE and read batches from the memory-mapped cache: auto (folders of over 256 MiB as float32, for domains that support it), on or off; `gen cache ls` lists the caches. e.g. --cache on"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.
@@ -72,14 +73,16 @@ def train(
     if nproc is not None:
         common.positive(nproc, "--nproc")
         raise typer.Exit(launch_torchrun(nproc, (ctx.find_root().obj or {}).get("threads")))
-    run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init)
+    if cache not in ("auto", "on", "off"):
+        raise GenError(f"unknown cache mode {cache!r}", where="--cache", hint="use auto, on or off, e.g. --cache on")
+    run_dir = _run(ctx, plugin, data, options, settings, epochs, device, out, resume, init, cache)
     from gencore.archs import get_arch
 
     console.info(f"run complete: {run_dir}  (next: {get_arch(arch).next_step(run_dir)})")
 
 
 def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, epochs: int | None,
-         device: str | None, out: Path | None, resume: str | None, init: str | None) -> Path:
+         device: str | None, out: Path | None, resume: str | None, init: str | None, cache: str = "auto") -> Path:
     """Start or resume the run, in this process or as one rank under torchrun; its folder."""
     from gencore import distributed
     from gencore.devices import resolve_device
@@ -104,7 +107,7 @@ def _run(ctx: typer.Context, plugin, data: str | None, options: dict, settings, 
         check_writable(resumed, "--resume")
         run_dir = pipeline.resume(resumed, plugin, epochs, torch_device, dist)
     else:
-        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist)
+        run_dir = pipeline.start(plugin, data, options, settings, out, torch_device, init, dist, cache)
     distributed.shutdown(dist)
     return run_dir
 

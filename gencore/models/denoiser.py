@@ -52,7 +52,9 @@ class Denoiser(nn.Module):
         # Always pad (by zero when already aligned), so an exported graph handles every size.
         x = F.pad(noisy, (0, (-w) % m, 0, (-h) % m), mode="reflect")
         level = sigma.view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
-        feat = self.stem(torch.cat([x, level], dim=1))
+        # The trunk runs in the weights' dtype (bf16 weights for CPU inference: gencore/denoising.py);
+        # the image and its residual stay in the input's, so 8-bit levels survive.
+        feat = self.stem(torch.cat([x, level], dim=1).to(self.stem.weight.dtype))
         skips = []
         for block, down in zip(self.down_blocks, self.downs):
             feat = block(feat)
@@ -61,5 +63,5 @@ class Denoiser(nn.Module):
         feat = self.middle(feat)
         for up, block in zip(self.ups, self.up_blocks):
             feat = block(up(feat) + skips.pop())
-        noise = self.head(feat)
+        noise = self.head(feat).to(x.dtype)
         return (x - noise)[..., :h, :w]

@@ -10,15 +10,23 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from gencore.errors import GenError
-from gencore.plugin import Domain, LoadedData
+from gencore.distributed import Dist
+from gencore.plugin import Domain, LoadedData, provides
+from gencore.sharded import ShardedItems
 
 if TYPE_CHECKING:
     from gencore.runconfig import RunConfig
 
 
+CACHE_MODES = ("auto", "on", "off")
+
+
 def fingerprint(data: LoadedData) -> dict[str, Any]:
     digest = hashlib.sha256()
-    digest.update(data.items.numpy().tobytes())
+    if isinstance(data.items, ShardedItems):  # the cache's checksums, not a pass over every item
+        digest.update(data.items.fingerprint_bytes())
+    else:
+        digest.update(data.items.numpy().tobytes())
     for image in data.images or []:  # whole images, for archs that train on crops of them
         digest.update(str(tuple(image.shape)).encode())
         digest.update(image.numpy().tobytes())
@@ -80,9 +88,45 @@ def drop_classes(data: LoadedData, names: list[str], where: str) -> LoadedData:
     return replace(data, conditions=data.conditions[:, kept], class_names=[data.class_names[i] for i in kept])
 
 
+def load(domain: Domain, source: str | None, options: dict[str, Any], cache: str = "off",
+         dist: Dist = Dist()) -> LoadedData:
+    """The domain's data: from the decoded-data cache (gencore/datacache.py) when `cache` is "on",
+    or "auto" and the data is large and the domain can stream it; else `domain.load`. With "on",
+    a domain that cannot stream its files is cached whole after one `load`
+    (gencore/datacache_generic.py)."""
+    if cache not in CACHE_MODES:
+        raise GenError(f"unknown cache mode {cache!r}", where="--cache", hint="use auto, on or off")
+    stream = domain.stream(source, options) if cache != "off" and provides(domain, "stream") else None
+    if stream is None and cache == "on":
+        from gencore import datacache_generic
+
+        cached = datacache_generic.load(domain, source, options, dist.local_rank)
+        return domain.load(source, options) if cached is None else cached
+    if stream is None:
+        return domain.load(source, options)
+    from gencore import datacache
+
+    if cache == "auto" and not datacache.worth_caching(stream):
+        return domain.load(source, options)
+    return datacache.load(domain.name, stream, dist.local_rank)
+
+
+def materialized(data: LoadedData) -> LoadedData:
+    """`data` with its items in memory as a float32 tensor (for code that needs the whole tensor)."""
+    if not isinstance(data.items, ShardedItems):
+        return data
+    return replace(data, items=data.items.to())
+
+
+def bounded(data: LoadedData, cap: int, seed: int) -> LoadedData:
+    """A seeded subset of at most `cap` items, in memory: what end-of-run metrics measure against."""
+    return materialized(subset(data, cap, seed))
+
+
 def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limit: int | None, seed: int,
-            condition: bool = True, drop: list[str] | None = None) -> LoadedData:
-    data = domain.load(source, options)
+            condition: bool = True, drop: list[str] | None = None, cache: str = "off",
+            dist: Dist = Dist()) -> LoadedData:
+    data = load(domain, source, options, cache, dist)
     if data.images is not None:  # whole images for a fully convolutional arch; crops come later
         return data
     data = drop_classes(data, drop or [], source or domain.default_data)
@@ -92,16 +136,18 @@ def prepare(domain: Domain, source: str | None, options: dict[str, Any], *, limi
     return data if condition else replace(data, conditions=None)
 
 
-def reload(config: "RunConfig", domain: Domain) -> LoadedData:
-    """The run's training corpus, prepared exactly as at training time, or a clear error."""
+def reload(config: "RunConfig", domain: Domain, dist: Dist = Dist(), lazy: bool = False) -> LoadedData:
+    """The run's training corpus, prepared exactly as at training time, or a clear error. A run
+    trained from the decoded-data cache reads it again; `lazy` keeps its items in the cache's
+    shards (training), else they are read into memory (commands that need the whole tensor)."""
     train, source = config.train, config.data["source"]
     data = prepare(domain, None if source == domain.default_data else source, config.data["options"],
                    limit=train.get("limit"), seed=train["seed"], condition=train.get("condition", True),
-                   drop=train.get("drop_classes"))
+                   drop=train.get("drop_classes"), cache="on" if config.data.get("cached") else "off", dist=dist)
     if fingerprint(data)["sha256"] != config.fingerprint.get("sha256"):
         raise GenError("the training data changed since this run was trained", where=source,
                        hint="restore the data, or pass --data to use other data")
-    return data
+    return data if lazy else materialized(data)
 
 
 def heldout(config: "RunConfig", data: LoadedData) -> LoadedData:

@@ -15,6 +15,11 @@ from gencore.training.settings import TrainSettings
 
 PREVIEW_COLUMNS = 8
 METRIC_SAMPLES_PER_CLASS = 100
+# End-of-run work stays bounded whatever the corpus size: the code statistics are fitted on a
+# seeded subset of at most this many training items, and the domain metrics compare the samples
+# with a seeded subset of at most METRIC_REFERENCE_ITEMS real ones (README, "Data at scale").
+CODE_STATISTICS_ITEMS = 20_000
+METRIC_REFERENCE_ITEMS = 5_000
 
 
 @torch.no_grad()
@@ -23,8 +28,11 @@ def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Te
     prior, so they sample from this Gaussian (ex-post density estimation, Ghosh et al. 2020),
     stored in the decoder; every arch stores its precision in the encoder for Mahalanobis scores."""
     device = model.decoder.prior_mean.device
-    mus = [model.encode(items[i:i + 1024].to(device), None if conds is None else conds[i:i + 1024].to(device))[0]
-           for i in range(0, items.shape[0], 1024)]
+    from gencore.training.autoencoder_objective import eval_batch
+
+    step = eval_batch(items.shape[1:])
+    mus = [model.encode(items[i:i + step].to(device), None if conds is None else conds[i:i + step].to(device))[0]
+           for i in range(0, items.shape[0], step)]
     z = torch.cat(mus).double()
     d = z.shape[1]
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
@@ -39,9 +47,12 @@ def fit_code_statistics(model: AutoEncoder, items: torch.Tensor, conds: torch.Te
 
 def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: dict[str, Any],
                        model: AutoEncoder, settings: TrainSettings) -> dict[str, Any]:
+    from gencore.training.data import bounded, select, subset
+
     train = torch.ones(data.items.shape[0], dtype=torch.bool)
     train[torch.tensor(config.split.val_indices, dtype=torch.long)] = False
-    fit_code_statistics(model, data.items[train], None if data.conditions is None else data.conditions[train])
+    training = subset(select(data, train), CODE_STATISTICS_ITEMS, settings.seed)
+    fit_code_statistics(model, training.items, training.conditions)
     save_tensors(run_dir / "model.safetensors", model.state_dict(), "model", domain.name)
     save_tensors(run_dir / "encoder.safetensors", model.encoder.state_dict(), "encoder", domain.name)
     save_tensors(run_dir / "decoder.safetensors", model.decoder.state_dict(), "decoder", domain.name)
@@ -54,7 +65,8 @@ def finish_autoencoder(run_dir: Path, domain: Domain, data: LoadedData, config: 
     write_png(run_dir / "samples.png", domain.preview(preview_items, config.data, PREVIEW_COLUMNS))
     per_class = METRIC_SAMPLES_PER_CLASS if classes else METRIC_SAMPLES_PER_CLASS * 5
     samples, _, conds = run.sample_with_labels(per_class, classes, seed=settings.seed + 1)
-    return domain.metrics(samples, conds, data, config.data, settings.seed)
+    return domain.metrics(samples, conds, bounded(data, METRIC_REFERENCE_ITEMS, settings.seed), config.data,
+                          settings.seed)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ from gencore.archs import get_arch
 from gencore.plots import loss_curve
 from gencore.plugin import Domain, LoadedData
 from gencore.runconfig import ModelSpec, RunConfig, Split
+from gencore.sharded import ShardedItems
 from gencore.runs import COMPLETE, CONFIG, RUNS_ROOT, read_config, write_complete
 from gencore.storage import FORMAT_VERSION, append_line, load_tensors, read_json, read_jsonl, write_json, write_text
 from gencore.distributed import Dist, barrier, broadcast
@@ -100,7 +101,8 @@ def build_config(domain: Domain, source: str | None, options: dict[str, Any], da
         class_names=data.class_names if cond_dim else [],
         data={"source": source or domain.default_data, "options": options, "item_kind": data.item_kind,
               **arch.item_facts(data), "meta": data.meta, "normalisation": data.normalisation,
-              "class_weights": data.class_weights, "multi_label": data.multi_label},
+              "class_weights": data.class_weights, "multi_label": data.multi_label,
+              "cached": isinstance(data.items, ShardedItems)},
         fingerprint=fingerprint(data), split=Split(settings.seed, val_indices, settings.val_fraction),
         train=settings.to_json(), init=init, command=["gen", *sys.argv[1:]], seed=settings.seed,
         torch_version=torch.__version__, python_version=platform.python_version(), device=str(device),
@@ -109,13 +111,15 @@ def build_config(domain: Domain, source: str | None, options: dict[str, Any], da
 
 
 def start(domain: Domain, source: str | None, options: dict[str, Any], settings: TrainSettings,
-          out: Path | None, device: torch.device, init: str | None, dist: Dist = Dist()) -> Path:
+          out: Path | None, device: torch.device, init: str | None, dist: Dist = Dist(),
+          cache: str = "auto") -> Path:
     """A new run: load, lay out config.json, train, finish. Returns the run folder. The settings
-    are validated here, so a call from Python gets the same errors as `gen train`."""
+    are validated here, so a call from Python gets the same errors as `gen train`. `cache` says
+    when to read the data through the decoded-data cache: auto (large folders), on or off."""
     settings.validate()
     arch = get_arch(settings.arch)
     data = prepare(domain, source, options, limit=settings.limit, seed=settings.seed,
-                   condition=settings.condition, drop=settings.drop_classes)
+                   condition=settings.condition, drop=settings.drop_classes, cache=cache, dist=dist)
     arch.check_data(domain, data)
     val_indices = arch.val_indices(data, settings)
     settings = arch.resolve(settings, data, len(val_indices), device.type, dist.world)
@@ -149,7 +153,7 @@ def resume(run_dir: Path, domain: Domain, epochs: int | None, device: torch.devi
     if epochs is not None:
         settings.epochs = epochs
         config.train["epochs"] = epochs
-    data = reload(config, domain)
+    data = reload(config, domain, dist, lazy=True)
     barrier(dist)  # every rank has read the old config and checkpoint list before rank 0 rewrites
     if dist.main:
         write_json(run_dir / CONFIG, config.to_json())

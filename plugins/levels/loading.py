@@ -71,6 +71,11 @@ def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
         "levels": len(corpus.levels), **label_info,
     }
     meta.update(corpus_statistics(items_grid, conditions if mode == "elements" else None, vocab, legend))
+    from .attributes import tilted_rates
+
+    keys = None if mode != "elements" else np.array(["".join("1" if b > 0.5 else "0" for b in row)
+                                                      for row in conditions])
+    meta["tilted_rates"] = tilted_rates(items_grid, table, keys)
     import torch
 
     items = C.one_hot(items_grid, len(vocab))

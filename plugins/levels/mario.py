@@ -118,7 +118,18 @@ def arc_table() -> dict[str, np.ndarray]:
             feet[i, s] = foot
         cells[i, len(steps):] = cells[i, len(steps) - 1]
         feet[i, len(steps):] = feet[i, len(steps) - 1]
-    return {"cells": cells, "feet": feet, "runup": np.array(needs), "length": length}
+    # Every arc's cells as indices into the offsets any arc touches (U of them): the checker
+    # gathers a standing cell's U neighbours once, then reads the arcs from that small row.
+    # Steps past an arc's end, and one more step after the longest, point at offset U, which the
+    # checker reads as END.
+    # Many steps of different arcs sweep the same cells: `sweeps` (V, M) lists the distinct
+    # sets once and `step_sweep` (A, S + 1) says which one each step is.
+    offsets, index = np.unique(cells.reshape(-1, 2), axis=0, return_inverse=True)
+    index = np.concatenate([index.reshape(cells.shape[:3]), np.zeros((len(arcs), 1, n_cells), np.int64)], axis=1)
+    index[np.arange(n_steps + 1)[None, :] >= length[:, None]] = len(offsets)
+    sweeps, step_sweep = np.unique(np.sort(index, axis=-1).reshape(-1, n_cells), axis=0, return_inverse=True)
+    return {"cells": cells, "feet": feet, "runup": np.array(needs), "length": length, "offsets": offsets,
+            "sweeps": sweeps, "step_sweep": step_sweep.reshape(index.shape[:2])}
 
 
 # -- the checker -------------------------------------------------------------------------------------
@@ -197,7 +208,8 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> 
     is filled with each standing cell reached -> the cell it was reached from (the start: None)."""
     table = arc_table()
     h, w = solid.shape
-    cells, feet, runup, length = table["cells"], table["feet"], table["runup"], table["length"]
+    cells, feet, runup = table["cells"], table["feet"], table["runup"]
+    offsets, sweeps, step_sweep = table["offsets"], table["sweeps"], table["step_sweep"]
     pad_x = int(np.abs(cells[..., 0]).max()) + 2
     padded = np.full((SKY + h + int(cells[..., 1].max()) + 2, w + 2 * pad_x), FREE, dtype=np.int8)
     padded[:, :pad_x] = SOLID
@@ -209,7 +221,6 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> 
     walkable = ~solid & ~hazard & support
     runway = _runways(~solid & support, max(RUNUPS) + 1)  # enemies on the way are stomped
     steps = cells.shape[1]
-    beyond = np.arange(steps)[None, :] >= length[:, None]  # (A, S)
     r0 = spawn_row(solid[:, 0])
     if r0 is None or not walkable[r0, 0]:
         return False, -1
@@ -231,12 +242,11 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> 
             src.append(np.flatnonzero(ok))
         for d in (1, -1):
             sel = np.flatnonzero(runup <= (max(RUNUPS) if d == 1 else 0))
-            arc_cells, arc_feet = cells[sel], feet[sel]  # (A, S, M, 2), (A, S, 2)
-            rr = rows_f[:, None, None, None] + arc_cells[None, ..., 1] + SKY
-            cc = cols_f[:, None, None, None] + d * arc_cells[None, ..., 0] + pad_x
-            step = padded[rr, cc].max(axis=-1)  # (n, A, S)
-            step = np.where(beyond[sel][None], END, step)
-            step = np.concatenate([step, np.full(step.shape[:2] + (1,), END, np.int8)], axis=2)
+            arc_feet = feet[sel]  # (A, S, 2)
+            around = np.full((len(rows_f), len(offsets) + 1), END, dtype=np.int8)  # (n, U + 1)
+            around[:, :-1] = padded[rows_f[:, None] + offsets[None, :, 1] + SKY,
+                                    cols_f[:, None] + d * offsets[None, :, 0] + pad_x]
+            step = around[:, sweeps].max(axis=-1)[:, step_sweep[sel]]  # (n, V) -> (n, A, S + 1)
             first = (step != FREE).argmax(axis=2)  # (n, A)
             kind = np.take_along_axis(step, first[..., None], axis=2)[..., 0]
             room = runway[d][rows_f, cols_f][:, None] - 1

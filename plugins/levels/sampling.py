@@ -27,6 +27,7 @@ from gencore import console
 from gencore.errors import GenError
 
 from . import decoding, structure
+from .attributes import steered_target
 from .playability import Physics, check, repair
 
 CANDIDATES = 32  # windows decoded per stitching step
@@ -90,6 +91,8 @@ class Windows:
         self.rules = decoding.rules_of(meta)
         self.calibration = torch.Generator().manual_seed(calibration_seed)
         self.offsets: dict[str, np.ndarray] = {}
+        sampler = getattr(run, "sampler", None)  # `--attr`: element attributes move their tile rates
+        self.shifts = dict(sampler.shifts) if sampler is not None else {}
         mix = meta.get("label_mix") or {}
         self.mix_keys = list(mix)
         self.mix_p = np.array([mix[k] for k in self.mix_keys], dtype=np.float64)
@@ -118,19 +121,26 @@ class Windows:
             else:
                 conds = None if cond is None else cond[None].expand(n, -1)
                 target = decoding.target_frequencies(self.meta, None if cond is None else cond.numpy())
+            if target is not None and self.shifts:
+                target = steered_target(target, self.meta, self.shifts, "" if key == "none" else key)
             self.offsets[key] = decoding.calibrate(self._logp(n, conds, self.calibration), target, self.rules)
         return self.offsets[key]
 
-    def draw(self, cond, n: int, mixed: bool = False, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """`n` windows for one condition (or the corpus mix): grids (n, H, W) and calibrated
-        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows."""
+    def logits(self, cond, n: int, mixed: bool = False):
+        """Calibrated log-probabilities (n, K, H, W) of `n` windows for one condition (or the
+        corpus mix), not yet decoded, and the condition vectors they were drawn with."""
         if mixed:
             key, conds = "mix", self.mixed_conditions(n)
         else:
             key = "none" if cond is None else "".join("1" if v > 0.5 else "0" for v in cond.tolist())
             conds = None if cond is None else cond[None].expand(n, -1)
         offset = self.offset(key, cond)
-        logp = self._logp(n, conds, self.generator) + offset[None, :, None, None]
+        return self._logp(n, conds, self.generator) + offset[None, :, None, None], conds, offset
+
+    def draw(self, cond, n: int, mixed: bool = False, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """`n` windows for one condition (or the corpus mix): grids (n, H, W) and calibrated
+        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows."""
+        logp, conds, offset = self.logits(cond, n, mixed)
         grids = decoding.decode(logp, self.rules)
         if fresh:  # a window that copies a training window is drawn again (twice at most)
             for _ in range(COPY_REDRAWS):
@@ -158,15 +168,17 @@ class Stitcher:
         self.group = np.arange(len(roles))
         self.group[passable] = passable[0] if passable else 0
 
-    def candidates(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Grids, calibrated log-probabilities and grouped log-probabilities, in progress view."""
-        grids, logp = self.windows.draw(cond, CANDIDATES, mixed, fresh=False)
+    def candidates(self, cond, mixed: bool) -> tuple["Decoded", np.ndarray, np.ndarray]:
+        """Grids (decoded when first asked for: most steps look at one or two of them), calibrated
+        log-probabilities and grouped log-probabilities, in progress view."""
+        logp, _, _ = self.windows.logits(cond, CANDIDATES, mixed)
         probs = np.exp(logp - logp.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         grouped = np.zeros_like(probs)
         np.add.at(grouped, (slice(None), self.group), probs)  # each tile's group probability
         grouped = np.log(np.maximum(grouped[:, self.group], 1e-9))
-        return to_progress(grids, self.layout), to_progress(logp, self.layout), to_progress(grouped, self.layout)
+        return Decoded(logp, self.windows.rules, self.layout), to_progress(logp, self.layout), \
+            to_progress(grouped, self.layout)
 
     def whole(self, level: np.ndarray, start: int) -> bool:
         """No malformed structure from column `start` on, except at the open right edge."""
@@ -183,13 +195,24 @@ class Stitcher:
 
     def pick(self, joined: list[int], levels, start: int) -> int:
         """The first of `joined` (likeliest first) with whole structures that keeps the end of the
-        level completable, testing at most TOP_K; else the likeliest completable; else the likeliest."""
-        whole = [m for m in joined if self.whole(levels(m), start)]
-        for m in whole[:TOP_K]:
-            if self.reach(levels(m)):
-                return m
+        level completable, testing at most TOP_K; else the likeliest completable; else the likeliest.
+        Candidates are looked at in order and only as far as needed."""
+        whole, reaches = [], {}
+
+        def reach(m: int) -> bool:
+            if m not in reaches:
+                reaches[m] = self.reach(levels(m))
+            return reaches[m]
+
+        for m in joined:
+            if self.whole(levels(m), start):
+                whole.append(m)
+                if reach(m):
+                    return m
+                if len(whole) == TOP_K:
+                    break
         for m in joined[:TOP_K]:
-            if self.reach(levels(m)):
+            if reach(m):
                 return m
         return whole[0] if whole else joined[0]
 
@@ -213,6 +236,23 @@ class Stitcher:
         if self.layout == "horizontal":
             level = decoding.finish_level(level, level_lp, self.windows.rules)
         return level
+
+
+class Decoded:
+    """Candidate windows decoded one at a time, when first indexed: `decoded[i]` is the grid
+    (across, along) of window i, as decoding.decode gives it (it decodes each window on its own)."""
+
+    def __init__(self, logp: np.ndarray, rules: dict[str, Any], layout: str):
+        self.logp, self.rules, self.layout = logp, rules, layout
+        self.grids: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.logp)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i not in self.grids:
+            self.grids[i] = to_progress(decoding.decode(self.logp[i:i + 1], self.rules)[0], self.layout)
+        return self.grids[i]
 
 
 @contextlib.contextmanager

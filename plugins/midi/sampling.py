@@ -146,7 +146,7 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
     """What a consumer of the exported decoder needs to write MIDI without gen: the grid, the
     pitch window, the metres and the decoding of decode.py, with the rules calibrated per class
     (and metre) on this run's decoder (by name; "all" for an unconditional run)."""
-    from .decode import ONSET_FLOOR
+    from .decode import LINE_PITCH_FLOOR, ONSET_FLOOR
     from .options import DRUM_ROWS, OUTPUT_TPB, STEPS_PER_BEAT
 
     spec = window_spec(data_spec)
@@ -168,13 +168,16 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
         "meter_row": spec.meter_row, "meters": {m: {"steps": spec.meter_steps(m)} for m in spec.meters or ("4/4",)},
         "steps_per_beat": STEPS_PER_BEAT, "bars": spec.bars, "texture": meta.get("texture", "polyphonic"),
         "tonic": "C" if spec.normalise_key else None,
-        "onset_floor": ONSET_FLOOR, "frame_thresholds": thresholds, "onset_scales": scales,
+        "onset_floor": ONSET_FLOOR, "line_pitch_floor": LINE_PITCH_FLOOR, "frame_thresholds": thresholds, "onset_scales": scales,
         "min_steps": default_min_steps(meta),
         "decoding": ("a note starts where a uniform draw falls under the onset probability and that "
                      "probability is at least onset_floor; it sounds while the frame probability stays at or "
                      "above the class's frame threshold; a new onset on a sounding pitch restarts the note. "
                      "monophonic runs start at most one note per step, with probability onset_scale times the "
-                     "summed onset probabilities, on a pitch drawn in proportion to them"),
+                     "summed onset probabilities at least onset_floor, on a pitch drawn in proportion to the onset "
+                     "probabilities at least line_pitch_floor; the note holds while the summed frame probabilities "
+                     "stay at or above the threshold, and where none sounds but they are, a note starts on a pitch "
+                     "drawn from the frames"),
         "ticks_per_beat": OUTPUT_TPB, "tempo_bpm": DEFAULT_TEMPO, "velocity": DEFAULT_VELOCITY,
     }
 
