@@ -3,7 +3,7 @@ against the decoded-data cache (gencore/datacache.py), cold (cache built by the 
 
 Per run: peak RSS (the kernel's high-water mark of resident pages, VmHWM, which counts mapped
 file pages too; from wait4's ru_maxrss), peak PSS (sampled from /proc/PID/smaps_rollup every
-0.2 s, summed over the processes of a torchrun launch), the time until the training step is
+second, summed over the processes of a torchrun launch), the time until the training step is
 announced (the line after data loading, the split and the model set-up), the whole command's
 wall and CPU time, and the epoch's samples/s from metrics.jsonl.
 
@@ -69,8 +69,10 @@ def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = N
     """Run `python -m gencore ARGS` (or `command`); its peak RSS and PSS, time to the training
     step, wall and CPU."""
     started = time.perf_counter()
+    # A shell's background job ignores SIGINT, and Python then ignores Ctrl-C: restore it.
     proc = subprocess.Popen(command or [sys.executable, "-m", "gencore", *args], cwd=cwd, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first_step = {}
     peaks = {"pss_kib": 0, "rank_pss_kib": {}}
     lines: list[str] = []
@@ -92,7 +94,7 @@ def measure(args: list[str], cwd: Path, env: dict, command: list[str] | None = N
             peaks["pss_kib"] = max(peaks["pss_kib"], sum(values.values()))
             for p, v in values.items():
                 peaks["rank_pss_kib"][p] = max(peaks["rank_pss_kib"].get(p, 0), v)
-            time.sleep(0.2)
+            time.sleep(1.0)  # smaps_rollup walks the page tables: not free with GBs mapped
 
     reader, sampler = threading.Thread(target=read_stderr), threading.Thread(target=sample)
     reader.start()
@@ -123,14 +125,15 @@ def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: d
              stop_after: float | None = None) -> list[dict]:
     """Today's loader (if asked), then the cache cold (removed first) and warm; each stopped with
     Ctrl-C `stop_after` seconds into training when given (whole commands otherwise)."""
-    from gencore.datacache import data_root
+    from gencore.datacache import data_root, read_manifest
 
     rows = []
     plan = ([("loader", "off")] if loader else []) + [("cache cold", "on"), ("cache warm", "on")]
     for label, cache in plan:
-        if label == "cache cold":
+        if label == "cache cold":  # this folder's caches only
             for old in data_root().glob("images-*"):
-                shutil.rmtree(old)
+                if (read_manifest(old) or {}).get("root") == str(data.resolve()):
+                    shutil.rmtree(old)
         out = work / label.replace(" ", "-")
         shutil.rmtree(out, ignore_errors=True)
         args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", cache,

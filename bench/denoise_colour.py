@@ -101,25 +101,27 @@ def colour(model, args) -> None:
 
 def timing(model, size: int, repeats: int) -> None:
     """Seconds for one size x size RGB image (all passes, estimates and blend), bf16 against fp32
-    in the same run, wall and CPU time; then one model pass on one plane: fp32, bf16 autocast (the
-    code before issue #25's speed work) and bf16 weights (gen denoise now)."""
+    in the same run, wall and CPU time; then one model pass on one plane: fp32, bf16 weights (gen
+    denoise now) and bf16 autocast (the code before issue #25's speed work), interleaved."""
     from gencore.denoising import inference_copy, use_bf16
 
     cpu = torch.device("cpu")
     x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
     kinds = ["fp32"] + (["bf16"] if use_bf16(cpu, "auto") else [])
-    whole = {kind: _median_time(lambda k=kind: denoise(model, x, None, cpu, precision=k), repeats) for kind in kinds}
+    whole = _interleaved({kind: (lambda k=kind: denoise(model, x, None, cpu, precision=k)) for kind in kinds},
+                         repeats)
     plane = x[:1, None].contiguous(memory_format=torch.channels_last)  # (1, 1, H, W)
     level = torch.tensor([25 / 255])
-    passes = {"fp32": inference_copy(model, False), "bf16 weights": inference_copy(model, True)}
+    fp32, bf16 = inference_copy(model, False), inference_copy(model, True)
 
     def autocast_pass():
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return passes["fp32"](plane, level).float()
+            return fp32(plane, level).float()
 
-    one = {kind: _median_time(lambda m=m: m(plane, level), repeats) for kind, m in passes.items()}
+    passes = {"fp32": lambda: fp32(plane, level)}
     if "bf16" in kinds:
-        one["bf16 autocast"] = _median_time(autocast_pass, repeats)
+        passes.update({"bf16 weights": lambda: bf16(plane, level), "bf16 autocast": autocast_pass})
+    one = _interleaved(passes, repeats)
     threads = torch.get_num_threads()
     for kind, (wall, cpu_s) in whole.items():
         print(f"{size}x{size} RGB, {kind}: {wall:.2f} s wall, {cpu_s:.2f} s CPU (medians of {repeats}, {threads} threads)")
@@ -128,18 +130,25 @@ def timing(model, size: int, repeats: int) -> None:
               f"{whole['bf16'][1] / whole['fp32'][1]:.2f} (CPU time)")
     for kind, (wall, cpu_s) in one.items():
         print(f"one pass, one {size}x{size} plane, {kind}: {wall:.3f} s wall, {cpu_s:.3f} s CPU")
+    if "bf16 autocast" in one:
+        (w1, c1), (w0, c0) = one["bf16 weights"], one["bf16 autocast"]
+        print(f"one pass, bf16 weights / bf16 autocast: {w1 / w0:.2f} (wall), {c1 / c0:.2f} (CPU time)")
 
 
 @torch.no_grad()
-def _median_time(fn, repeats: int) -> tuple[float, float]:
-    fn()  # warm-up
-    walls, cpus = [], []
+def _interleaved(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each function, timed in turn so that a changing load on a
+    shared machine weighs on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: ([], []) for name in fns}
     for _ in range(repeats):
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        fn()
-        walls.append(time.perf_counter() - t0)
-        cpus.append(_cpu_seconds() - c0)
-    return statistics.median(walls), statistics.median(cpus)
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), _cpu_seconds()
+            fn()
+            times[name][0].append(time.perf_counter() - t0)
+            times[name][1].append(_cpu_seconds() - c0)
+    return {name: (statistics.median(w), statistics.median(c)) for name, (w, c) in times.items()}
 
 
 def _cpu_seconds() -> float:

@@ -27,6 +27,7 @@ METHODS = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio", "posteri
 ENCODER_ONLY = ("mahalanobis", "kl")
 CORRECTED = ("complexity", "ratio", "posterior")
 ELBO_SAMPLES = 8
+BACKGROUND_ITEMS = 2000  # the background model has 5 weights per channel: a few thousand items fit it
 
 
 @torch.no_grad()
@@ -172,7 +173,10 @@ def _background(run):
                            f"be reloaded ({exc.line()})", where="--method", hint="restore the data, or use elbo") from None
         train = torch.ones(data.items.shape[0], dtype=torch.bool)
         train[torch.tensor(run.config["split"]["val_indices"], dtype=torch.long)] = False
-        run.__dict__["_background"] = Background(data.items[train], run.decoder.likelihood)
+        items = data.items[train]
+        if items.shape[0] > BACKGROUND_ITEMS:  # a seeded subset keeps memory bounded on large corpora
+            items = items[torch.randperm(items.shape[0], generator=torch.Generator().manual_seed(0))[:BACKGROUND_ITEMS]]
+        run.__dict__["_background"] = Background(items, run.decoder.likelihood)
     return run.__dict__["_background"]
 
 

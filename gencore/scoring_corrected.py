@@ -112,9 +112,12 @@ class Background:
             resid = target - (feats @ solved).squeeze(-1)
             self.log_sigma = 0.5 * torch.log(resid.pow(2).mean(dim=1).clamp_min(1e-6))  # (C,)
 
-    @torch.no_grad()
-    def nll(self, items: torch.Tensor) -> np.ndarray:
+    def nll(self, items: torch.Tensor, batch: int = 1024) -> np.ndarray:
         """Negative log-likelihood of each item under the background model, (N,) nats."""
+        return np.concatenate([self._nll(items[i:i + batch]) for i in range(0, items.shape[0], batch)] or [np.empty(0)])
+
+    @torch.no_grad()
+    def _nll(self, items: torch.Tensor) -> np.ndarray:
         x = items.double().cpu()
         if self.vector:
             diff = torch.linalg.solve_triangular(self.chol, (x - self.mean).T, upper=False)  # (D, N)

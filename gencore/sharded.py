@@ -9,15 +9,23 @@ every process that maps them.
 from __future__ import annotations
 
 import hashlib
+import mmap
 from typing import Any
 
 import numpy as np
 import torch
 
 
+# Every so many gathered bytes, the shards' pages leave this process's page tables (they stay in
+# the page cache, shared). The kernel maps the neighbours of each faulted page too (about 5x the
+# bytes read), so without this a shuffled epoch counts the whole cache in the process's RSS:
+# 100k 64x64 RGB, 40,000 items read: 1,209 MiB of mapped pages, 137 MiB with it, for +0.4 CPU-s.
+RELEASE_EVERY_BYTES = 32 * 2**20
+
+
 class ShardedItems:
     def __init__(self, shards: list[np.ndarray], shard_items: int, channels: int, divisor: float,
-                 digest: str, index: np.ndarray | None = None):
+                 digest: str, index: np.ndarray | None = None, counter: list[int] | None = None):
         self.shards = shards  # each (n_s, C_s, ...) in a compact dtype, all full but the last
         self.shard_items = shard_items
         self.channels = channels  # C of the float items; a shard of fewer channels is repeated up
@@ -25,6 +33,7 @@ class ShardedItems:
         self.digest = digest  # the cache's content checksum, for the data fingerprint
         total = sum(len(s) for s in shards)
         self.index = np.arange(total, dtype=np.int64) if index is None else index
+        self.counter = [0] if counter is None else counter  # bytes gathered since the last release, shared by views
 
     # -- what code reading `LoadedData.items` asks of a tensor ----------------------------------
     @property
@@ -53,7 +62,7 @@ class ShardedItems:
 
     def _view(self, index: np.ndarray) -> "ShardedItems":
         return ShardedItems(self.shards, self.shard_items, self.channels, self.divisor, self.digest,
-                            np.ascontiguousarray(index, dtype=np.int64))
+                            np.ascontiguousarray(index, dtype=np.int64), self.counter)
 
     def fingerprint_bytes(self) -> bytes:
         """What identifies these items: the cache's content and which of its rows they are."""
@@ -69,7 +78,18 @@ class ShardedItems:
             here = shard_of == s
             rows = self.shards[s][row[here]]  # fancy indexing reads just these rows from the map
             out[here] = rows if rows.shape[1] == self.channels else np.repeat(rows, self.channels, axis=1)
+        self.counter[0] += out.nbytes
+        if self.counter[0] >= RELEASE_EVERY_BYTES:
+            self.release()
         return out
+
+    def release(self) -> None:
+        """Drop the shards' pages from this process's page tables (not from the page cache)."""
+        self.counter[0] = 0
+        for shard in self.shards:
+            view = getattr(shard, "_mmap", None)
+            if isinstance(view, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED"):
+                view.madvise(mmap.MADV_DONTNEED)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
            non_blocking: bool = False, **_: Any) -> torch.Tensor:

@@ -119,11 +119,10 @@ def test_api_score_ranks_unseen_nines_higher(no_nines):
     assert np.array_equal(scores, run.score(items, method="elbo"))  # seeded: the same twice
 
 
-# ROC AUC measured on this fixture's run (seed 0): complexity 0.885, posterior 0.874; ratio 0.719
-# with the concatenating layout, 0.569 with FiLM (format 2: its background model gains little on
-# 8x8 digits), so its bound only says it beats chance. The bounds leave room for the noise of one
-# short training.
-CORRECTED_AUC = {"complexity": 0.83, "posterior": 0.82, "ratio": 0.52}
+# ROC AUC measured on this fixture's run (seed 0, FiLM conditioning): elbo 0.872, complexity 0.864,
+# posterior 0.941, ratio 0.853 (with the background's power fitted; 0.569 at power 1). The bounds
+# leave room for the noise of one short training.
+CORRECTED_AUC = {"complexity": 0.82, "posterior": 0.88, "ratio": 0.80}
 
 
 @pytest.mark.parametrize("method", sorted(CORRECTED_AUC))
@@ -136,6 +135,15 @@ def test_corrected_scores_through_the_cli(no_nines, workdir, tmp_path, method):
     assert list(rows[0])[:2] == ["input", "score"] and len(rows) == 342  # the held-out normals and all nines
     auc = float(result.stderr.split("ROC AUC ")[1].split(";")[0])
     assert auc > CORRECTED_AUC[method], auc
+
+
+def test_images_default_to_the_ratio_score(no_nines, workdir, tmp_path):
+    result = gen("score", "builtin:digits", "-r", no_nines, "--anomaly-class", "9", "--exclude-training", "--json",
+                 "-o", tmp_path / "s.csv", cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "ratio"  # picked by bench/anomaly_suite.py on the held-out digit classes
+    assert report["roc_auc"] > CORRECTED_AUC["ratio"]
 
 
 def test_complexity_takes_out_what_compressed_length_explains(no_nines):
@@ -168,10 +176,11 @@ def test_ratio_takes_out_what_the_background_model_explains(no_nines):
     # the fitted power of the background: its line on these held-out normals is taken out
     assert abs(scores["ratio"].mean()) < 1e-6 * np.abs(scores["elbo"]).mean()
     assert abs(np.corrcoef(scores["ratio"], background)[0, 1]) < 1e-6
-    assert np.corrcoef(scores["elbo"], background)[0, 1] > 0.5  # simple digits: low ELBO and low background NLL
+    assert np.corrcoef(scores["elbo"], background)[0, 1] > 0.15  # which the ELBO alone carries (0.266 measured)
 
 
 def test_background_model_knows_local_statistics():
+    import numpy as np
     import torch
 
     from gencore.scoring_corrected import Background
@@ -181,6 +190,7 @@ def test_background_model_knows_local_statistics():
     model = Background(smooth, "bernoulli")
     noise = torch.rand(20, 1, 8, 8, generator=generator)
     assert model.nll(noise).mean() > model.nll(smooth[:20]).mean() + 5  # nats per item
+    assert np.allclose(model.nll(noise, batch=7), model.nll(noise))  # batched to bound memory
     table = torch.randn(300, 3, generator=generator) @ torch.tensor([[1.0, 0.9, 0.0], [0.0, 0.4, 0.0], [0, 0, 1]])
     gaussian = Background(table, "gaussian")
     swapped = table[:50].clone()

@@ -180,3 +180,21 @@ def test_two_ranks_share_one_cache(tmp_path):
     result = gen_subprocess("train", "images", "--resume", run, "--epochs", "2", "--nproc", "2", cwd=tmp_path,
                             env=env, timeout=600)
     assert result.returncode == 0 and "caching" not in result.stderr, result.stderr[-3000:]
+
+
+def test_end_of_run_metrics_read_bounded_seeded_subsets(tmp_path, fresh_cache):
+    """README, Data at scale: the metrics compare samples with at most METRIC_REFERENCE_ITEMS real
+    items, seeded, and the images judge sees at most 1,024 pooled values per image."""
+    from gencore.training.data import bounded
+    from gencore.training.finish import METRIC_REFERENCE_ITEMS
+    from gencore_images.metrics import JUDGE_MAX_FEATURES, _judge_features
+
+    assert _judge_features(torch.rand(2, 3, 64, 64)).shape == (2, 768)  # pooled 4x: 16x16x3
+    assert _judge_features(torch.rand(2, 1, 28, 28)).shape == (2, 784)  # few enough: raw pixels
+    assert JUDGE_MAX_FEATURES == 1024 and METRIC_REFERENCE_ITEMS == 5_000
+    folder = write_colour_folder(tmp_path / "data")
+    with pytest.warns(UserWarning):
+        data = load(folder, "on")
+    a, b, c = bounded(data, 7, seed=1), bounded(data, 7, seed=1), bounded(data, 7, seed=2)
+    assert isinstance(a.items, torch.Tensor) and a.items.shape[0] == 7 and a.conditions.shape[0] == 7
+    assert torch.equal(a.items, b.items) and not torch.equal(a.items, c.items)

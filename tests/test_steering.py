@@ -16,9 +16,8 @@ from gencore.steering import SHIFTS, SamplerSettings
 @pytest.fixture(scope="module")
 def steered_digits(workdir) -> tuple[Path, Path, str]:
     """The shipped digits run, and a copy of it with fitted directions (`gen attributes -o`);
-    returns both and the fitting command's stdout. A small levels run trained after the levels
-    rewrite had `enemies` respond backwards (see the README), so the shipped digits run carries
-    these tests."""
+    returns both and the fitting command's stdout. The domain-free steering tests run on digits;
+    levels and MIDI steering are tested on their shipped runs (test_levels_cli, test_midi_steering)."""
     from gencore.runs import pretrained_runs
 
     if "digits" not in pretrained_runs():

@@ -31,7 +31,8 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print a JSON list on 
 
     e.g. gen cache ls
     """
-    from gencore.datacache import data_root, entries
+    from gencore.datacache import data_root
+    from gencore.datacache_admin import entries
 
     rows = entries()
     if as_json:
@@ -60,7 +61,7 @@ def rm(
 
     e.g. gen cache rm --all
     """
-    from gencore.datacache import remove
+    from gencore.datacache_admin import remove
     from gencore.errors import GenError
 
     if not names and not all_:
