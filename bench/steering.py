@@ -89,7 +89,7 @@ def midi_metrics(run, data, items, cond, seed: int) -> dict[str, float]:
     return out
 
 
-def bench_run(path: str, n: int) -> dict:
+def bench_run(path: str, n: int, shift_prior: str = "normal") -> dict:
     from gencore import load_run
     from gencore.attribute_fit import fit_all, measure_response
     from gencore.steering import SamplerSettings
@@ -105,7 +105,7 @@ def bench_run(path: str, n: int) -> dict:
         if not r.ships:
             continue
         for shift in (-2.0, 2.0):
-            run.sampler = SamplerSettings({r.name: shift})
+            run.sampler = SamplerSettings({r.name: shift}, shift_prior)
             got = domain_metrics(run, data, n, 1)
             key = "class_control" if "class_control" in got else "bit_acc_mean"  # levels: element bits
             if key in got:
@@ -118,7 +118,7 @@ def bench_run(path: str, n: int) -> dict:
     return {"run": path, "domain": run.domain_name, "arch": run.config.arch, "flat": flat,
             "response": [{"attribute": r.name, "means": r.means, "spearman": r.spearman, "effect": r.effect,
                           "ships": r.ships} for r in response],
-            "class_control_at_shift": control, "priors": priors}
+            "class_control_at_shift": control, "shift_prior": shift_prior, "priors": priors}
 
 
 def report(result: dict) -> None:
@@ -131,7 +131,7 @@ def report(result: dict) -> None:
     if result["flat"]:
         print(f"\nno direction (flat on the training reconstructions): {', '.join(result['flat'])}")
     if result["class_control_at_shift"]:
-        print("\nclass control at shifts: " + ", ".join(f"{k} {v:.3f}" for k, v in result["class_control_at_shift"].items()))
+        print(f"\nclass control at shifts (--prior {result.get('shift_prior', 'normal')}): " + ", ".join(f"{k} {v:.3f}" for k, v in result["class_control_at_shift"].items()))
     normal, gmm = result["priors"]["normal"], result["priors"]["gmm"]
     print("\n| metric | normal | gmm |\n|---|---|---|")
     for key in sorted(set(normal) & set(gmm)):
@@ -143,10 +143,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--n", type=int, default=200, help="samples per shift and per prior")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--shift-prior", default="normal", choices=("normal", "gmm"),
+                        help="the prior of the class-control samples at shifts -2 and +2")
     args = parser.parse_args(argv)
     results = []
     for path in args.runs:
-        results.append(bench_run(path, args.n))
+        results.append(bench_run(path, args.n, args.shift_prior))
         report(results[-1])
         sys.stdout.flush()
     if args.json:
