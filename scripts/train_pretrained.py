@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHELF = ROOT / "assets" / "pretrained"
 SEED = 0
 KEEP = ("config.json", "encoder.safetensors", "decoder.safetensors", "metrics.jsonl",
-        "complete.json", "samples.png", "loss.png")
+        "complete.json", "samples.png", "loss.png", "decoding_rules.json")
 
 RECIPES = {
     "digits": {
@@ -62,6 +62,9 @@ RECIPES = {
         "try": "gen sample -r pretrained:chorales --class minor --n 4",
         # `gen attributes` never writes into a shipped run, so the run is shipped with its directions
         "attributes": ["attributes", "--n", "200"],
+        # one sample per class stores the calibrated decoding rules beside the decoder, so a user's
+        # first `gen sample` skips the calibration (plugins/midi/rule_cache.py)
+        "prepare": [["sample", "--class", "major", "--n", "1"], ["sample", "--class", "minor", "--n", "1"]],
     },
 }
 
@@ -196,6 +199,14 @@ def fit_attributes(name: str, run: Path, threads: int | None) -> str | None:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
+def prepare(name: str, run: Path) -> None:
+    """The recipe's `prepare` commands on the trained run, for what they store in its folder."""
+    for args in RECIPES[name].get("prepare", []):
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([sys.executable, "-m", "gencore", "-q", "--seed", str(SEED), *args, "-r", str(run),
+                            "-o", out], check=True, capture_output=True)
+
+
 def install(run: Path, target: Path) -> None:
     staging = target.with_name(f".{target.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
@@ -287,6 +298,7 @@ def main() -> None:
             run = (args.work or Path(tmp)) / args.name
             training = train(args.name, run, args.threads)
             attributes = fit_attributes(args.name, run, args.threads)
+            prepare(args.name, run)
             install(run, target)
         reference = None
         if args.name == "chorales":

@@ -192,6 +192,33 @@ def test_minor_samples_carry_a_minor_key_signature(midi_run, workdir, tmp_path):
     assert keys == ["Cm"] * 4
 
 
+def test_calibrated_rules_are_kept_beside_the_decoder_and_give_the_same_files(midi_run, workdir, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(midi_run[0], run_dir)
+    (run_dir / "decoding_rules.json").unlink(missing_ok=True)
+
+    def sample(name: str) -> list[bytes]:
+        result = gen("sample", "-r", run_dir, "--class", "minor", "--n", "3", "--seed", "3", "-o", tmp_path / name,
+                     cwd=workdir)
+        assert result.exit_code == 0, result.stderr
+        return [f.read_bytes() for f in sorted((tmp_path / name).glob("*.mid"))]
+
+    calibrated = sample("first")
+    stored = json.loads((run_dir / "decoding_rules.json").read_text())
+    assert len(stored["rules"]) == 1  # one class, one metre
+    assert sample("second") == calibrated  # read back from the file
+
+    # Rules stored for another decoder are not trusted: a wild threshold under a stale digest is
+    # recalibrated away and the file is rewritten for this decoder.
+    key = next(iter(stored["rules"]))
+    stale = dict(stored, decoder_sha256="0" * 64, rules={key: dict(stored["rules"][key], threshold=0.999)})
+    (run_dir / "decoding_rules.json").write_text(json.dumps(stale))
+    assert sample("third") == calibrated
+    assert json.loads((run_dir / "decoding_rules.json").read_text()) == stored
+
+
 def test_interpolate_and_reconstruct_midi_files(midi_run, midi_corpus, workdir, tmp_path):
     run_dir, _ = midi_run
     a, b = midi_corpus / "major" / "major0.mid", midi_corpus / "major" / "major1.mid"

@@ -25,6 +25,7 @@ from .keyframe import parse_key, signature_name
 from .metrics import analyse_keys, key_name
 from .options import DEFAULT_TEMPO, DEFAULT_VELOCITY, Meter, WindowSpec, parse_sample_options
 from .roll import meters_of, with_chroma
+from .rule_cache import rule_key, store_rules, stored_rules
 
 if TYPE_CHECKING:
     import torch
@@ -40,12 +41,15 @@ def window_spec(data_spec: dict[str, Any]) -> WindowSpec:
 
 def rule_for(run, name: str | None, cond: "torch.Tensor | None", meter: str, min_steps: int) -> Rule:
     """The calibrated decoding rule of one condition (a class, in one metre), cached on the opened
-    run: 256 prior samples at temperature 1 (a fixed seed) must sound as often as the class's
-    training windows (and, for one line, hold as many notes)."""
+    run and in its folder (rule_cache.py): 256 prior samples at temperature 1 (a fixed seed) must
+    sound as often as the class's training windows (and, for one line, hold as many notes)."""
     import torch
 
-    cache = run.__dict__.setdefault("_midi_rules", {})
-    key = (name, meter, min_steps)
+    calibration = [CALIBRATION_PER_CLASS, CALIBRATION_SEED]
+    cache = run.__dict__.get("_midi_rules")
+    if cache is None:
+        cache = run.__dict__["_midi_rules"] = stored_rules(run.path, calibration)
+    key = rule_key(name, meter, min_steps)
     if key in cache:
         return cache[key]
     generator = torch.Generator().manual_seed(CALIBRATION_SEED)
@@ -55,6 +59,7 @@ def rule_for(run, name: str | None, cond: "torch.Tensor | None", meter: str, min
     meta = run.config["data"]["meta"]
     cache[key] = calibrate_rule(probs, window_spec(run.config["data"]), meta, name, meter,
                                 rng_seed=CALIBRATION_SEED, min_steps=min_steps)
+    store_rules(run.path, calibration, cache)
     return cache[key]
 
 
