@@ -156,8 +156,14 @@ def csv_task(domain: str, name: str, train_csv: str, test_csv: str, work: Path, 
             "anomalies": int(labels.sum()), "train_seconds": seconds, "gen": results, "baselines": baselines}
 
 
+def chosen(sets: list, names: list[str] | None, smoke: bool, smoke_default: str) -> list:
+    """The datasets named by --only; else all of them, or just `smoke_default` in smoke mode."""
+    wanted = names or ([smoke_default] if smoke else None)
+    return [d for d in sets if wanted is None or d.name in wanted]
+
+
 def tables_part(work: Path, seed: int, smoke: bool, names: list[str] | None) -> list[dict]:
-    sets = [t for t in anomaly_data.tables() if t.name in (names or ["wine"] if smoke else names or [t.name])]
+    sets = chosen(anomaly_data.tables(), names, smoke, "wine")
     out = []
     for t in sets:
         print(f"  table {t.name}: {len(t.train)} training records, {len(t.test)} scored "
@@ -169,7 +175,7 @@ def tables_part(work: Path, seed: int, smoke: bool, names: list[str] | None) -> 
 
 
 def series_part(work: Path, seed: int, smoke: bool, names: list[str] | None) -> list[dict]:
-    sets = [s for s in anomaly_data.series() if s.name in (names or ["macro-infl"] if smoke else names or [s.name])]
+    sets = chosen(anomaly_data.series(), names, smoke, "macro-infl")
     out = []
     for s in sets:
         print(f"  series {s.name}: {len(s.train)} training steps, {len(s.test)} scored steps with "

@@ -23,22 +23,23 @@ def rule_key(name: str | None, meter: str, min_steps: int) -> str:
     return json.dumps([name, meter, min_steps])
 
 
-def _digest(run_dir: Path) -> str | None:
+def decoder_digest(run_dir: Path) -> str | None:
     try:
         return hashlib.sha256((run_dir / "decoder.safetensors").read_bytes()).hexdigest()
     except OSError:
         return None
 
 
-def stored_rules(run_dir: Path, calibration: list[int]) -> dict[str, Rule]:
-    """The rules stored for this decoder and calibration; {} when none or stale."""
+def stored_rules(run_dir: Path, calibration: list[int], digest: str | None) -> dict[str, Rule]:
+    """The rules stored for the decoder of SHA-256 `digest` and this calibration; {} when none or
+    stale."""
     try:
         data = json.loads((run_dir / RULES_FILE).read_text())
     except (OSError, ValueError):
         return {}
     if not isinstance(data, dict) or data.get("calibration") != calibration:
         return {}
-    if data.get("decoder_sha256") != _digest(run_dir):
+    if digest is None or data.get("decoder_sha256") != digest:
         return {}
     try:
         return {key: Rule(**fields) for key, fields in data.get("rules", {}).items()}
@@ -46,14 +47,13 @@ def stored_rules(run_dir: Path, calibration: list[int]) -> dict[str, Rule]:
         return {}
 
 
-def store_rules(run_dir: Path, calibration: list[int], rules: dict[str, Rule]) -> None:
+def store_rules(run_dir: Path, calibration: list[int], digest: str | None, rules: dict[str, Rule]) -> None:
     """Keep `rules` beside the decoder; a run folder that can't be written (shipped, read-only)
     simply recalibrates next time."""
     from gencore import storage
     from gencore.errors import GenError
     from gencore.runs import is_pretrained
 
-    digest = _digest(run_dir)
     if digest is None or is_pretrained(run_dir):
         return
     payload: dict[str, Any] = {"decoder_sha256": digest, "calibration": calibration,

@@ -25,7 +25,7 @@ from .keyframe import parse_key, signature_name
 from .metrics import analyse_keys, key_name
 from .options import DEFAULT_TEMPO, DEFAULT_VELOCITY, Meter, WindowSpec, parse_sample_options
 from .roll import meters_of, with_chroma
-from .rule_cache import rule_key, store_rules, stored_rules
+from .rule_cache import decoder_digest, rule_key, store_rules, stored_rules
 
 if TYPE_CHECKING:
     import torch
@@ -47,8 +47,9 @@ def rule_for(run, name: str | None, cond: "torch.Tensor | None", meter: str, min
 
     calibration = [CALIBRATION_PER_CLASS, CALIBRATION_SEED]
     cache = run.__dict__.get("_midi_rules")
-    if cache is None:
-        cache = run.__dict__["_midi_rules"] = stored_rules(run.path, calibration)
+    if cache is None:  # the decoder file is hashed once per opened run
+        digest = run.__dict__["_midi_decoder_digest"] = decoder_digest(run.path)
+        cache = run.__dict__["_midi_rules"] = stored_rules(run.path, calibration, digest)
     key = rule_key(name, meter, min_steps)
     if key in cache:
         return cache[key]
@@ -59,7 +60,7 @@ def rule_for(run, name: str | None, cond: "torch.Tensor | None", meter: str, min
     meta = run.config["data"]["meta"]
     cache[key] = calibrate_rule(probs, window_spec(run.config["data"]), meta, name, meter,
                                 rng_seed=CALIBRATION_SEED, min_steps=min_steps)
-    store_rules(run.path, calibration, cache)
+    store_rules(run.path, calibration, run.__dict__["_midi_decoder_digest"], cache)
     return cache[key]
 
 
