@@ -158,7 +158,8 @@ class Stitcher:
         self.windows, self.meta = windows, windows.meta
         self.layout = self.meta["layout"]
         self.window = self.meta.get("window") or self.meta["width"]
-        self.physics = Physics.from_meta(self.meta) if self.meta.get("playable") and test_reach else None
+        # the stricter Mario (mario.py, margin): levels keep clear of the edge of his physics
+        self.physics = Physics.from_meta(self.meta, margin=True) if self.meta.get("playable") and test_reach else None
         self.idx = structure.indices(self.meta)
         # The overlap is scored per tile *group*: each solid tile type on its own, every passable
         # type (empty, enemies, coins) together. Scoring enemies exactly made enemy-rich candidates
