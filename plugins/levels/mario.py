@@ -20,14 +20,16 @@ slide the engine would give him. Enemies are hazards: Mario's box may not touch 
 (he jumps over enemies; stomping is left out, as is the enemies' walking). Bullet Bills fly
 along a cannon's top row: the two tiles either side of a cannon top are hazards.
 
-`margin=True` is a stricter Mario, used only to accept and repair `--playable` levels: the
+`margin=True` is a stricter Mario, used only to stitch, accept and repair sampled levels: the
 faithful rules pass jumps at the very edge of small Mario's physics, which an agent (or a
 player) can lose. It keeps a safety margin on top of the rules above:
 
 - Mario's box is MARGIN_BOX px wider and taller, so low ceilings and block edges leave room;
-- a jump may rise at most MARGIN_RISE tiles (the faithful jump rises 4) and land at most
-  MARGIN_LEAP columns from its take-off;
-- a jump may only land where the floor is at least 2 tiles wide (not on a lone block);
+- a jump may rise at most MARGIN_RISE tiles (the faithful jump rises 4), or MARGIN_RISE_WIDE
+  onto a floor 2 tiles wide after a run-up of MARGIN_RUNWAY tiles, and land at most MARGIN_LEAP
+  columns from its take-off;
+- a jump may not land on a lone block with open air over a pit beside it (or at the level's
+  end): the floor there must be 2 tiles wide;
 - a Piranha Plant is a hazard, and no jump may pass through it (it cannot be stomped).
 
 Real levels need not pass it: it is a test for sampled levels, not a model of the game.
@@ -51,6 +53,8 @@ MAX_FRAMES = 64
 MAX_DROP = 17  # rows below take-off after which an arc is cut (it has fallen out of any level)
 MARGIN_BOX = (1, 2)  # px added to the box's half-width and height in margin mode
 MARGIN_RISE, MARGIN_LEAP = 3, 7  # tiles: the highest and the longest jump in margin mode
+MARGIN_RISE_WIDE = 4  # tiles: the highest jump onto a floor 2 tiles wide in margin mode, ...
+MARGIN_RUNWAY = 2  # ... after a run-up of at least this many tiles
 
 
 def runup_speed(tiles: int) -> float:
@@ -316,7 +320,8 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None, mar
                 lr = land[np.clip(fr, -SKY, h - 1) + SKY, np.clip(fc, 0, w - 1)]
                 at = np.clip(lr, 0, h - 1), np.clip(fc, 0, w - 1)
                 ok &= (lr != NO) & (np.abs(fc - cols_f[:, None]) <= MARGIN_LEAP) & safe[at]
-                ok &= (lr >= rows_f[:, None] - MARGIN_RISE) | wide[at] & (lr >= rows_f[:, None] - MARGIN_RISE - 1)
+                ok &= (lr >= rows_f[:, None] - MARGIN_RISE) | wide[at] & (room >= MARGIN_RUNWAY) & \
+                    (lr >= rows_f[:, None] - MARGIN_RISE_WIDE)
             tr.append(fr[ok])
             tc.append(fc[ok])
             src.append(np.nonzero(ok)[0])
