@@ -103,6 +103,6 @@ def required_tiles(meta: dict[str, Any], bits) -> list[list[int]]:
     """The tile lists of the elements a condition vector asks for (its bits that are on, in the
     run's element order); [] for runs not conditioned on element bits."""
     table = meta.get("elements") or {}
-    if bits is None or not table or len(bits) != len(table):
+    if bits is None or meta.get("labels") != "elements" or len(bits) != len(table):
         return []
     return [list(tiles) for tiles, on in zip(table.values(), bits) if float(on) > 0.5]
