@@ -35,13 +35,14 @@ def carries(rows: list[str], chars: str) -> bool:
 def test_pretrained_smb_windows_carry_the_class_asked_for(tmp_path, shipped_meta):
     """Measured with bench/levels_class_control.py: 1.00 of windows carry the element asked for,
     for every class and at shifts of +-2 of every attribute (40 per class). Each call here would
-    have failed before: pipe 0.47, question 0.55, enemy at enemies=-2 0.47."""
+    have failed before: pipe 0.47, question 0.55, enemy at enemies=-2 0.47; with all five asked
+    for, a `?` laid for its bit took the cell of the coin laid for another (15 of 20 whole)."""
     tiles = shipped_meta["tiles"]
     chars = {name: "".join(tiles[i] for i in idx) for name, idx in shipped_meta["elements"].items()}
     index = {ch: i for i, ch in enumerate(tiles)}
     idx = structure.indices(shipped_meta)
     asks = [("pipe", ()), ("question", ()), ("coin", ()), ("enemy", ("--attr", "enemies=-2")),
-            ("pipe", ("--attr", "pipes=-2")), ("enemy+pipe", ())]
+            ("pipe", ("--attr", "pipes=-2")), ("enemy+pipe+coin+breakable+question", ())]
     for cls, extra in asks:
         levels = sampled(tmp_path, f"{cls}{''.join(extra)}", "--class", cls, "--n", "20", "--seed", "1", *extra)
         assert len(levels) == 20

@@ -250,10 +250,11 @@ def structures_required(require: list[list[int]] | None, rules: dict[str, Any]) 
 def carry_tiles(grid: np.ndarray, lp: np.ndarray, require: list[list[int]], rules: dict[str, Any]) -> None:
     """Windows (N, H, W) that lack a required element made of plain tiles get its likeliest tile
     (by its margin in `lp`, (N, K, H, W)) on one cell, in place. The cell is never part of a
-    structure, and a passable element (an enemy, a coin) never replaces a solid tile: it would
+    structure nor holds another requested element's tile, and a passable element (an enemy, a coin) never replaces a solid tile: it would
     knock the ground from under a pipe or leave an enemy inside a wall."""
     structure = rules["structure"]
     solid = rules["solid"]
+    asked = sorted({t for tiles in require for t in tiles})  # a tile laid for one element stays
     for tiles in require:
         if set(tiles) & set(structure):
             continue  # structures are laid whole by _place
@@ -264,7 +265,7 @@ def carry_tiles(grid: np.ndarray, lp: np.ndarray, require: list[list[int]], rule
         current = np.take_along_axis(lpl, g[:, None].astype(np.int64), axis=1)[:, 0]
         choice = lpl[:, tiles]  # (M, T, H, W)
         margin = choice.max(axis=1) - current
-        allowed = ~np.isin(g, structure)
+        allowed = ~np.isin(g, structure) & ~np.isin(g, asked)
         if not solid[tiles].all():
             allowed &= ~solid[g]
         margin = np.where(allowed, margin, -np.inf).reshape(len(lacking), -1)
