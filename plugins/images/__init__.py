@@ -28,7 +28,7 @@ class ImagesDomain(Domain):
     array_dtype = "uint8"
     # Picked by leave-one-class-out over the 10 unseen-digit tasks at 8x8, confirmed at 28x28
     # (bench/anomaly_suite.py, README): the likelihood alone ranks plain unseen digits (1s) as normal.
-    default_score_method = "ratio"
+    default_score_method = "ratio+knn"
     metric_goals = {"class_control": "max", "judge_accuracy": "info", "diversity_ratio": "target:1",
                     "diversity_samples": "info", "diversity_real": "info", "nearest_real_distance": "info"}
     options = (
