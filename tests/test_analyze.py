@@ -122,8 +122,7 @@ def test_api_score_ranks_unseen_nines_higher(no_nines):
 # ROC AUC measured on this fixture's run (seed 0, FiLM conditioning): elbo 0.872, complexity 0.864,
 # posterior 0.941, ratio 0.853 (with the background's power fitted; 0.569 at power 1), ratio+knn
 # 0.751 (knn alone 0.524: on this small model, latent 8 and width 16, the unseen 9s land among the
-# training codes; at the images defaults knn helps, see the README). The bounds leave room for
-# the noise of one short training.
+# training codes, as at 28x28 in the README). The bounds leave room for the noise of one short training.
 CORRECTED_AUC = {"complexity": 0.82, "posterior": 0.88, "ratio": 0.80, "ratio+knn": 0.70}
 
 
@@ -139,13 +138,13 @@ def test_corrected_scores_through_the_cli(no_nines, workdir, tmp_path, method):
     assert auc > CORRECTED_AUC[method], auc
 
 
-def test_images_default_to_the_ratio_plus_knn_score(no_nines, workdir, tmp_path):
+def test_images_default_to_the_ratio_score(no_nines, workdir, tmp_path):
     result = gen("score", "builtin:digits", "-r", no_nines, "--anomaly-class", "9", "--exclude-training", "--json",
                  "-o", tmp_path / "s.csv", cwd=workdir)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["method"] == "ratio+knn"  # picked by bench/anomaly_suite.py on the held-out 8x8 digit classes
-    assert report["roc_auc"] > CORRECTED_AUC["ratio+knn"]
+    assert report["method"] == "ratio"  # ratio+knn won at 8x8 but did not hold at 28x28: see the README
+    assert report["roc_auc"] > CORRECTED_AUC["ratio"]
 
 
 def test_knn_is_the_distance_to_the_nearest_training_code(no_nines):
