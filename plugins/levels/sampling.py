@@ -30,11 +30,14 @@ from gencore.errors import GenError
 from . import decoding, structure
 from .attributes import steered_target
 from .labels import required_tiles
+from .mario import spawn_row
 from .playability import Physics, check, repair
 
 CANDIDATES = 32  # windows decoded per stitching step
 TOP_K = 8  # of those, at most this many (likeliest first) are tested for completion
 REACH_WINDOWS = 4  # the stitching test looks at this many windows at the end of the level
+WIDER_DRAWS = 2  # when no candidate keeps the level completable: this many more batches for that step
+BACKTRACKS = 1  # then the previous step is drawn again this often (each with its wider draws)
 RETRIES = 2  # whole-level regenerations before --playable repairs
 COPY_REDRAWS = 2  # a window that copies a training window is drawn again at most this often
 MAX_LENGTH = 20_000
@@ -169,6 +172,7 @@ class Stitcher:
         # the stricter Mario (mario.py, margin): levels keep clear of the edge of his physics
         self.physics = Physics.from_meta(self.meta, margin=True) if self.meta.get("playable") and test_reach else None
         self.idx = structure.indices(self.meta)
+        self.anchor, self.length = 0, None  # the level's stretch the stitching test looks at
         # The overlap is scored per tile *group*: each solid tile type on its own, every passable
         # type (empty, enemies, coins) together. Scoring enemies exactly made enemy-rich candidates
         # win wherever enemies had been laid, and the level filled up with them.
@@ -198,14 +202,37 @@ class Stitcher:
         return not bad[:, start - first:-1].any()
 
     def reach(self, level: np.ndarray) -> bool:
+        """Whether the level, cut to the length asked for, is completable from its anchor (a cell
+        Mario is known to reach) on."""
         if self.physics is None:
             return True
-        return check(level[:, -REACH_WINDOWS * self.window:], self.physics).passed
+        return check(level[:, self.anchor:self.length], self.physics).passed
 
-    def pick(self, joined: list[int], levels, start: int) -> int:
+    def advance(self, level: np.ndarray, completable: bool) -> None:
+        """Moves the anchor on, so the test looks at about REACH_WINDOWS windows: to the last column
+        before them where the path found stands where the checker would put Mario in a level that
+        began there (so a pass from there is a pass from the start). Without such a path (or for
+        other physics models), the anchor is the start of the last REACH_WINDOWS windows."""
+        if self.physics is None or level.shape[1] - self.anchor <= REACH_WINDOWS * self.window:
+            return
+        limit = level.shape[1] - REACH_WINDOWS * self.window
+        if not completable or self.physics.model != "mario":
+            self.anchor = limit
+            return
+        path = check(level[:, self.anchor:], self.physics, trace=True).path or []
+        solid = self.physics.solid_map[level]
+        for r, c in reversed(path):
+            c += self.anchor
+            if c <= limit and spawn_row(solid[:, c]) == r:
+                self.anchor = c
+                return
+        self.anchor = limit
+
+    def pick(self, joined: list[int], levels, start: int) -> tuple[int, bool]:
         """The first of `joined` (likeliest first) with whole structures that keeps the end of the
-        level completable, testing at most TOP_K; else the likeliest completable; else the likeliest.
-        Candidates are looked at in order and only as far as needed."""
+        level completable, testing at most TOP_K; else the likeliest completable; else the likeliest
+        whole one. Candidates are looked at in order and only as far as needed. Also: whether the
+        one picked keeps the level completable."""
         whole, reaches = [], {}
 
         def reach(m: int) -> bool:
@@ -217,30 +244,60 @@ class Stitcher:
             if self.whole(levels(m), start):
                 whole.append(m)
                 if reach(m):
-                    return m
+                    return m, True
                 if len(whole) == TOP_K:
                     break
         for m in joined[:TOP_K]:
             if reach(m):
-                return m
-        return whole[0] if whole else joined[0]
+                return m, True
+        return (whole[0] if whole else joined[0]), False
 
-    def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
+    def first(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The level's first window (across, window) and its log-probabilities; whether it is completable."""
         grids, logp, _ = self.candidates(cond, mixed)
-        m = self.pick(list(range(len(grids))), lambda i: grids[i], 0)
-        level, level_lp = grids[m], logp[m]
-        step = max(1, self.window // 2)
-        overlap = self.window - step
-        while level.shape[1] < length:
+        m, ok = self.pick(list(range(len(grids))), lambda i: grids[i], 0)
+        return grids[m], logp[m], ok
+
+    def extend(self, level: np.ndarray, level_lp: np.ndarray, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+        """`level` with one more half window appended, and whether it stays completable. When none
+        of a batch's candidates keeps it completable, up to WIDER_DRAWS more batches are drawn (from
+        the same generator); failing those, the likeliest pick of the first batch is kept."""
+        overlap = self.window - max(1, self.window // 2)
+        tail = level[:, -overlap:]  # (across, overlap)
+        rows, cols = np.indices(tail.shape)
+        fallback = None
+        for _ in range(1 + WIDER_DRAWS):
             grids, logp, grouped = self.candidates(cond, mixed)
-            tail = level[:, -overlap:]  # (across, overlap)
-            rows, cols = np.indices(tail.shape)
             score = grouped[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
             order = np.argsort(-score, kind="stable").tolist()
-            joined = lambda i, level=level, grids=grids: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
-            m = self.pick(order, joined, level.shape[1] - overlap)
-            level = np.concatenate([level, grids[m][:, overlap:]], axis=1)
-            level_lp = np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2)
+            joined = lambda i, grids=grids: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
+            m, ok = self.pick(order, joined, level.shape[1] - overlap)
+            grown = (joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2))
+            if ok or self.physics is None:
+                return (*grown, True)
+            fallback = fallback or grown
+        return (*fallback, False)
+
+    def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
+        self.anchor, self.length = 0, length
+        level, level_lp, _ = self.first(cond, mixed)
+        steps = [(level, level_lp, self.anchor)]  # the last two steps' levels and anchors, to backtrack
+        while level.shape[1] < length:
+            level, level_lp, ok = self.extend(*steps[-1][:2], cond, mixed)
+            for _ in range(BACKTRACKS if not ok and len(steps) > 1 else 0):
+                # no window completes this stretch: draw the previous step again, then this one
+                self.anchor = steps[-2][2]
+                before, before_lp, before_ok = self.extend(*steps[-2][:2], cond, mixed)
+                if not before_ok:
+                    continue
+                self.advance(before, True)
+                steps[-1] = (before, before_lp, self.anchor)
+                level, level_lp, ok = self.extend(before, before_lp, cond, mixed)
+                if ok:
+                    break
+            self.anchor = steps[-1][2]
+            self.advance(level, ok)
+            steps = [steps[-1], (level, level_lp, self.anchor)]
         level, level_lp = level[:, :length], level_lp[:, :, :length]
         if self.layout == "horizontal":
             level = decoding.finish_level(level, level_lp, self.windows.rules)
