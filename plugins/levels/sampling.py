@@ -10,8 +10,11 @@ Stitching works along the level's *progress axis* (columns of horizontal games; 
 bottom up for vertical ones). Each step decodes a batch of candidate windows and ranks them by how
 well their left half explains the columns already laid (the log-probability of the overlap). It
 keeps the likeliest one that keeps structures whole across the seam and, for games with jump
-physics, keeps the recent stretch of the level completable (generate-and-test). Only the
-candidate's new half is appended. At the end, a structure still broken at a seam is taken down
+physics, keeps the level completable (generate-and-test). The test runs the checker on the level
+cut to the length asked for, from an *anchor* on: a cell on Mario's path where the checker would
+put him in a level that began there, about REACH_WINDOWS windows back, so a pass from the anchor is
+a pass from the start and the test costs the same at any length. Only the candidate's new half is
+appended. At the end, a structure still broken at a seam is taken down
 and the likeliest whole structures are laid in its columns (decoding.finish_level).
 
 `--playable` adds a guarantee: a level that still fails the checker is generated again (up to
@@ -35,9 +38,7 @@ from .playability import Physics, check, repair
 
 CANDIDATES = 32  # windows decoded per stitching step
 TOP_K = 8  # of those, at most this many (likeliest first) are tested for completion
-REACH_WINDOWS = 4  # the stitching test looks at this many windows at the end of the level
-WIDER_DRAWS = 2  # when no candidate keeps the level completable: this many more batches for that step
-BACKTRACKS = 1  # then the previous step is drawn again this often (each with its wider draws)
+REACH_WINDOWS = 4  # the stitching test looks at about this many windows at the end of the level
 RETRIES = 2  # whole-level regenerations before --playable repairs
 COPY_REDRAWS = 2  # a window that copies a training window is drawn again at most this often
 MAX_LENGTH = 20_000
@@ -259,45 +260,23 @@ class Stitcher:
         return grids[m], logp[m], ok
 
     def extend(self, level: np.ndarray, level_lp: np.ndarray, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-        """`level` with one more half window appended, and whether it stays completable. When none
-        of a batch's candidates keeps it completable, up to WIDER_DRAWS more batches are drawn (from
-        the same generator); failing those, the likeliest pick of the first batch is kept."""
+        """`level` with one more half window appended, and whether it stays completable."""
         overlap = self.window - max(1, self.window // 2)
+        grids, logp, grouped = self.candidates(cond, mixed)
         tail = level[:, -overlap:]  # (across, overlap)
         rows, cols = np.indices(tail.shape)
-        fallback = None
-        for _ in range(1 + WIDER_DRAWS):
-            grids, logp, grouped = self.candidates(cond, mixed)
-            score = grouped[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
-            order = np.argsort(-score, kind="stable").tolist()
-            joined = lambda i, grids=grids: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
-            m, ok = self.pick(order, joined, level.shape[1] - overlap)
-            grown = (joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2))
-            if ok or self.physics is None:
-                return (*grown, True)
-            fallback = fallback or grown
-        return (*fallback, False)
+        score = grouped[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
+        order = np.argsort(-score, kind="stable").tolist()
+        joined = lambda i: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
+        m, ok = self.pick(order, joined, level.shape[1] - overlap)
+        return joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2), ok
 
     def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
         self.anchor, self.length = 0, length
         level, level_lp, _ = self.first(cond, mixed)
-        steps = [(level, level_lp, self.anchor)]  # the last two steps' levels and anchors, to backtrack
         while level.shape[1] < length:
-            level, level_lp, ok = self.extend(*steps[-1][:2], cond, mixed)
-            for _ in range(BACKTRACKS if not ok and len(steps) > 1 else 0):
-                # no window completes this stretch: draw the previous step again, then this one
-                self.anchor = steps[-2][2]
-                before, before_lp, before_ok = self.extend(*steps[-2][:2], cond, mixed)
-                if not before_ok:
-                    continue
-                self.advance(before, True)
-                steps[-1] = (before, before_lp, self.anchor)
-                level, level_lp, ok = self.extend(before, before_lp, cond, mixed)
-                if ok:
-                    break
-            self.anchor = steps[-1][2]
+            level, level_lp, ok = self.extend(level, level_lp, cond, mixed)
             self.advance(level, ok)
-            steps = [steps[-1], (level, level_lp, self.anchor)]
         level, level_lp = level[:, :length], level_lp[:, :, :length]
         if self.layout == "horizontal":
             level = decoding.finish_level(level, level_lp, self.windows.rules)
