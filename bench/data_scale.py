@@ -10,7 +10,7 @@ wall and CPU time, and the epoch's samples/s from metrics.jsonl.
     python bench/scale_data.py /work/scale-data/20k 20000        # the synthetic folders, once
     python bench/data_scale.py commands /work/scale-data/20k --loader --width 8 --latent 8
     python bench/data_scale.py ratio /work/scale-data/20k          # paired samples/s, in memory
-    python bench/data_scale.py ddp /work/scale-data/100k --width 1 --latent 1
+    python bench/data_scale.py ddp /work/scale-data/20k --width 8 --latent 8    # 1 process, then 2 ranks
 
 `ratio` trains the same model on the same batches read from an in-memory float32 tensor (today)
 and from the cache, in alternating rounds; the median of the per-round ratios is the figure.
@@ -197,15 +197,24 @@ def ratio(data: Path, rounds: int, steps: int, batch: int, width: int) -> dict:
 
 
 def ddp(data: Path, train_args: list[str], work: Path, env: dict) -> list[dict]:
-    """One process against two gloo ranks of torchrun on the same warm cache: peak PSS."""
+    """`gen train images` as one process, then as two gloo ranks of torchrun (`--nproc 2`), on
+    the same warm cache (built first, outside the measured runs): peak PSS, summed over the
+    ranks, and its ratio to the one process's."""
+    from gencore.registry import get_domain
+    from gencore.training.data import load
+
+    load(get_domain("images"), str(data), {}, "on")  # warm: neither measured run builds it
     rows = []
     for nproc in (1, 2):
         out = work / f"ddp-{nproc}"
         shutil.rmtree(out, ignore_errors=True)
-        args = ["--threads", "2", "train", "images", "--data", str(data), "--cache", "on", "--epochs", "1",
-                *train_args, "-o", str(out)] + (["--nproc", "2"] if nproc == 2 else [])
+        args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", "on",
+                "--epochs", "1", *train_args, "-o", str(out)] + (["--nproc", "2"] if nproc == 2 else [])
         row = {"data": data.name, "processes": nproc, "command": "gen " + " ".join(args),
-               **measure(args, work, env, launcher=nproc == 2)}
+               **measure(args, work, {**env, "GLOO_SOCKET_IFNAME": "lo"}, launcher=nproc == 2)}
+        row["samples_per_s"] = samples_per_s(out)
+        if nproc == 2:
+            row["pss_ratio_to_one_process"] = row["peak_pss_mib"] / rows[0]["peak_pss_mib"]
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "stderr_tail"}), flush=True)
     return rows
