@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -122,9 +123,10 @@ def samples_per_s(run: Path) -> float | None:
 
 
 def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: dict,
-             stop_after: float | None = None) -> list[dict]:
+             stop_after: float | None = None, cold_stop_after: float | None = None) -> list[dict]:
     """Today's loader (if asked), then the cache cold (removed first) and warm; each stopped with
-    Ctrl-C `stop_after` seconds into training when given (whole commands otherwise)."""
+    Ctrl-C `stop_after` seconds into training when given (whole commands otherwise), the cold
+    one `cold_stop_after` seconds in when that is given."""
     from gencore.datacache import data_root, read_manifest
 
     rows = []
@@ -138,9 +140,12 @@ def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: d
         shutil.rmtree(out, ignore_errors=True)
         args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", cache,
                 "--epochs", "1", *train_args, "-o", str(out)]
-        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), "stop_after_s": stop_after,
-               **measure(args, work, env, stop_after=stop_after)}
+        stop = cold_stop_after if label == "cache cold" and cold_stop_after is not None else stop_after
+        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), "stop_after_s": stop,
+               **measure(args, work, env, stop_after=stop)}
         row["samples_per_s"] = samples_per_s(out)
+        stopped = re.search(r"interrupted at step (\d+)", row["stderr_tail"])
+        row["steps"] = int(stopped.group(1)) if stopped else None
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "stderr_tail"}), flush=True)
     return rows
@@ -301,13 +306,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here, e.g. --work /tmp/scale")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="commands: Ctrl-C each run this many seconds into training, e.g. --stop-after 120")
+    parser.add_argument("--cold-stop-after", type=float, default=None,
+                        help="commands: Ctrl-C the cold run this many seconds into training instead, "
+                             "e.g. --cold-stop-after 15")
     parser.add_argument("--log", type=Path, default=None, help="append the JSON results here")
     args, train_args = parser.parse_known_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="data-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": args.threads, "NO_COLOR": "1"}
     if args.what == "commands":
-        result = commands(args.data, train_args, args.loader, work, env, args.stop_after)
+        result = commands(args.data, train_args, args.loader, work, env, args.stop_after, args.cold_stop_after)
     elif args.what == "ratio":
         width = int(train_args[train_args.index("--width") + 1]) if "--width" in train_args else 32
         result = ratio(args.data, args.rounds, args.steps, args.batch, width)
