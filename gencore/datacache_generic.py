@@ -77,8 +77,9 @@ def _inputs(domain, source: str | None, options: dict[str, Any]) -> tuple[Path, 
 def _code_files(domain) -> list[Path]:
     """The domain package's Python files: a changed `load` must not meet an old cache."""
     package = sys.modules[type(domain).__module__.split(".")[0]]
-    folder = Path(package.__file__).parent
-    return sorted(folder.rglob("*.py"))
+    if not hasattr(package, "__path__"):  # a single-module plugin
+        return [Path(package.__file__)]
+    return sorted(Path(package.__file__).parent.rglob("*.py"))
 
 
 def load(domain, source: str | None, options: dict[str, Any], local_rank: int = 0) -> LoadedData | None:
