@@ -131,6 +131,8 @@ def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: d
 
     rows = []
     plan = ([("loader", "off")] if loader else []) + [("cache cold", "on"), ("cache warm", "on")]
+    if cold_stop_after == 0:  # --cold-stop-after 0: the warm run only, on the cache already there
+        plan = [("cache warm", "on")]
     for label, cache in plan:
         if label == "cache cold":  # this folder's caches only
             for old in data_root().glob("images-*"):
@@ -307,8 +309,8 @@ def main() -> None:
     parser.add_argument("--stop-after", type=float, default=None,
                         help="commands: Ctrl-C each run this many seconds into training, e.g. --stop-after 120")
     parser.add_argument("--cold-stop-after", type=float, default=None,
-                        help="commands: Ctrl-C the cold run this many seconds into training instead, "
-                             "e.g. --cold-stop-after 15")
+                        help="commands: Ctrl-C the cold run this many seconds into training instead "
+                             "(0: no cold run), e.g. --cold-stop-after 15")
     parser.add_argument("--log", type=Path, default=None, help="append the JSON results here")
     args, train_args = parser.parse_known_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="data-scale-"))
