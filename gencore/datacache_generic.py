@@ -30,6 +30,9 @@ from gencore.plugin import LoadedData
 
 BASE_FIELDS = tuple(f.name for f in fields(LoadedData))
 ARRAYS = ("conditions", "anomaly_labels")  # tensors of LoadedData itself, one row per item
+# --cache auto caches a source whose files fill at least this much disk: parsing that much MIDI,
+# CSV or level text takes seconds per run, while mapping its cache takes milliseconds.
+AUTO_MIN_SOURCE_BYTES = 32 * 2**20
 
 
 def input_files(root: Path) -> list[Path]:
@@ -72,6 +75,12 @@ def _inputs(domain, source: str | None, options: dict[str, Any]) -> tuple[Path, 
     extra = [Path(v).resolve() for v in options.values() if isinstance(v, str) and v and Path(v).is_file()]
     root = Path(os.path.commonpath([str(p.parent) for p in files]))
     return root, files + sorted(p for p in extra if p not in files)
+
+
+def worth_caching(domain, source: str | None, options: dict[str, Any]) -> bool:
+    """--cache auto for a domain without a `stream` hook: the files `load` reads are large."""
+    found = _inputs(domain, source, options)
+    return found is not None and sum(p.stat().st_size for p in found[1]) >= AUTO_MIN_SOURCE_BYTES
 
 
 def _code_files(domain) -> list[Path]:

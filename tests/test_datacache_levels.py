@@ -97,3 +97,16 @@ def test_gen_train_levels_on_a_folder_reads_the_cache(tmp_path, fresh_cache):
     assert load(str(folder), options, "on").items.shape[1] == cached.items.shape[1] + 1  # one more tile type
     (after,) = caches()
     assert after != before
+
+
+def test_auto_caches_a_levels_folder_only_when_its_files_are_large(fresh_cache, tmp_path, monkeypatch):
+    from gencore import datacache_generic
+    from gencore.sharded import ShardedItems
+
+    folder = write_levels(tmp_path / "levels")
+    small = load(str(folder), {}, "auto")
+    assert not isinstance(small.items, ShardedItems) and not fresh_cache.exists()
+    monkeypatch.setattr(datacache_generic, "AUTO_MIN_SOURCE_BYTES", 1)
+    large = load(str(folder), {}, "auto")
+    assert isinstance(large.items, ShardedItems) and any(fresh_cache.iterdir())
+    assert torch.equal(large.items.to(), small.items)
