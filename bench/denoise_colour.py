@@ -101,18 +101,21 @@ def colour(model, args) -> None:
 
 def timing(model, size: int, repeats: int) -> None:
     """Seconds for one size x size RGB image (all passes, estimates and blend), wall and CPU time,
-    the variants interleaved in the same run: fp32 eager, bf16 eager (gen denoise before the fused
-    pass) and the default (bf16 where native, fused on CPUs with oneDNN); then one model pass on one
-    plane, bf16 eager against bf16 fused."""
+    the variants interleaved in the same run: fp32 eager and bf16 eager under the six-pass blend
+    (gen denoise before the fused pass), and the default (bf16 where native, fused on CPUs with
+    oneDNN, the run's colour rule); then one model pass on one plane, eager against fused."""
     from gencore.denoising import inference_copy, use_bf16
 
     cpu = torch.device("cpu")
     x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
     bf16 = use_bf16(cpu, "auto")
-    kinds = {"fp32 eager": lambda: denoise(model, x, None, cpu, precision="fp32", fused=False)}
+    old = "bf16" if bf16 else "fp32"
+    kinds = {"fp32 eager, blend": lambda: denoise(model, x, None, cpu, precision="fp32", fused=False, colour_rule="blend")}
     if bf16:
-        kinds["bf16 eager"] = lambda: denoise(model, x, None, cpu, precision="bf16", fused=False)
-    kinds["default (fused)"] = lambda: denoise(model, x, None, cpu)
+        kinds["bf16 eager, blend"] = lambda: denoise(model, x, None, cpu, precision="bf16", fused=False,
+                                                     colour_rule="blend")
+    kinds[f"{old} fused, blend"] = lambda: denoise(model, x, None, cpu, colour_rule="blend")
+    kinds["default"] = lambda: denoise(model, x, None, cpu)
     whole = _interleaved(kinds, repeats)
     plane = x[:1, None].contiguous(memory_format=torch.channels_last)  # (1, 1, H, W)
     level = torch.tensor([25 / 255])
@@ -121,9 +124,10 @@ def timing(model, size: int, repeats: int) -> None:
     threads = torch.get_num_threads()
     for kind, (wall, cpu_s) in whole.items():
         print(f"{size}x{size} RGB, {kind}: {wall:.2f} s wall, {cpu_s:.2f} s CPU (medians of {repeats}, {threads} threads)")
-    old = whole["bf16 eager" if bf16 else "fp32 eager"]
-    new = whole["default (fused)"]
-    print(f"default / {'bf16' if bf16 else 'fp32'} eager: {new[0] / old[0]:.2f} (wall), {new[1] / old[1]:.2f} (CPU time)")
+    base = whole[f"{old} eager, blend"]
+    for kind in (f"{old} fused, blend", "default"):
+        print(f"{kind} / {old} eager, blend: {whole[kind][0] / base[0]:.2f} (wall), "
+              f"{whole[kind][1] / base[1]:.2f} (CPU time)")
     for kind, (wall, cpu_s) in one.items():
         print(f"one pass, one {size}x{size} plane, {'bf16' if bf16 else 'fp32'} {kind}: {wall:.3f} s wall, "
               f"{cpu_s:.3f} s CPU")
