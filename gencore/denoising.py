@@ -9,6 +9,8 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from gencore.archs.denoiser import COLOUR_RULES
+
 TILE = 512
 OVERLAP = 32
 WHOLE_MAX = 1024 * 1024  # images up to this many pixels go through in one piece
@@ -44,7 +46,6 @@ def use_bf16(device: torch.device, precision: str) -> bool:
 OPPONENT = torch.tensor([[3**-0.5, 3**-0.5, 3**-0.5],
                          [2**-0.5, 0.0, -(2**-0.5)],
                          [6**-0.5, -2 * 6**-0.5, 6**-0.5]])
-COLOUR_RULES = ("blend", "opponent")
 CLIP_WINDOW = 9  # pixels: the neighbourhood whose clipped fraction weighs the channel-by-channel result
 
 

@@ -107,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from gencore.api import load_run
-    from gencore.storage import save_tensors
+    from gencore.storage import save_tensors, write_json
 
     model = load_run(args.init, device="cpu").model().float().train()
     rgb, grey = photos()
@@ -133,8 +133,10 @@ def main() -> None:
             print(f"stopped at step {step + 1}: --minutes {args.minutes}")
             break
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "complete.json"):
-        shutil.copy2(Path(args.init) / name, args.out / name)
+    shutil.copy2(Path(args.init) / "complete.json", args.out / "complete.json")
+    config = json.loads((Path(args.init) / "config.json").read_text())
+    config["model"]["colour"] = "opponent"  # gen denoise: the opponent planes alone, three passes
+    write_json(args.out / "config.json", config)
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
     save_tensors(args.out / "model.safetensors", state, "model", "images")
     (args.out / "finetune.json").write_text(json.dumps({**vars(args), "out": str(args.out), "steps_done": len(log),
