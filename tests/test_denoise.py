@@ -237,3 +237,32 @@ def test_fused_cpu_pass_matches_the_eager_network():
     for precision in ("fp32", "bf16") if use_bf16(cpu, "auto") else ("fp32",):
         eager = denoise(model, x, None, cpu, precision=precision, fused=False)
         assert psnr(eager, denoise(model, x, None, cpu, precision=precision)) > floors[precision], precision
+
+
+def test_a_run_names_its_colour_rule(tmp_path):
+    """config.json's model.colour decides how a one-channel denoiser takes a colour photo:
+    "opponent" runs the opponent planes alone (three passes), "blend" adds the three channels
+    where clipping biased the noise (six); any other value is refused as a corrupt run."""
+    import json
+    import shutil
+
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise
+
+    x = torch.from_numpy(noisy_china()[1][:64, :64].transpose(2, 0, 1).astype(np.float32) / 255)
+    for rule, passes in (("opponent", 3), ("blend", 6), ("bogus", None)):
+        run = tmp_path / rule
+        shutil.copytree(asset_path("denoiser"), run)
+        config = json.loads((run / "config.json").read_text())
+        config["model"]["colour"] = rule
+        (run / "config.json").write_text(json.dumps(config))
+        if passes is None:
+            Image.fromarray(noisy_china()[1]).save(tmp_path / "noisy.png")
+            result = gen("denoise", tmp_path / "noisy.png", "-r", run, "-o", tmp_path / "out.png", cwd=tmp_path)
+            assert_one_line_error(result, "colour")
+            assert not (tmp_path / "out.png").exists()
+            continue
+        calls = []
+        denoise(load_run(run, device="cpu").model(), x, None, torch.device("cpu"), progress=calls.append)
+        assert len(calls) == passes and calls[-1] == 1.0, (rule, calls)
