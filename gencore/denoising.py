@@ -102,7 +102,8 @@ def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     asked: bf16 weights rather than autocast save the casts and halve the memory traffic of the
     activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log). On a
     CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions
-    (gencore/models/denoiser_cpu.py): 0.62x the CPU time of the eager pass."""
+    (gencore/models/denoiser_cpu.py): 0.75-0.82x the CPU time of the eager pass in interleaved
+    runs on a loaded machine (bench/results/denoise-speed-2026-11-29-fused-*.log)."""
     from gencore.models.denoiser import Denoiser
     from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
 
