@@ -11,7 +11,9 @@ codes, seed 0), then
   not the fitting seed), its Spearman correlation with the shift, and the move from -2 to +2 in
   standard deviations of the attribute over the training reconstructions;
 - class control (where the domain reports it; for levels with element bits, the mean bit
-  accuracy) at shifts -2 and +2 of each shipped attribute (shift 0: the `normal` column below);
+  accuracy) at shifts -2 and +2 of each shipped attribute (shift 0: the prior table below);
+- the response and the shifted samples use the prior `gen sample` uses without --prior (the
+  domain's default: gmm for MIDI, normal elsewhere) unless --shift-prior says otherwise;
 - prior: the domain's own metrics (class control, diversity, nearest-real distance, copy rate,
   levels' structure and enemy rate, MusPy statistics) of `n` samples per class under `--prior
   normal` and `--prior gmm`. MIDI runs add class control by a classifier of real phrases,
@@ -89,7 +91,7 @@ def midi_metrics(run, data, items, cond, seed: int) -> dict[str, float]:
     return out
 
 
-def bench_run(path: str, n: int, shift_prior: str = "normal") -> dict:
+def bench_run(path: str, n: int, shift_prior: str | None = None) -> dict:
     from gencore import load_run
     from gencore.attribute_fit import fit_all, measure_response
     from gencore.steering import SamplerSettings
@@ -98,7 +100,9 @@ def bench_run(path: str, n: int, shift_prior: str = "normal") -> dict:
     run = load_run(path, device="cpu")
     steering, spreads, flat = fit_all(run, seed=0)
     run._steering = steering
-    response = [measure_response(run, name, n, seed=1, spread=spreads[name]) for name in steering.names]
+    shift_prior = shift_prior or run.default_prior  # what `gen sample` uses without --prior
+    response = [measure_response(run, name, n, seed=1, spread=spreads[name], prior=shift_prior)
+                for name in steering.names]
     data = reload(run.config, run.domain)
     control = {}
     for r in response:
@@ -123,6 +127,7 @@ def bench_run(path: str, n: int, shift_prior: str = "normal") -> dict:
 
 def report(result: dict) -> None:
     print(f"\n## {result['run']} ({result['domain']}, {result['arch']})\n")
+    print(f"response under --prior {result.get('shift_prior', 'normal')}\n")
     print("| attribute | -2 | -1 | 0 | +1 | +2 | Spearman | effect (SD) | ships |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in result["response"]:
@@ -143,8 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--n", type=int, default=200, help="samples per shift and per prior")
     parser.add_argument("--json", default=None, help="also write the results here")
-    parser.add_argument("--shift-prior", default="normal", choices=("normal", "gmm"),
-                        help="the prior of the class-control samples at shifts -2 and +2")
+    parser.add_argument("--shift-prior", default=None, choices=("normal", "gmm"),
+                        help="the prior of the response and of the class-control samples at shifts -2 and +2 "
+                             "(default: the one `gen sample` uses without --prior: gmm for MIDI, else normal)")
     args = parser.parse_args(argv)
     results = []
     for path in args.runs:
