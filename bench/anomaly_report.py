@@ -71,9 +71,9 @@ def _grid_table(tasks: list[dict]) -> None:
     configs = list(tasks[0]["gen"])
     methods = list(tasks[0]["gen"][configs[0]])
     print("  mean ROC AUC by configuration (rows) and method (columns):")
-    print("  " + f"{'':24s}" + "".join(f"{m:>12s}" for m in methods))
+    print("  " + f"{'':24s}" + "".join(f"{m:>15s}" for m in methods))
     for c in configs:
-        print("  " + f"{c:24s}" + "".join(f"{np.mean([t['gen'][c][m]['roc_auc'] for t in tasks]):12.3f}"
+        print("  " + f"{c:24s}" + "".join(f"{np.mean([t['gen'][c][m]['roc_auc'] for t in tasks]):15.3f}"
                                           for m in methods))
 
 

@@ -44,7 +44,8 @@ SEED = 0
 GRIDS = {"tables": {"latent": (4, 8, 16), "epochs": (30, None)},
          "series": {"latent": (4, 16), "epochs": (10, 30)}}
 SMOKE_GRID = {"latent": (2,), "epochs": (2,)}
-METHODS = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio")
+METHODS = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio", "knn", "elbo+knn", "complexity+knn",
+           "ratio+knn")
 DIGIT_METHODS = METHODS + ("posterior",)
 DIGIT_ARGS = {"digits": [], "digits28": ["--resize", "28,28", "--epochs", "8"]}
 

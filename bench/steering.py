@@ -10,8 +10,10 @@ codes, seed 0), then
 - response: the mean measured attribute of `n` samples at shifts -2..+2 (fresh noise, seed 1,
   not the fitting seed), its Spearman correlation with the shift, and the move from -2 to +2 in
   standard deviations of the attribute over the training reconstructions;
-- class control (where the domain reports it; for levels with element bits, the mean bit
-  accuracy) at shifts -2 and +2 of each shipped attribute (shift 0: the prior table below);
+- class control (where the domain reports it) at shifts -2 and +2 of each shipped attribute
+  (shift 0: the prior table below). Levels with element bits: the share of `--class ELEMENT`
+  windows that carry the element (bench/levels_class_control.py, `--class-n` per class), not
+  the unconditioned samples' bit accuracy, whose windows draw their bits from the corpus mix;
 - the response and the shifted samples use the prior `gen sample` uses without --prior (the
   domain's default: gmm for MIDI, normal elsewhere) unless --shift-prior says otherwise;
 - prior: the domain's own metrics (class control, diversity, nearest-real distance, copy rate,
@@ -93,7 +95,16 @@ def midi_metrics(run, data, items, cond, seed: int) -> dict[str, float]:
     return out
 
 
-def bench_run(path: str, n: int, shift_prior: str | None = None) -> dict:
+def levels_class_control(run, n: int) -> dict[str, float]:
+    """Levels with element bits: presence and bit accuracy of `--class` windows; else nothing."""
+    if run.domain_name != "levels" or not run.config.data["meta"].get("elements"):
+        return {}
+    from levels_class_control import class_control
+
+    return class_control(run, n, seed=1)
+
+
+def bench_run(path: str, n: int, shift_prior: str | None = None, class_n: int = 40) -> dict:
     from gencore import load_run
     from gencore.attribute_fit import fit_all, measure_response
     from gencore.steering import SamplerSettings
@@ -112,14 +123,15 @@ def bench_run(path: str, n: int, shift_prior: str | None = None) -> dict:
             continue
         for shift in (-2.0, 2.0):
             run.sampler = SamplerSettings({r.name: shift}, shift_prior)
-            got = domain_metrics(run, data, n, 1)
-            key = "class_control" if "class_control" in got else "bit_acc_mean"  # levels: element bits
+            got = levels_class_control(run, class_n) or domain_metrics(run, data, n, 1)
+            key = "class_present" if "class_present" in got else "class_control"
             if key in got:
                 control[f"{r.name}={shift:+g}"] = got[key]
     priors = {}
     for prior in ("normal", "gmm"):
         run.sampler = SamplerSettings({}, prior)
         priors[prior] = domain_metrics(run, data, n, 1)
+        priors[prior].update(levels_class_control(run, class_n))
     run.sampler = None
     return {"run": path, "domain": run.domain_name, "arch": run.config.arch, "flat": flat,
             "response": [{"attribute": r.name, "means": r.means, "spearman": r.spearman, "effect": r.effect,
@@ -149,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="trained run folders")
     parser.add_argument("--n", type=int, default=200, help="samples per shift and per prior")
+    parser.add_argument("--class-n", type=int, default=40, help="levels: --class windows per class for class control")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--shift-prior", default=None, choices=("normal", "gmm"),
                         help="the prior of the response and of the class-control samples at shifts -2 and +2 "
@@ -156,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = []
     for path in args.runs:
-        results.append(bench_run(path, args.n, args.shift_prior))
+        results.append(bench_run(path, args.n, args.shift_prior, args.class_n))
         report(results[-1])
         sys.stdout.flush()
     if args.json:

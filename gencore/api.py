@@ -293,9 +293,9 @@ Run.export = _export
 
 
 def _score(self, items: torch.Tensor, method: str | None = None, cls: str | None = None, seed: int = 0):
-    """One anomaly score per item, higher = more unusual: "recon", "elbo", or "mahalanobis" and
-    "kl" (the encoder alone); None: as `gen score` chooses. For a conditional run the minimum over
-    classes unless `cls` is given."""
+    """One anomaly score per item, higher = more unusual, by any of `gencore.scoring.METHODS`
+    ("recon", "elbo", "ratio+knn", ...); None: as `gen score` chooses. For a conditional run the
+    minimum over classes unless `cls` is given."""
     from gencore import scoring
 
     return scoring.score(self, items, method, cls, seed)

@@ -10,7 +10,12 @@
 - `ratio`: the negative ELBO less the part that a background model of local statistics explains
   (a likelihood ratio in the manner of Ren et al. 2019, its exponent fitted; see scoring_corrected.py);
 - `posterior` (conditional runs): -log of the largest class posterior p(c | x), from the
-  per-class ELBOs: high when no class explains the input clearly better than the others.
+  per-class ELBOs: high when no class explains the input clearly better than the others;
+- `knn`: the distance from the input's posterior mean to the nearest training code (per class
+  for conditional runs; see scoring_latent.py);
+- `A+knn` (`elbo+knn`, `recon+knn`, `complexity+knn`, `ratio+knn`): the sum of score A and the knn
+  distance, each standardised by its mean and spread on the run's held-out normal items: a
+  likelihood score and a distance in code space miss different anomalies.
 
 For a conditional run without `--class`, an input's score is the minimum over the classes: an
 input is normal if it fits some class.
@@ -23,7 +28,9 @@ import torch
 from gencore.errors import GenError
 from gencore.models import likelihoods
 
-METHODS = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio", "posterior")
+SINGLE = ("recon", "elbo", "mahalanobis", "kl", "complexity", "ratio", "posterior", "knn")
+COMBINED = ("elbo+knn", "recon+knn", "complexity+knn", "ratio+knn")
+METHODS = SINGLE + COMBINED
 ENCODER_ONLY = ("mahalanobis", "kl")
 CORRECTED = ("complexity", "ratio", "posterior")
 ELBO_SAMPLES = 8
@@ -69,7 +76,7 @@ def base_method(run) -> str:
 def _check(run, method: str, cls: str | None) -> None:
     if method not in METHODS:
         raise GenError(f"unknown method {method!r}", where="--method", hint=f"use one of {', '.join(METHODS)}")
-    if method in ("elbo", "kl") and not run.stochastic:
+    if method.split("+")[0] in ("elbo", "kl") and not run.stochastic:
         raise GenError(f"the {method} score needs a VAE; this run is {run.config['arch']}", where="--method",
                        hint="use recon or mahalanobis")
     if method == "posterior" and (not run.conditional or len(run.class_names) < 2 or cls is not None):
@@ -107,13 +114,21 @@ def score_many(run, items: torch.Tensor, methods: list[str], cls: str | None = N
     out: dict[str, np.ndarray] = {}
     base = base_method(run)
     matrix = None
-    if any(m in CORRECTED or m == base for m in methods):
+    wanted = set(methods) | {part for m in methods if m in COMBINED for part in m.split("+")}
+    if any(m in CORRECTED or m == base for m in wanted):
         matrix = per_class(run, items, base, cls, seed, batch)  # (N, K)
         out[base] = matrix.min(axis=1)
-    for method in methods:
+    combined_parts = sorted({part for m in wanted if m in COMBINED for part in m.split("+")})
+    if combined_parts:  # every part's spread on the held-out items, in one pass
+        _combined(run, {part: np.zeros(0) for part in combined_parts}, cls, seed)
+    for method in sorted(wanted, key=lambda m: (m in COMBINED, m)):  # the parts before their sums
         if method in out:
             continue
-        if method == "posterior":  # -log max_c p(c | x) = min_c E_c + log sum_c exp(-E_c)
+        if method in COMBINED:
+            out[method] = _combined(run, {part: out[part] for part in method.split("+")}, cls, seed)
+        elif method == "knn":
+            out[method] = _neighbours(run).distances(items, _class_index(run, cls))
+        elif method == "posterior":  # -log max_c p(c | x) = min_c E_c + log sum_c exp(-E_c)
             out[method] = matrix.min(axis=1) + np.logaddexp.reduce(-matrix, axis=1)
         elif method in ("complexity", "ratio"):
             out[method] = _corrected(run, items, out[base], cls, seed, method)
@@ -128,14 +143,57 @@ def score(run, items: torch.Tensor, method: str | None, cls: str | None = None, 
     return score_many(run, items, [method], cls, seed, batch)[method]
 
 
-def _validation_items(run, why: str) -> torch.Tensor:
-    from gencore.training.data import heldout, reload
+def _training_data(run, why: str):
+    """The run's corpus, reloaded once per opened run, or one clear error naming the score."""
+    from gencore.training.data import reload
 
-    try:
-        return heldout(run.config, reload(run.config, run.domain)).items
-    except GenError as exc:
-        raise GenError(f"the {why} needs the run's training data, which cannot be reloaded ({exc.line()})",
-                       where="--method", hint="restore the training data, or use elbo") from None
+    if "_training_data" not in run.__dict__:
+        try:
+            run.__dict__["_training_data"] = reload(run.config, run.domain)
+        except GenError as exc:
+            raise GenError(f"the {why} needs the run's training data, which cannot be reloaded ({exc.line()})",
+                           where="--method", hint="restore the training data, or use elbo") from None
+    return run.__dict__["_training_data"]
+
+
+def _training_part(run, why: str):
+    """The training items and their conditions, the validation split left out."""
+    data = _training_data(run, why)
+    train = torch.ones(data.items.shape[0], dtype=torch.bool)
+    train[torch.tensor(run.config["split"]["val_indices"], dtype=torch.long)] = False
+    return data.items[train], None if data.conditions is None else data.conditions[train]
+
+
+def _validation_items(run, why: str) -> torch.Tensor:
+    from gencore.training.data import heldout
+
+    return heldout(run.config, _training_data(run, why)).items
+
+
+def _class_index(run, cls: str | None) -> int | None:
+    return None if cls is None or not run.conditional else int(run.condition(cls).argmax())
+
+
+def _neighbours(run):
+    from gencore.scoring_latent import LatentNeighbours
+
+    if "_neighbours" not in run.__dict__:
+        run.__dict__["_neighbours"] = LatentNeighbours(run, *_training_part(run, "knn score"))
+    return run.__dict__["_neighbours"]
+
+
+def _combined(run, parts: dict[str, np.ndarray], cls: str | None, seed: int) -> np.ndarray:
+    """The sum of the parts' scores, each standardised by its mean and spread on the held-out items."""
+    scales = run.__dict__.setdefault("_held_scales", {})
+    missing = [part for part in parts if (part, cls) not in scales]
+    if missing:
+        held = _validation_items(run, f"{'+'.join(parts)} score")
+        if held.shape[0] < 2:
+            raise GenError(f"the {'+'.join(parts)} score standardises on the run's held-out items, and it has "
+                           f"{held.shape[0]}", where="--method", hint="use one score alone, e.g. --method elbo")
+        for part, on_held in score_many(run, held, missing, cls, seed).items():
+            scales[(part, cls)] = (float(on_held.mean()), float(on_held.std()) or 1.0)
+    return sum((scores - scales[(part, cls)][0]) / scales[(part, cls)][1] for part, scores in parts.items())
 
 
 def _corrected(run, items: torch.Tensor, base: np.ndarray, cls: str | None, seed: int, method: str) -> np.ndarray:
@@ -163,17 +221,9 @@ def _corrected(run, items: torch.Tensor, base: np.ndarray, cls: str | None, seed
 def _background(run):
     """The background model of the run's training items (the held-out split left out)."""
     from gencore.scoring_corrected import Background
-    from gencore.training.data import reload
 
     if "_background" not in run.__dict__:
-        try:
-            data = reload(run.config, run.domain)
-        except GenError as exc:
-            raise GenError(f"the ratio score fits its background model on the run's training data, which cannot "
-                           f"be reloaded ({exc.line()})", where="--method", hint="restore the data, or use elbo") from None
-        train = torch.ones(data.items.shape[0], dtype=torch.bool)
-        train[torch.tensor(run.config["split"]["val_indices"], dtype=torch.long)] = False
-        items = data.items[train]
+        items, _ = _training_part(run, "ratio score's background model")
         if items.shape[0] > BACKGROUND_ITEMS:  # a seeded subset keeps memory bounded on large corpora
             items = items[torch.randperm(items.shape[0], generator=torch.Generator().manual_seed(0))[:BACKGROUND_ITEMS]]
         run.__dict__["_background"] = Background(items, run.decoder.likelihood)

@@ -120,9 +120,10 @@ def test_api_score_ranks_unseen_nines_higher(no_nines):
 
 
 # ROC AUC measured on this fixture's run (seed 0, FiLM conditioning): elbo 0.872, complexity 0.864,
-# posterior 0.941, ratio 0.853 (with the background's power fitted; 0.569 at power 1). The bounds
-# leave room for the noise of one short training.
-CORRECTED_AUC = {"complexity": 0.82, "posterior": 0.88, "ratio": 0.80}
+# posterior 0.941, ratio 0.853 (with the background's power fitted; 0.569 at power 1), ratio+knn
+# 0.751 (knn alone 0.524: on this small model, latent 8 and width 16, the unseen 9s land among the
+# training codes, as at 28x28 in the README). The bounds leave room for the noise of one short training.
+CORRECTED_AUC = {"complexity": 0.82, "posterior": 0.88, "ratio": 0.80, "ratio+knn": 0.70}
 
 
 @pytest.mark.parametrize("method", sorted(CORRECTED_AUC))
@@ -142,8 +143,41 @@ def test_images_default_to_the_ratio_score(no_nines, workdir, tmp_path):
                  "-o", tmp_path / "s.csv", cwd=workdir)
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["method"] == "ratio"  # picked by bench/anomaly_suite.py on the held-out digit classes
+    assert report["method"] == "ratio"  # ratio+knn won at 8x8 but did not hold at 28x28: see the README
     assert report["roc_auc"] > CORRECTED_AUC["ratio"]
+
+
+def test_knn_is_the_distance_to_the_nearest_training_code(no_nines):
+    import numpy as np
+    import torch
+
+    from gencore import load_run, scoring
+    from gencore.training.data import heldout, reload
+
+    run = load_run(no_nines, device="cpu")
+    data = reload(run.config, run.domain)
+    train = torch.ones(data.items.shape[0], dtype=torch.bool)
+    train[torch.tensor(run.config["split"]["val_indices"], dtype=torch.long)] = False
+    seen = scoring.score_many(run, data.items[train][:50], ["knn"])["knn"]
+    held = heldout(run.config, data).items
+    fresh = scoring.score_many(run, held, ["knn"])["knn"]
+    assert np.allclose(seen, 0, atol=1e-4)  # a training item is its own nearest neighbour
+    assert (fresh > 1e-3).all()
+    # the nearest class's distance: no larger than the distance under any one class
+    assert (scoring.score_many(run, held, ["knn"], cls="3")["knn"] >= fresh - 1e-9).all()
+
+
+def test_a_sum_of_scores_is_standardised_on_the_held_out_items(no_nines):
+    import numpy as np
+
+    from gencore import load_run, scoring
+    from gencore.training.data import heldout, reload
+
+    run = load_run(no_nines, device="cpu")
+    held = heldout(run.config, reload(run.config, run.domain)).items
+    scores = scoring.score_many(run, held, ["ratio", "knn", "ratio+knn"])
+    standardised = sum((scores[m] - scores[m].mean()) / scores[m].std() for m in ("ratio", "knn"))
+    assert np.allclose(scores["ratio+knn"], standardised)
 
 
 def test_complexity_takes_out_what_compressed_length_explains(no_nines):
@@ -208,7 +242,7 @@ def test_methods_share_one_pass_and_stay_seeded(no_nines):
     run = load_run(no_nines, device="cpu")
     images, _ = digits_array()
     items = torch.from_numpy(images[:60]).float()[:, None] / 255
-    methods = ["elbo", "complexity", "ratio", "posterior", "kl"]
+    methods = ["elbo", "complexity", "ratio", "posterior", "kl", "knn", "ratio+knn"]
     together = scoring.score_many(run, items, methods, seed=3)
     for method in methods:
         assert np.allclose(together[method], scoring.score(run, items, method, seed=3)), method

@@ -16,7 +16,7 @@ EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to th
                                        "sampling 8x8 width 32, batch 256, fp32: bias"],
             "anomaly_suite.py": ["tables: ROC AUC / precision@k", "series: per-step ROC AUC", "| wine |",
                                  "| macro-infl |", "IsolationForest | ECOD | KNN | AutoEncoder | VAE",
-                                 "LODO mean", "| posterior |", "complexity", "ratio"],
+                                 "LODO mean", "| posterior |", "complexity", "ratio", "| ratio+knn |"],
             "denoise_psnr.py": ["| 25 | china |", "gen blind - CBM3D: mean", "96x96 RGB, fp32",
                                 "one pass, one 96x96 plane, fp32"]}
 

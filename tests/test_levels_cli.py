@@ -133,9 +133,11 @@ def test_smb_stitched_and_playable(smb_run, lv_work):
     index = {ch: i for i, ch in enumerate(meta["tiles"])}
     levels = read_back(out, set(meta["tiles"]))
     assert len(levels) == 3
+    margin = Physics.from_meta(meta, margin=True)  # --playable keeps a safety margin (mario.py)
     for rows in levels:
         assert len(rows[0]) == 60
         assert check([[index[ch] for ch in row] for row in rows], physics).passed
+        assert check([[index[ch] for ch in row] for row in rows], margin).passed
     out, _ = sample(lv_work, smb_run, "smb-playable-windows", "--class", "none", "--n", "4", "--playable")
     for rows in read_back(out, set(meta["tiles"])):
         assert len(rows[0]) == 16 and check([[index[ch] for ch in row] for row in rows], physics).passed

@@ -179,3 +179,20 @@ def test_default_method_is_the_suites_pick(tab_run, tab_work, tmp_path):
     report = json.loads(result.stdout)
     assert report["method"] == "elbo" and report["roc_auc"] > 0.8  # bench/anomaly_suite.py picked elbo
     assert (tmp_path / "d-methods.csv").read_text().splitlines()[0] == "input,recon,mahalanobis,kl,elbo,label"
+
+
+def test_latent_scores_need_the_training_data(tab_work, tmp_path):
+    data = tmp_path / "train.csv"
+    data.write_text((tab_work / "train.csv").read_text())
+    run = tmp_path / "run"
+    assert gen("train", "tabular", "--data", data, "--categorical", "protocol,service", "--epochs", "2",
+               "--checkpoint-every", "0", "-o", run, cwd=tmp_path).exit_code == 0
+    result = gen("score", tab_work / "test.csv", "-r", run, "--method", "elbo+knn", "--json", "-o",
+                 tmp_path / "k.csv", cwd=tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["method"] == "elbo+knn"
+    data.unlink()  # knn re-encodes the training items; without them, one line and a hint
+    for method in ("knn", "elbo+knn"):
+        assert_one_line_error(gen("score", tab_work / "test.csv", "-r", run, "--method", method, "-o",
+                                  tmp_path / "gone.csv", cwd=tmp_path), "--method", "training data")
+    assert not (tmp_path / "gone.csv").exists()

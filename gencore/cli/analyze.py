@@ -213,7 +213,7 @@ def _read_labels(path: Path) -> dict[str, int]:
 def score(
     ctx: typer.Context,
     inputs: list[str] = typer.Argument(..., help="Files, a folder, or builtin:NAME to score. e.g. gen score builtin:digits"),
-    method: str = typer.Option(None, "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs), mahalanobis or kl (encoder only), complexity (elbo less what the input's compressed length explains), ratio (elbo less what a background model of local statistics explains), posterior (conditional runs: -log of the top class posterior); default: the domain's measured choice. e.g. --method complexity"),
+    method: str = typer.Option(None, "--method", help="recon (reconstruction NLL), elbo (negative ELBO, VAEs), mahalanobis or kl (encoder only), complexity (elbo less what the input's compressed length explains), ratio (elbo less what a background model of local statistics explains), posterior (conditional runs: -log of the top class posterior), knn (distance of the code to the nearest training code), A+knn for A in elbo, recon, complexity, ratio (the two standardised on held-out items, summed); default: the domain's measured choice. e.g. --method ratio+knn"),
     cls: str = typer.Option(None, "--class", "-c", help="Score against this class; default: the minimum over classes. e.g. --class 4"),
     threshold: float = typer.Option(None, "--threshold", help="Flag inputs scoring above this. e.g. --threshold 60"),
     contamination: float = typer.Option(None, "--contamination", help="Flag this share of the inputs (highest scores). e.g. --contamination 0.05"),

@@ -12,7 +12,11 @@ fixes both with what the corpus says, without deleting what the model chose to p
    `b`s down to a solid tile) is scored by the log-probability of its cells against the best
    non-structure tiles there; whole structures are laid greedily, likeliest first, while they
    are likelier than what they replace.
-3. *Enemy runs.* A horizontal run of enemies longer than the corpus's longest
+3. *Requested elements.* A window asked for with `--class pipe` (or any element bits) carries
+   each element asked for: a window the calibrated decoding left without it gets the element's
+   likeliest whole pipe (or cannon), or its likeliest tile on a free cell (`require`). The
+   calibration counts these, so the tile rates still match the target.
+4. *Enemy runs.* A horizontal run of enemies longer than the corpus's longest
    (`meta["enemy_run_max"]`) keeps its likeliest enemies.
 
 Arrays: log-probabilities (N, K, H, W), grids (N, H, W) of tile indices.
@@ -63,8 +67,10 @@ def target_frequencies(meta: dict[str, Any], bits: np.ndarray | None) -> np.ndar
     return np.array(table[""], dtype=np.float64)
 
 
-def calibrate(logp: np.ndarray, target: np.ndarray | None, rules: dict[str, Any]) -> np.ndarray:
-    """(K,) log-offsets making plain argmax of logp + offset match `target`'s tile frequencies.
+def calibrate(logp: np.ndarray, target: np.ndarray | None, rules: dict[str, Any],
+              require: list[list[int]] | None = None) -> np.ndarray:
+    """(K,) log-offsets making plain argmax of logp + offset match `target`'s tile frequencies,
+    counting the tiles that `require` (element tile lists every window must carry) adds.
     Structure tiles are calibrated by their total share (they are decoded as objects)."""
     k = logp.shape[1]
     offset = np.zeros(k)
@@ -72,7 +78,13 @@ def calibrate(logp: np.ndarray, target: np.ndarray | None, rules: dict[str, Any]
         return offset
     flat = np.ascontiguousarray(logp.transpose(0, 2, 3, 1)).reshape(-1, k)
     for _ in range(CALIBRATION_STEPS):
-        freq = np.bincount((flat + offset).argmax(axis=1), minlength=k) / len(flat)
+        if require:
+            shifted = logp + offset[None, :, None, None]
+            grid = shifted.argmax(axis=1)  # (N, H, W)
+            carry_tiles(grid, shifted, require, rules)
+            freq = np.bincount(grid.reshape(-1), minlength=k) / grid.size
+        else:
+            freq = np.bincount((flat + offset).argmax(axis=1), minlength=k) / len(flat)
         step = np.log(target + EPS) - np.log(freq + EPS)
         offset += 0.7 * np.clip(step, -2.0, 2.0)
         offset -= offset[0]  # the empty tile (index 0) is the reference
@@ -96,17 +108,20 @@ def _column_sums(lp: np.ndarray) -> np.ndarray:
     return np.concatenate([np.zeros((1, lp.shape[1])), np.cumsum(lp, axis=0)])
 
 
-def _place(grid, lp, base_lp, solid_of, rules, taken: np.ndarray | None = None) -> None:
+def _place(grid, lp, base_lp, solid_of, rules, taken: np.ndarray | None = None, need: tuple[str, ...] = ()) -> None:
     """Lay whole pipes and cannons on one grid (in place), likeliest first, in the columns not
-    `taken` by a structure already."""
+    `taken` by a structure already. A kind in `need` ("pipe", "cannon") that none of those
+    gains laid gets its likeliest place, even if less likely than what it replaces."""
     h, w = grid.shape
     pipes, cannons = rules["pipes"], rules["cannons"]
     taken = np.zeros(w, dtype=bool) if taken is None else taken.copy()
     rows = np.arange(h)[:, None]
+    missing = [kind for kind in need if not np.isin(grid, list((pipes if kind == "pipe" else cannons).values())).any()]
     while True:
         below = _next_solid(solid_of[grid])  # (H, W)
         base = _column_sums(base_lp)
         best = (0.0, None)
+        forced: dict[str, tuple] = {}  # the likeliest place of each missing kind, whatever its gain
         if pipes and w >= 2:
             head = lp[pipes["top-left"], :, :-1] + lp[pipes["top-right"], :, 1:]
             body = _column_sums(lp[pipes["body-left"]])[:, :-1], _column_sums(lp[pipes["body-right"]])[:, 1:]
@@ -120,6 +135,8 @@ def _place(grid, lp, base_lp, solid_of, rules, taken: np.ndarray | None = None) 
             free = ~(taken[:-1] | taken[1:])
             gain = np.where(free[None, :], gain, -np.inf)
             r, c = np.unravel_index(int(np.argmax(gain)), gain.shape)
+            if np.isfinite(gain[r, c]):
+                forced["pipe"] = ("pipe", int(r), int(c), int(stop[r, c]))
             if gain[r, c] > best[0]:
                 best = (float(gain[r, c]), ("pipe", int(r), int(c), int(stop[r, c])))
         if cannons:
@@ -130,11 +147,17 @@ def _place(grid, lp, base_lp, solid_of, rules, taken: np.ndarray | None = None) 
                     - gather(base, stop) + gather(base, rows))
             gain = np.where(taken[None, :], -np.inf, gain)
             r, c = np.unravel_index(int(np.argmax(gain)), gain.shape)
+            if np.isfinite(gain[r, c]):
+                forced["cannon"] = ("cannon", int(r), int(c), int(stop[r, c]))
             if gain[r, c] > best[0]:
                 best = (float(gain[r, c]), ("cannon", int(r), int(c), int(stop[r, c])))
         if best[1] is None:
-            return
+            best = (0.0, next((forced[kind] for kind in missing if kind in forced), None))
+            if best[1] is None:
+                return
         kind, r, c, stop = best[1]
+        if kind in missing:
+            missing.remove(kind)
         if kind == "pipe":
             grid[r, c], grid[r, c + 1] = pipes["top-left"], pipes["top-right"]
             grid[r + 1:stop, c], grid[r + 1:stop, c + 1] = pipes["body-left"], pipes["body-right"]
@@ -188,9 +211,11 @@ def _limit_runs(grid, lp, alt_grid, alt_lp, rules) -> None:
             grid[r, drop] = alt_grid[r, drop]
 
 
-def decode(logp: np.ndarray, rules: dict[str, Any], offset: np.ndarray | None = None) -> np.ndarray:
+def decode(logp: np.ndarray, rules: dict[str, Any], offset: np.ndarray | None = None,
+           require: list[list[int]] | None = None) -> np.ndarray:
     """(N, K, H, W) log-probabilities -> (N, H, W) tile grids: calibrated, whole structures,
-    enemy runs no longer than the corpus's."""
+    each element of `require` (lists of element tiles) present, enemy runs no longer than the
+    corpus's."""
     lp = logp if offset is None else logp + offset[None, :, None, None]
     n, k, h, w = lp.shape
     masked = lp.copy()
@@ -201,12 +226,54 @@ def decode(logp: np.ndarray, rules: dict[str, Any], offset: np.ndarray | None = 
     out = base_grid.copy()
     enemy_only = np.zeros(k, dtype=bool)
     enemy_only[rules["enemy"]] = True
+    need = structures_required(require, rules)
     for i in range(n):
         if rules["structure"]:
             # structures stand on solid non-enemy tiles; their alternative is the base tile
-            _place(out[i], lp[i], base_lp[i], rules["solid"], rules)
+            _place(out[i], lp[i], base_lp[i], rules["solid"], rules, need=need)
+        if require:
+            carry_tiles(out[i:i + 1], lp[i:i + 1], require, rules)
         _limit_runs(out[i], lp[i], _non_enemy(masked[i], enemy_only), _best(masked[i], enemy_only), rules)
     return out.astype(np.uint8)
+
+
+def structures_required(require: list[list[int]] | None, rules: dict[str, Any]) -> tuple[str, ...]:
+    """The structure kinds ("pipe", "cannon") that required elements consist of."""
+    need = []
+    for tiles in require or []:
+        for kind, roles in (("pipe", rules["pipes"]), ("cannon", rules["cannons"])):
+            if roles and set(tiles) & set(roles.values()) and kind not in need:
+                need.append(kind)
+    return tuple(need)
+
+
+def carry_tiles(grid: np.ndarray, lp: np.ndarray, require: list[list[int]], rules: dict[str, Any]) -> None:
+    """Windows (N, H, W) that lack a required element made of plain tiles get its likeliest tile
+    (by its margin in `lp`, (N, K, H, W)) on one cell, in place. The cell is never part of a
+    structure nor holds another requested element's tile, and a passable element (an enemy, a coin) never replaces a solid tile: it would
+    knock the ground from under a pipe or leave an enemy inside a wall."""
+    structure = rules["structure"]
+    solid = rules["solid"]
+    asked = sorted({t for tiles in require for t in tiles})  # a tile laid for one element stays
+    for tiles in require:
+        if set(tiles) & set(structure):
+            continue  # structures are laid whole by _place
+        lacking = np.flatnonzero(~np.isin(grid, tiles).any(axis=(1, 2)))
+        if not len(lacking):
+            continue
+        g, lpl = grid[lacking], lp[lacking]  # (M, H, W), (M, K, H, W)
+        current = np.take_along_axis(lpl, g[:, None].astype(np.int64), axis=1)[:, 0]
+        choice = lpl[:, tiles]  # (M, T, H, W)
+        margin = choice.max(axis=1) - current
+        allowed = ~np.isin(g, structure) & ~np.isin(g, asked)
+        if not solid[tiles].all():
+            allowed &= ~solid[g]
+        margin = np.where(allowed, margin, -np.inf).reshape(len(lacking), -1)
+        cell = margin.argmax(axis=1)
+        ok = np.isfinite(margin[np.arange(len(lacking)), cell])
+        r, c = np.unravel_index(cell, g.shape[1:])
+        best = np.asarray(tiles)[choice.argmax(axis=1)[np.arange(len(lacking)), r, c]]
+        grid[lacking[ok], r[ok], c[ok]] = best[ok]
 
 
 def _non_enemy(masked: np.ndarray, enemy: np.ndarray) -> np.ndarray:

@@ -97,3 +97,12 @@ def parse_elements(text: str, class_names: list[str], aliases: dict[str, str]) -
                            where="--class", hint="join element names with +, e.g. --class "
                                                  f"{'+'.join(class_names[:2])}, or use --class none")
     return vector
+
+
+def required_tiles(meta: dict[str, Any], bits) -> list[list[int]]:
+    """The tile lists of the elements a condition vector asks for (its bits that are on, in the
+    run's element order); [] for runs not conditioned on element bits."""
+    table = meta.get("elements") or {}
+    if bits is None or meta.get("labels") != "elements" or len(bits) != len(table):
+        return []
+    return [list(tiles) for tiles, on in zip(table.values(), bits) if float(on) > 0.5]

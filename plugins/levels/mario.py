@@ -19,6 +19,20 @@ more here than the engine lets him, and a blocked jump ends with a straight fall
 slide the engine would give him. Enemies are hazards: Mario's box may not touch an enemy tile
 (he jumps over enemies; stomping is left out, as is the enemies' walking). Bullet Bills fly
 along a cannon's top row: the two tiles either side of a cannon top are hazards.
+
+`margin=True` is a stricter Mario, used only to stitch, accept and repair sampled levels: the
+faithful rules pass jumps at the very edge of small Mario's physics, which an agent (or a
+player) can lose. It keeps a safety margin on top of the rules above:
+
+- Mario's box is MARGIN_BOX px wider and taller, so low ceilings and block edges leave room;
+- a jump may rise at most MARGIN_RISE tiles (the faithful jump rises 4), or MARGIN_RISE_WIDE
+  onto a floor 2 tiles wide after a run-up of MARGIN_RUNWAY tiles, and land at most MARGIN_LEAP
+  columns from its take-off;
+- a jump may not land on a lone block with open air over a pit beside it (or at the level's
+  end): the floor there must be 2 tiles wide;
+- a Piranha Plant is a hazard, and no jump may pass through it (it cannot be stomped).
+
+Real levels need not pass it: it is a test for sampled levels, not a model of the game.
 """
 from __future__ import annotations
 
@@ -37,6 +51,10 @@ RUNUPS = (0, 2, 4, 6)  # tiles of run-up before the take-off tile
 STARTS = (4.5, 11.5)  # take-off points in the tile (px): as far left and right as it holds Mario
 MAX_FRAMES = 64
 MAX_DROP = 17  # rows below take-off after which an arc is cut (it has fallen out of any level)
+MARGIN_BOX = (1, 2)  # px added to the box's half-width and height in margin mode
+MARGIN_RISE, MARGIN_LEAP = 3, 7  # tiles: the highest and the longest jump in margin mode
+MARGIN_RISE_WIDE = 4  # tiles: the highest jump onto a floor 2 tiles wide in margin mode, ...
+MARGIN_RUNWAY = 2  # ... after a run-up of at least this many tiles
 
 
 def runup_speed(tiles: int) -> float:
@@ -49,15 +67,16 @@ def runup_speed(tiles: int) -> float:
     return xa
 
 
-def _cells(x: float, y: float) -> list[tuple[int, int]]:
-    """Tiles (dx, dy) the box overlaps, relative to the take-off tile; x, y in px from its
-    top-left corner, y at the feet."""
-    c0, c1 = int(np.floor((x - HALF_WIDTH) / TILE)), int(np.floor((x + HALF_WIDTH) / TILE))
-    r0, r1 = int(np.floor((y - HEIGHT) / TILE)), int(np.floor(y / TILE))
+def _cells(x: float, y: float, grow: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
+    """Tiles (dx, dy) the box (grown by `grow` px: half-width, height) overlaps, relative to the
+    take-off tile; x, y in px from its top-left corner, y at the feet."""
+    half, height = HALF_WIDTH + grow[0], HEIGHT + grow[1]
+    c0, c1 = int(np.floor((x - half) / TILE)), int(np.floor((x + half) / TILE))
+    r0, r1 = int(np.floor((y - height) / TILE)), int(np.floor(y / TILE))
     return [(c, r) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
 
 
-def simulate(speed: float, hold: int, steer: int, start_x: float = TILE / 2
+def simulate(speed: float, hold: int, steer: int, start_x: float = TILE / 2, grow: tuple[int, int] = (0, 0)
              ) -> list[tuple[list[tuple[int, int]], tuple[int, int]]]:
     """One rightward jump from `start_x` px into a tile, feet on its floor: per frame, the tiles
     the box sweeps and the tile of the feet (Mario.update: move x, then y; damping; gravity)."""
@@ -77,9 +96,9 @@ def simulate(speed: float, hold: int, steer: int, start_x: float = TILE / 2
         if abs(xa) < 0.5:
             xa = 0.0
         x += xa
-        swept = _cells(x, y)
+        swept = _cells(x, y, grow)
         y += ya
-        swept += _cells(x, y)
+        swept += _cells(x, y, grow)
         feet = (int(np.floor(x / TILE)), int(np.floor(y / TILE)))
         steps.append((sorted(set(swept)), feet))
         ya = ya * Y_DAMP + GRAVITY
@@ -89,17 +108,18 @@ def simulate(speed: float, hold: int, steer: int, start_x: float = TILE / 2
     return steps
 
 
-@lru_cache(maxsize=1)
-def arc_table() -> dict[str, np.ndarray]:
+@lru_cache(maxsize=2)
+def arc_table(margin: bool = False) -> dict[str, np.ndarray]:
     """Every (run-up, hold, steer) jump as padded arrays: cells (A, S, M, 2), feet (A, S, 2),
-    the run-up each needs (A,), and the number of steps of each (A,)."""
+    the run-up each needs (A,), and the number of steps of each (A,). `margin`: with the grown box."""
+    grow = MARGIN_BOX if margin else (0, 0)
     arcs, needs = [], []
     seen = set()
     for runup in RUNUPS:
         speed = runup_speed(runup)
         for hold in HOLDS:
             for steer, start_x in ((a, b) for a in STEER for b in STARTS):
-                steps = simulate(speed, hold, steer, start_x)
+                steps = simulate(speed, hold, steer, start_x, grow)
                 key = tuple((tuple(c), f) for c, f in steps)
                 if key not in seen:
                     seen.add(key)
@@ -138,12 +158,24 @@ SKY = 6  # open rows above the level
 NO = -999
 
 
-def hazard_map(grid: np.ndarray, enemy: np.ndarray, cannon_top: np.ndarray, pipe_top: np.ndarray) -> np.ndarray:
+def piranhas(grid: np.ndarray, enemy: np.ndarray, pipe_top: np.ndarray) -> np.ndarray:
+    """(H, W) bool: Piranha Plants (enemies on a pipe head)."""
+    plant = np.zeros(grid.shape, bool)
+    plant[:-1] = enemy[grid[:-1]] & pipe_top[grid[1:]]
+    return plant
+
+
+def hazard_map(grid: np.ndarray, enemy: np.ndarray, cannon_top: np.ndarray, pipe_top: np.ndarray,
+               margin: bool = False) -> np.ndarray:
     """(H, W) bool: enemy tiles, and the two tiles either side of a cannon top (Bullet Bills).
     An enemy on a pipe head is a Piranha Plant, which stays in its pipe while Mario stands on it
-    or beside it: its tile is no hazard."""
+    or beside it: its tile is no hazard (with `margin`: it is)."""
     hazard = enemy[grid].copy()
-    hazard[:-1] &= ~pipe_top[grid[1:]]
+    plant = piranhas(grid, enemy, pipe_top)
+    if margin:
+        hazard |= plant
+    else:
+        hazard &= ~plant
     rows, cols = np.nonzero(cannon_top[grid])
     for r, c in zip(rows.tolist(), cols.tolist()):
         hazard[r, max(0, c - 2):c + 3] |= ~cannon_top[grid[r, max(0, c - 2):c + 3]]
@@ -202,11 +234,36 @@ def spawn_row(column: np.ndarray) -> int | None:
     return below_solid[0] if below_solid else None
 
 
-def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> tuple[bool, int]:
+def wide_floor(solid: np.ndarray) -> np.ndarray:
+    """(H, W) bool: standing cells whose floor goes on at least one tile left or right, with room
+    to stand there too (outside the level counts as no floor)."""
+    stand = ~solid & np.vstack([solid[1:], np.zeros((1, solid.shape[1]), bool)])
+    side = np.zeros_like(stand)
+    side[:, 1:] |= stand[:, :-1]
+    side[:, :-1] |= stand[:, 1:]
+    return stand & side
+
+
+def safe_floor(solid: np.ndarray, land: np.ndarray) -> np.ndarray:
+    """(H, W) bool: standing cells to land a jump on with room for error: the floor is 2 tiles
+    wide, or neither side is open air over a pit (a lone block over a gap is not safe)."""
+    h, w = solid.shape
+    pit = ~solid & (land[SKY:] == NO)  # open cells Mario falls to his death from
+    edge = np.zeros((h, w), bool)
+    edge[:, 1:] |= pit[:, :-1]
+    edge[:, :-1] |= pit[:, 1:]
+    edge[:, -1] = True  # past the level's end: no floor
+    return wide_floor(solid) | ~edge
+
+
+def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None, margin: bool = False,
+          deadly: np.ndarray | None = None) -> tuple[bool, int]:
     """Can small Mario get from the floor of the first column to the last column? `solid` and
     `hazard` are (H, W) bool maps. Returns (passed, furthest column stood on). A `parent` dict
-    is filled with each standing cell reached -> the cell it was reached from (the start: None)."""
-    table = arc_table()
+    is filled with each standing cell reached -> the cell it was reached from (the start: None).
+    `margin`: the stricter Mario of the module docstring; `deadly`, an (H, W) bool map of tiles
+    no jump may pass through (margin mode's Piranha Plants, which cannot be stomped)."""
+    table = arc_table(margin)
     h, w = solid.shape
     cells, feet, runup = table["cells"], table["feet"], table["runup"]
     offsets, sweeps, step_sweep = table["offsets"], table["sweeps"], table["step_sweep"]
@@ -216,7 +273,11 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> 
     padded[:, pad_x + w:] = SOLID
     padded[SKY:SKY + h, pad_x:pad_x + w] = solid
     padded[SKY + h:, pad_x:pad_x + w] = DEATH
+    if deadly is not None:
+        padded[SKY:SKY + h, pad_x:pad_x + w][deadly] = DEATH
     land = _landing(solid, hazard)
+    if margin:
+        wide, safe = wide_floor(solid), safe_floor(solid, land)
     support = np.vstack([solid[1:], np.zeros((1, w), bool)])
     walkable = ~solid & ~hazard & support
     runway = _runways(~solid & support, max(RUNUPS) + 1)  # enemies on the way are stomped
@@ -255,6 +316,12 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None) -> 
             arc = np.broadcast_to(np.arange(len(sel))[None], last.shape)
             fr = rows_f[:, None] + arc_feet[arc, last, 1]
             fc = cols_f[:, None] + d * arc_feet[arc, last, 0]
+            if margin:  # land near enough, on a safe floor; the highest jumps on a wide one
+                lr = land[np.clip(fr, -SKY, h - 1) + SKY, np.clip(fc, 0, w - 1)]
+                at = np.clip(lr, 0, h - 1), np.clip(fc, 0, w - 1)
+                ok &= (lr != NO) & (np.abs(fc - cols_f[:, None]) <= MARGIN_LEAP) & safe[at]
+                ok &= (lr >= rows_f[:, None] - MARGIN_RISE) | wide[at] & (room >= MARGIN_RUNWAY) & \
+                    (lr >= rows_f[:, None] - MARGIN_RISE_WIDE)
             tr.append(fr[ok])
             tc.append(fc[ok])
             src.append(np.nonzero(ok)[0])

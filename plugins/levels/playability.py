@@ -34,11 +34,13 @@ class Result:
 
 class Physics:
     """Roles per tile index, and either the jump arcs as a prefix tree (VGLC Paths/ arcs) or, for
-    SMB-like games, small Mario as the Mario AI framework moves him (mario.py)."""
+    SMB-like games, small Mario as the Mario AI framework moves him (mario.py). `margin` asks
+    for mario.py's stricter Mario, with a safety margin: `--playable` accepts and repairs with it."""
 
     def __init__(self, roles: Sequence[str], jumps: list[list[list[int]]], model: str | None = None,
                  tiles: Sequence[str] = (), legend: dict[str, list[str]] | None = None,
-                 structures: dict[str, dict[str, str]] | None = None):
+                 structures: dict[str, dict[str, str]] | None = None, margin: bool = False):
+        self.margin = margin and model == "mario"
         self.solid = [r == "solid" for r in roles]
         self.support = [r in ("solid", "platform") for r in roles]
         self.trie = _trie(jumps)
@@ -54,12 +56,13 @@ class Physics:
             self.pipe_top = np.array([ch in (chars.get("top-left"), chars.get("top-right")) for ch in tiles], dtype=bool)
 
     @classmethod
-    def from_meta(cls, meta: dict[str, Any]) -> "Physics | None":
+    def from_meta(cls, meta: dict[str, Any], margin: bool = False) -> "Physics | None":
         if not meta.get("physics"):
             return None
         roles = [meta["roles"].get(ch, "passable") for ch in meta["tiles"]]
         return cls(roles, meta["physics"].get("jumps") or [], meta["physics"].get("model"), meta["tiles"],
-                   meta.get("legend"), {"pipes": meta.get("pipes") or {}, "cannons": meta.get("cannons") or {}})
+                   meta.get("legend"), {"pipes": meta.get("pipes") or {}, "cannons": meta.get("cannons") or {}},
+                   margin)
 
 
 def _trie(jumps):
@@ -91,14 +94,15 @@ def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
 def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     import numpy as np
 
-    from .mario import hazard_map, reach
+    from .mario import hazard_map, piranhas, reach
 
     g = np.asarray(grid, dtype=np.int64)
     if g.ndim != 2 or not g.size:
         return Result(False, -1, max(g.shape[-1] if g.ndim else 1, 1))
     parent: dict | None = {} if trace else None
-    passed, furthest = reach(physics.solid_map[g], hazard_map(g, physics.enemy_map, physics.cannon_top,
-                                                              physics.pipe_top), parent)
+    hazard = hazard_map(g, physics.enemy_map, physics.cannon_top, physics.pipe_top, physics.margin)
+    deadly = piranhas(g, physics.enemy_map, physics.pipe_top) if physics.margin else None
+    passed, furthest = reach(physics.solid_map[g], hazard, parent, physics.margin, deadly)
     path = None
     if trace:
         ahead = max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
@@ -202,15 +206,35 @@ def _check_arcs(grid: Sequence[Sequence[int]], physics: Physics, goal: str = "ri
 
 
 # -- repair --------------------------------------------------------------------------------------
-def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], furthest: int) -> bool:
-    """One local repair just past the furthest column: pits first, then enemies, then walls.
-    Returns whether anything changed."""
+def _step(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], result: Result) -> bool:
+    """A stepping block, as SMB's staircases are built: on the empty floor at or just before the
+    furthest cell stood on, where that lets Mario get further. Returns whether it was laid."""
+    if not result.path:
+        return False
+    r, c = result.path[-1]
+    for cc in (c, c - 1, c - 2):
+        if 0 <= cc < len(grid[0]) and 0 < r < len(grid) - 1 and grid[r][cc] == meta_idx["empty"] \
+                and physics.solid[grid[r + 1][cc]] and grid[r - 1][cc] == meta_idx["empty"]:
+            trial = [list(row) for row in grid]
+            trial[r][cc] = meta_idx["ground"]
+            after = check(trial, physics)
+            if after.passed or after.furthest > result.furthest:
+                grid[r][cc] = meta_idx["ground"]
+                return True
+    return False
+
+
+def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], result: Result) -> bool:
+    """One local repair just past the furthest column: pits first, then a stepping block, then
+    enemies, then walls. Returns whether anything changed."""
     height, width = len(grid), len(grid[0])
-    solid, f = physics.solid, max(furthest, 0)
+    solid, f = physics.solid, max(result.furthest, 0)
     pits = [c for c in range(max(0, f - 1), min(width, f + 5)) if not solid[grid[height - 1][c]]]
     for c in pits:
         grid[height - 1][c] = meta_idx["ground"]
     if pits:
+        return True
+    if _step(grid, physics, meta_idx, result):
         return True
     enemy = getattr(physics, "enemy_map", None)
     if enemy is not None:
@@ -227,17 +251,17 @@ def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any]
 
 
 def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], max_local: int = 60) -> list[list[int]]:
-    """Make a level completable, changing little: fill the pits, then remove the enemies, then
-    clear the walls just past the furthest column reached (structures that lose their support go
+    """Make a level completable, changing little: fill the pits, then lay a stepping block, then
+    remove the enemies, then clear the walls just past the furthest column reached (structures that lose their support go
     whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
     a new grid."""
     grid = [list(row) for row in grid]
     height, width = len(grid), len(grid[0])
     for _ in range(max_local):
-        result = check(grid, physics)
+        result = check(grid, physics, trace=True)
         if result.passed:
             return grid
-        if not _local_fix(grid, physics, meta_idx, result.furthest):
+        if not _local_fix(grid, physics, meta_idx, result):
             break
         remove_malformed(grid, meta_idx)
     if check(grid, physics).passed:

@@ -2,7 +2,8 @@
 
 Every window is decoded by decoding.py: tile frequencies calibrated to the training windows with
 the same element bits, pipes and cannons laid as whole objects, enemy runs no longer than the
-corpus's. With no `--class` on an element-bit run, each window's bits are drawn from the mix of
+corpus's. A window asked for with `--class` carries every element asked for (decoding.py's
+`require`; class control for multi-label levels means that presence). With no `--class` on an element-bit run, each window's bits are drawn from the mix of
 the training windows, so levels look like the game's and not like five single-bit classes.
 
 Stitching works along the level's *progress axis* (columns of horizontal games; rows from the
@@ -28,6 +29,7 @@ from gencore.errors import GenError
 
 from . import decoding, structure
 from .attributes import steered_target
+from .labels import required_tiles
 from .playability import Physics, check, repair
 
 CANDIDATES = 32  # windows decoded per stitching step
@@ -111,9 +113,12 @@ class Windows:
         probs = self.run.decode(z, cond)  # (n, K, H, W)
         return self.torch.log(probs.float().clamp_min(1e-9)).numpy()
 
-    def offset(self, key: str, cond) -> np.ndarray:
-        """Calibration offsets for one condition vector (key: its bits; "mix": the corpus mix)."""
-        if key not in self.offsets:
+    def offset(self, key: str, cond, carry: bool = False) -> np.ndarray:
+        """Calibration offsets for one condition vector (key: its bits; "mix": the corpus mix).
+        `carry`: for windows that must carry the elements the condition asks for."""
+        require = required_tiles(self.meta, cond.tolist()) if carry and cond is not None else []
+        slot = key + "+carry" if require else key
+        if slot not in self.offsets:
             n = decoding.CALIBRATION_SAMPLES
             if key == "mix":
                 conds = self.mixed_conditions(n)
@@ -123,10 +128,11 @@ class Windows:
                 target = decoding.target_frequencies(self.meta, None if cond is None else cond.numpy())
             if target is not None and self.shifts:
                 target = steered_target(target, self.meta, self.shifts, "" if key == "none" else key)
-            self.offsets[key] = decoding.calibrate(self._logp(n, conds, self.calibration), target, self.rules)
-        return self.offsets[key]
+            logp = self._logp(n, conds, self.calibration)
+            self.offsets[slot] = decoding.calibrate(logp, target, self.rules, require)
+        return self.offsets[slot]
 
-    def logits(self, cond, n: int, mixed: bool = False):
+    def logits(self, cond, n: int, mixed: bool = False, carry: bool = False):
         """Calibrated log-probabilities (n, K, H, W) of `n` windows for one condition (or the
         corpus mix), not yet decoded, and the condition vectors they were drawn with."""
         if mixed:
@@ -134,14 +140,16 @@ class Windows:
         else:
             key = "none" if cond is None else "".join("1" if v > 0.5 else "0" for v in cond.tolist())
             conds = None if cond is None else cond[None].expand(n, -1)
-        offset = self.offset(key, cond)
+        offset = self.offset(key, cond, carry and not mixed)
         return self._logp(n, conds, self.generator) + offset[None, :, None, None], conds, offset
 
     def draw(self, cond, n: int, mixed: bool = False, fresh: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """`n` windows for one condition (or the corpus mix): grids (n, H, W) and calibrated
-        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows."""
-        logp, conds, offset = self.logits(cond, n, mixed)
-        grids = decoding.decode(logp, self.rules)
+        log-probabilities (n, K, H, W), in level rows. `fresh`: no copies of training windows.
+        Each window for a condition carries every element its bits ask for."""
+        logp, conds, offset = self.logits(cond, n, mixed, carry=True)
+        require = [] if mixed or cond is None else required_tiles(self.meta, cond.tolist())
+        grids = decoding.decode(logp, self.rules, require=require)
         if fresh:  # a window that copies a training window is drawn again (twice at most)
             for _ in range(COPY_REDRAWS):
                 copies = np.flatnonzero(decoding.is_copy(grids, self.meta.get("window_filter")))
@@ -149,7 +157,7 @@ class Windows:
                     break
                 again = conds[self.torch.from_numpy(copies)] if conds is not None else None
                 redo = self._logp(len(copies), again, self.generator) + offset[None, :, None, None]
-                grids[copies], logp[copies] = decoding.decode(redo, self.rules), redo
+                grids[copies], logp[copies] = decoding.decode(redo, self.rules, require=require), redo
         return grids, logp
 
 
@@ -158,7 +166,8 @@ class Stitcher:
         self.windows, self.meta = windows, windows.meta
         self.layout = self.meta["layout"]
         self.window = self.meta.get("window") or self.meta["width"]
-        self.physics = Physics.from_meta(self.meta) if self.meta.get("playable") and test_reach else None
+        # the stricter Mario (mario.py, margin): levels keep clear of the edge of his physics
+        self.physics = Physics.from_meta(self.meta, margin=True) if self.meta.get("playable") and test_reach else None
         self.idx = structure.indices(self.meta)
         # The overlap is scored per tile *group*: each solid tile type on its own, every passable
         # type (empty, enemies, coins) together. Scoring enemies exactly made enemy-rich candidates

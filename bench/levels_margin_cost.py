@@ -1,0 +1,39 @@
+"""CPU cost of the checker's margin mode in stitching: `--playable` 100-column levels, stitched
+and accepted with the margin mode (the default) against the faithful checker, same run and seeds,
+interleaved, one torch thread. CPU time, so a loaded machine matters less than wall time.
+
+    python bench/levels_margin_cost.py --run runs/smb2j --n 4
+"""
+import argparse
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="assets/pretrained/smb")
+    ap.add_argument("--n", type=int, default=4, help="levels per measurement")
+    ap.add_argument("--repeats", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    from gencore import load_run
+    from gencore_levels import sampling
+    from gencore_levels.playability import Physics
+
+    run = load_run(args.run, device="cpu")
+    meta = run.config["data"]["meta"]
+    from_meta = Physics.from_meta
+    for _ in range(args.repeats):
+        for label, margin in (("faithful", False), ("margin", True)):
+            sampling.Physics.from_meta = lambda m, margin=False, _keep=margin: from_meta(m, margin=_keep)
+            windows = sampling.Windows(run, meta, 1.0, torch.Generator().manual_seed(1), calibration_seed=7920)
+            start = time.process_time()
+            grids = sampling._levels(windows, meta, None, args.n, 100, True, mixed=True)
+            print(f"{label}: {time.process_time() - start:.1f} s CPU for {len(grids)} --playable levels of 100 columns",
+                  flush=True)
+    sampling.Physics.from_meta = from_meta
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The README's anomaly-suite figures come from the committed JSON of the measured run: the
+suite's own report of that JSON (its LODO choices included) must print them, and the README
+must quote them. A change to the choice or report code that moves a figure fails here."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "anomaly_suite-2026-11-29-knn"
+
+# printed line of the report -> the README text that quotes it
+FIGURES = {
+    "| elbo (today) | 0.943 | 0.472 (1 vs 8) |": "| 0.943 | 0.472 (1 vs 8) | 0.872 | 0.416 (1 vs 8) |",
+    "| ratio | 0.964 | 0.831 (9 vs 4) |": "| 0.964 | 0.831 (9 vs 4) | **0.899** | 0.559 (3 vs 1) |",
+    "LODO mean 0.980, worst pairing 0.894": "| **0.980** | **0.894** (8 vs 9) | 0.880 | **0.611** (0 vs 9) |",
+    "confirmation of the 8x8 pick (ratio+knn): mean 0.880, worst pairing 0.611 (0 vs 9)": "0.899 → 0.880",
+    "| ratio | 0.899 | 0.559 (3 vs 1) |": "0.559 → 0.611",
+    "Default picked on all 7 datasets: latent=16,epochs=auto + elbo": "| mean | | **0.883**/0.52 | 0.893/0.52 |",
+    "| mean | | **0.883/0.52** | **0.893/0.52** | **0.808/0.52** | **0.841/0.49** | **0.747/0.32** | **0.872/0.48**":
+        "KNN is next (0.872)",
+    "| mean | | **0.726/0.44** | **0.772/0.45** | **0.680/0.30** | **0.648/0.29** | **0.729/0.43**":
+        "| mean | | 0.726/0.44 | **0.772**/0.45 | 0.680/0.30 |",
+}
+
+
+def test_the_readme_quotes_what_the_committed_suite_run_reports():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "anomaly_suite.py"), "--summarise", str(RESULTS)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    readme = (ROOT / "README.md").read_text()
+    for printed, quoted in FIGURES.items():
+        assert printed in result.stdout, printed
+        assert quoted in readme, quoted

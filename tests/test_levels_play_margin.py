@@ -1,0 +1,84 @@
+"""The checker's margin mode (mario.py: the stricter small Mario that `--playable` accepts and
+repairs with) and the repairs it leads to: each rule rejects a constructed level the faithful
+checker passes, each repair fixes one, and the faithful checker still passes the real levels."""
+import numpy as np
+import pytest
+
+from gencore_levels import structure
+from gencore_levels.playability import Physics, check, repair
+from gencore_levels.reader import read_level
+from test_levels_units import SMB, SMB_TILES, flat_level, grid, smb_meta, smb_physics, with_columns
+
+# The real SMB levels that pass the margin mode too (8 of 15): it is a test for sampled levels,
+# not a model of the game, so the others (2-1, 3-1, 4-2, 5-3, 6-2, 6-3 and 8-1) need not pass it.
+MARGIN_PASSED = ["1-1", "1-2", "1-3", "3-3", "4-1", "5-1", "6-1", "7-1"]
+
+
+def margin_physics() -> Physics:
+    return Physics.from_meta(smb_meta(), margin=True)
+
+
+def ground(width: int = 40, height: int = 11) -> list[str]:
+    return flat_level(width, height)  # floor at the bottom row, Mario stands on the row above
+
+
+def piranha_under_a_ceiling() -> list[str]:
+    """A Piranha Plant on a pipe whose head is flush with the floor, under a ceiling 2 tiles
+    above the floor: the faithful checker lets Mario walk over it (the plant stays in its pipe
+    while he is beside it); the margin wants a jump over it, with no room for one."""
+    rows = flat_level(width=30, height=8)
+    rows[4], rows[6], rows[7] = "S" * 30, "-" * 13 + "E" + "-" * 16, "X" * 12 + "<>" + "X" * 16
+    return rows
+
+
+EDGE_CASES = {  # name: (level, the repair's largest change in tiles)
+    # a one-tile block over a 10-tile gap: the faithful jump lands on it, the margin does not
+    "lone block over a gap": (with_columns(with_columns(ground(), range(14, 24), 10, "-"), [18], 7, "S", bottom=8), 8),
+    # a 7-tile gap: a leap of 8 columns from take-off to landing
+    "leap of 8 columns": (with_columns(ground(), range(14, 21), 10, "-"), 4),
+    # a 4-tile climb onto a one-tile column (the margin climbs 4 only onto a floor 2 tiles wide)
+    "4-tile climb onto one tile": (with_columns(ground(), [12], 6, "X"), 1),
+    # a 4-tile climb onto a plateau with 2 tiles of floor before it (the margin wants a run-up of 2)
+    "4-tile climb without a run-up": (with_columns(ground(), range(4, 40), 6, "X"), 1),
+    # a 3-tile climb under a ceiling that leaves small Mario's box just enough room
+    "climb under a ceiling": (with_columns(with_columns(ground(), range(14, 40), 7, "X"), range(0, 14), 5, "S",
+                                           bottom=6), 6),
+    "Piranha Plant under a ceiling": (piranha_under_a_ceiling(), 2),
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_margin_rejects_each_edge_of_physics_case_and_repair_fixes_it(name):
+    rows, most_changed = EDGE_CASES[name]
+    faithful, margin = smb_physics(), margin_physics()
+    level = grid(rows)
+    assert check(level, faithful).passed, "the faithful checker passes it"
+    assert not check(level, margin).passed, "the margin mode rejects it"
+    idx = structure.indices(smb_meta())
+    fixed = np.array(repair(level.tolist(), margin, idx), dtype=np.uint8)
+    assert check(fixed, margin).passed and check(fixed, faithful).passed
+    assert structure.malformed(fixed[None], idx)[0] == 0
+    assert 0 < int((fixed != level).sum()) <= most_changed  # local: no content deleted wholesale
+
+
+def test_stepping_block_repair_lowers_a_climb():
+    """A 5-tile wall (no jump climbs it) gets one block in front, as SMB's stairs: a 4-tile climb
+    onto its top, 2 tiles wide, which the margin allows."""
+    wall = with_columns(ground(), range(12, 14), 5, "X")
+    margin = margin_physics()
+    assert not check(grid(wall), smb_physics()).passed
+    fixed = np.array(repair(grid(wall).tolist(), margin, structure.indices(smb_meta())), dtype=np.uint8)
+    changed = np.argwhere(fixed != grid(wall))
+    assert len(changed) == 1 and SMB_TILES[fixed[tuple(changed[0])]] == "X" and changed[0][0] == 9
+    assert check(fixed, margin).passed
+
+
+def test_margin_passes_plain_levels_and_8_of_the_15_real_ones():
+    """(test_levels_units.py checks that the faithful checker still passes the real levels.)"""
+    margin = margin_physics()
+    assert check(grid(ground()), margin).passed
+    assert check(grid(with_columns(ground(), range(14, 20), 10, "-")), margin).passed  # a 6-tile gap
+    assert check(grid(with_columns(ground(), range(12, 40), 6, "X")), margin).passed  # a 4-tile climb, with a run-up
+    passed = [p.stem.removeprefix("mario-") for p in sorted(SMB.glob("mario-*.txt"))
+              if check(grid(read_level(p).rows), margin).passed]
+    assert passed == MARGIN_PASSED
