@@ -10,7 +10,7 @@ wall and CPU time, and the epoch's samples/s from metrics.jsonl.
     python bench/scale_data.py /work/scale-data/20k 20000        # the synthetic folders, once
     python bench/data_scale.py commands /work/scale-data/20k --loader --width 8 --latent 8
     python bench/data_scale.py ratio /work/scale-data/20k          # paired samples/s, in memory
-    python bench/data_scale.py ddp /work/scale-data/100k --width 1 --latent 1
+    python bench/data_scale.py ddp /work/scale-data/20k --width 8 --latent 8    # 1 process, then 2 ranks
 
 `ratio` trains the same model on the same batches read from an in-memory float32 tensor (today)
 and from the cache, in alternating rounds; the median of the per-round ratios is the figure.
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -122,13 +123,16 @@ def samples_per_s(run: Path) -> float | None:
 
 
 def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: dict,
-             stop_after: float | None = None) -> list[dict]:
+             stop_after: float | None = None, cold_stop_after: float | None = None) -> list[dict]:
     """Today's loader (if asked), then the cache cold (removed first) and warm; each stopped with
-    Ctrl-C `stop_after` seconds into training when given (whole commands otherwise)."""
+    Ctrl-C `stop_after` seconds into training when given (whole commands otherwise), the cold
+    one `cold_stop_after` seconds in when that is given."""
     from gencore.datacache import data_root, read_manifest
 
     rows = []
     plan = ([("loader", "off")] if loader else []) + [("cache cold", "on"), ("cache warm", "on")]
+    if cold_stop_after == 0:  # --cold-stop-after 0: the warm run only, on the cache already there
+        plan = [("cache warm", "on")]
     for label, cache in plan:
         if label == "cache cold":  # this folder's caches only
             for old in data_root().glob("images-*"):
@@ -138,9 +142,12 @@ def commands(data: Path, train_args: list[str], loader: bool, work: Path, env: d
         shutil.rmtree(out, ignore_errors=True)
         args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", cache,
                 "--epochs", "1", *train_args, "-o", str(out)]
-        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), "stop_after_s": stop_after,
-               **measure(args, work, env, stop_after=stop_after)}
+        stop = cold_stop_after if label == "cache cold" and cold_stop_after is not None else stop_after
+        row = {"data": data.name, "path": label, "command": "gen " + " ".join(args), "stop_after_s": stop,
+               **measure(args, work, env, stop_after=stop)}
         row["samples_per_s"] = samples_per_s(out)
+        stopped = re.search(r"interrupted at step (\d+)", row["stderr_tail"])
+        row["steps"] = int(stopped.group(1)) if stopped else None
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "stderr_tail"}), flush=True)
     return rows
@@ -197,15 +204,24 @@ def ratio(data: Path, rounds: int, steps: int, batch: int, width: int) -> dict:
 
 
 def ddp(data: Path, train_args: list[str], work: Path, env: dict) -> list[dict]:
-    """One process against two gloo ranks of torchrun on the same warm cache: peak PSS."""
+    """`gen train images` as one process, then as two gloo ranks of torchrun (`--nproc 2`), on
+    the same warm cache (built first, outside the measured runs): peak PSS, summed over the
+    ranks, and its ratio to the one process's."""
+    from gencore.registry import get_domain
+    from gencore.training.data import load
+
+    load(get_domain("images"), str(data), {}, "on")  # warm: neither measured run builds it
     rows = []
     for nproc in (1, 2):
         out = work / f"ddp-{nproc}"
         shutil.rmtree(out, ignore_errors=True)
-        args = ["--threads", "2", "train", "images", "--data", str(data), "--cache", "on", "--epochs", "1",
-                *train_args, "-o", str(out)] + (["--nproc", "2"] if nproc == 2 else [])
+        args = ["--threads", env["OMP_NUM_THREADS"], "train", "images", "--data", str(data), "--cache", "on",
+                "--epochs", "1", *train_args, "-o", str(out)] + (["--nproc", "2"] if nproc == 2 else [])
         row = {"data": data.name, "processes": nproc, "command": "gen " + " ".join(args),
-               **measure(args, work, env, launcher=nproc == 2)}
+               **measure(args, work, {**env, "GLOO_SOCKET_IFNAME": "lo"}, launcher=nproc == 2)}
+        row["samples_per_s"] = samples_per_s(out)
+        if nproc == 2:
+            row["pss_ratio_to_one_process"] = row["peak_pss_mib"] / rows[0]["peak_pss_mib"]
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "stderr_tail"}), flush=True)
     return rows
@@ -292,13 +308,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here, e.g. --work /tmp/scale")
     parser.add_argument("--stop-after", type=float, default=None,
                         help="commands: Ctrl-C each run this many seconds into training, e.g. --stop-after 120")
+    parser.add_argument("--cold-stop-after", type=float, default=None,
+                        help="commands: Ctrl-C the cold run this many seconds into training instead "
+                             "(0: no cold run), e.g. --cold-stop-after 15")
     parser.add_argument("--log", type=Path, default=None, help="append the JSON results here")
     args, train_args = parser.parse_known_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="data-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": args.threads, "NO_COLOR": "1"}
     if args.what == "commands":
-        result = commands(args.data, train_args, args.loader, work, env, args.stop_after)
+        result = commands(args.data, train_args, args.loader, work, env, args.stop_after, args.cold_stop_after)
     elif args.what == "ratio":
         width = int(train_args[train_args.index("--width") + 1]) if "--width" in train_args else 32
         result = ratio(args.data, args.rounds, args.steps, args.batch, width)

@@ -100,39 +100,39 @@ def colour(model, args) -> None:
 
 
 def timing(model, size: int, repeats: int) -> None:
-    """Seconds for one size x size RGB image (all passes, estimates and blend), bf16 against fp32
-    in the same run, wall and CPU time; then one model pass on one plane: fp32, bf16 weights (gen
-    denoise now) and bf16 autocast (the code before issue #25's speed work), interleaved."""
+    """Seconds for one size x size RGB image (all passes, estimates and blend), wall and CPU time,
+    the variants interleaved in the same run: fp32 eager and bf16 eager under the six-pass blend
+    (gen denoise before the fused pass), and the default (bf16 where native, fused on CPUs with
+    oneDNN, the run's colour rule); then one model pass on one plane, eager against fused."""
     from gencore.denoising import inference_copy, use_bf16
 
     cpu = torch.device("cpu")
     x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
-    kinds = ["fp32"] + (["bf16"] if use_bf16(cpu, "auto") else [])
-    whole = _interleaved({kind: (lambda k=kind: denoise(model, x, None, cpu, precision=k)) for kind in kinds},
-                         repeats)
+    bf16 = use_bf16(cpu, "auto")
+    old = "bf16" if bf16 else "fp32"
+    kinds = {"fp32 eager, blend": lambda: denoise(model, x, None, cpu, precision="fp32", fused=False, colour_rule="blend")}
+    if bf16:
+        kinds["bf16 eager, blend"] = lambda: denoise(model, x, None, cpu, precision="bf16", fused=False,
+                                                     colour_rule="blend")
+    kinds[f"{old} fused, blend"] = lambda: denoise(model, x, None, cpu, colour_rule="blend")
+    kinds["default"] = lambda: denoise(model, x, None, cpu)
+    whole = _interleaved(kinds, repeats)
     plane = x[:1, None].contiguous(memory_format=torch.channels_last)  # (1, 1, H, W)
     level = torch.tensor([25 / 255])
-    fp32, bf16 = inference_copy(model, False), inference_copy(model, True)
-
-    def autocast_pass():
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return fp32(plane, level).float()
-
-    passes = {"fp32": lambda: fp32(plane, level)}
-    if "bf16" in kinds:
-        passes.update({"bf16 weights": lambda: bf16(plane, level), "bf16 autocast": autocast_pass})
-    one = _interleaved(passes, repeats)
+    eager, fused = inference_copy(model, bf16, cpu, fused=False), inference_copy(model, bf16, cpu)
+    one = _interleaved({"eager": lambda: eager(plane, level), "fused": lambda: fused(plane, level)}, repeats)
     threads = torch.get_num_threads()
     for kind, (wall, cpu_s) in whole.items():
         print(f"{size}x{size} RGB, {kind}: {wall:.2f} s wall, {cpu_s:.2f} s CPU (medians of {repeats}, {threads} threads)")
-    if "bf16" in whole:
-        print(f"bf16 / fp32: {whole['bf16'][0] / whole['fp32'][0]:.2f} (wall), "
-              f"{whole['bf16'][1] / whole['fp32'][1]:.2f} (CPU time)")
+    base = whole[f"{old} eager, blend"]
+    for kind in (f"{old} fused, blend", "default"):
+        print(f"{kind} / {old} eager, blend: {whole[kind][0] / base[0]:.2f} (wall), "
+              f"{whole[kind][1] / base[1]:.2f} (CPU time)")
     for kind, (wall, cpu_s) in one.items():
-        print(f"one pass, one {size}x{size} plane, {kind}: {wall:.3f} s wall, {cpu_s:.3f} s CPU")
-    if "bf16 autocast" in one:
-        (w1, c1), (w0, c0) = one["bf16 weights"], one["bf16 autocast"]
-        print(f"one pass, bf16 weights / bf16 autocast: {w1 / w0:.2f} (wall), {c1 / c0:.2f} (CPU time)")
+        print(f"one pass, one {size}x{size} plane, {'bf16' if bf16 else 'fp32'} {kind}: {wall:.3f} s wall, "
+              f"{cpu_s:.3f} s CPU")
+    print(f"one pass, fused / eager: {one['fused'][0] / one['eager'][0]:.2f} (wall), "
+          f"{one['fused'][1] / one['eager'][1]:.2f} (CPU time)")
 
 
 @torch.no_grad()

@@ -9,6 +9,8 @@ from typing import Callable
 import torch
 from torch.nn import functional as F
 
+from gencore.archs.denoiser import COLOUR_RULES
+
 TILE = 512
 OVERLAP = 32
 WHOLE_MAX = 1024 * 1024  # images up to this many pixels go through in one piece
@@ -57,14 +59,19 @@ def estimate_colour_sigma(image: torch.Tensor) -> float:
 @torch.no_grad()
 def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.device,
             tile: int = TILE, overlap: int = OVERLAP, precision: str = "auto",
-            progress: Callable[[float], None] | None = None) -> torch.Tensor:
+            progress: Callable[[float], None] | None = None, fused: bool = True,
+            colour_rule: str | None = None) -> torch.Tensor:
     """image (C, H, W) in [0, 1] -> denoised (C, H, W). A one-channel model runs on each channel of
-    a grey image; a colour image also goes through `_colour`. Tiles overlap so that no seam shows.
-    `progress` hears the share done after each tile."""
-    model = inference_copy(model, use_bf16(device, precision))
+    a grey image, and on a colour image by `colour_rule` (default: the run's own, `colour_rule_of`).
+    Tiles overlap so that no seam shows. `progress` hears the share done after each tile;
+    `fused=False` runs the plain eager network."""
+    model = inference_copy(model, use_bf16(device, precision), device, fused)
     channels = model.spec["channels"]
-    planes = [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     colour = channels == 1 and image.shape[0] == 3
+    rule = (colour_rule or colour_rule_of(model.spec)) if colour else None
+    if rule not in COLOUR_RULES + (None,):
+        raise ValueError(f"unknown colour rule {rule!r}")
+    planes = [] if rule == "opponent" else [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
     passes = len(planes) + (3 if colour else 0)
 
     def run(index: int, plane: torch.Tensor, level: float) -> torch.Tensor:
@@ -76,31 +83,51 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
         if plane.shape[0] != channels:
             raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
         out.append(run(index, plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
-    if colour:
-        return _colour(lambda i, plane, level: run(len(planes) + i, plane, level), image, torch.cat(out),
-                       sigma).clamp(0, 1)
-    return torch.cat(out).clamp(0, 1)
+    if not colour:
+        return torch.cat(out).clamp(0, 1)
+    level = sigma if sigma is not None else estimate_colour_sigma(image)
+    by_opponent = _by_opponent(lambda i, plane, lev: run(len(planes) + i, plane, lev), image, level)
+    return (by_opponent if rule == "opponent" else _blend(image, torch.cat(out), by_opponent)).clamp(0, 1)
 
 
-def inference_copy(model, bf16: bool):
+def colour_rule_of(spec: dict) -> str:
+    """"opponent" for a model fine-tuned on opponent planes with clipped colour noise
+    (scripts/finetune_denoiser_colour.py): three passes. Otherwise "blend": the opponent planes and,
+    where clipping biased the noise, channel by channel (`_blend`): six passes."""
+    return spec.get("colour", "blend")
+
+
+def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     """The model with channels-last weights (about 2x faster convolutions on CPUs), in bf16 when
     asked: bf16 weights rather than autocast save the casts and halve the memory traffic of the
-    activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log)."""
+    activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log). On a
+    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions
+    (gencore/models/denoiser_cpu.py): 0.75-0.82x the CPU time of the eager pass in interleaved
+    runs on a loaded machine (bench/results/denoise-speed-2026-11-29-fused-*.log)."""
+    from gencore.models.denoiser import Denoiser
+    from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
+
     model = model.to(memory_format=torch.channels_last)
-    return copy.deepcopy(model).to(torch.bfloat16) if bf16 else model
+    model = copy.deepcopy(model).to(torch.bfloat16) if bf16 else model
+    if fused and device.type == "cpu" and isinstance(model, Denoiser) and fused_available():
+        return FusedDenoiser(model)
+    return model
 
 
-def _colour(run, image: torch.Tensor, by_channel: torch.Tensor, sigma: float | None) -> torch.Tensor:
-    """Colour with a one-channel model: the opponent planes' result where no channel is clipped, the
-    channel-by-channel one where they are, blended by the clipped fraction of each pixel's 9x9
-    neighbourhood. Clipping at 0 or 1 biases the noise of a saturated colour, which the model
-    learnt to undo in one channel (it trained on clipped noise) but not once mixed across channels."""
-    level = sigma if sigma is not None else estimate_colour_sigma(image)
+def _by_opponent(run, image: torch.Tensor, level: float) -> torch.Tensor:
+    """The model on the three opponent planes of a (3, H, W) image, back in RGB."""
     matrix = OPPONENT.to(image)
     opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
     luma = run(0, opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
     chroma = torch.cat([run(i, opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
-    by_opponent = torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
+    return torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
+
+
+def _blend(image: torch.Tensor, by_channel: torch.Tensor, by_opponent: torch.Tensor) -> torch.Tensor:
+    """The opponent planes' result where no channel is clipped, the channel-by-channel one where
+    they are, blended by the clipped fraction of each pixel's 9x9 neighbourhood. Clipping at 0 or 1
+    biases the noise of a saturated colour, which a model trained on grey patches learnt to undo in
+    one channel (it trained on clipped noise) but not once mixed across channels."""
     clipped = ((image <= 0) | (image >= 1)).any(dim=0, keepdim=True).to(image)[None]  # (1, 1, H, W)
     weight = F.avg_pool2d(clipped, CLIP_WINDOW, 1, CLIP_WINDOW // 2, count_include_pad=False)[0]
     return weight * by_channel + (1 - weight) * by_opponent

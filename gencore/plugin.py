@@ -106,6 +106,12 @@ class Domain:
         `load`. A stream must give the items `load` gives (up to the compact dtype's rounding)."""
         return None
 
+    def source_files(self, source: str, options: dict[str, Any]) -> list[Path] | None:
+        """Optional: the files a named source (e.g. "builtin:NAME") reads, so that the decoded-data
+        cache can key it (gencore/datacache_generic.py); None for a local path, whose files the
+        cache lists itself, and for a source that reads no files."""
+        return None
+
     def load_files(
         self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]
     ) -> tuple["torch.Tensor", list[str | None]]:

@@ -41,6 +41,7 @@ class ModelSpec:
     widths: list[int] | None = None
     blocks: int | None = None
     conditioning: str | None = None  # how the condition enters the networks (gencore.models.CONDITIONINGS)
+    colour: str | None = None  # a one-channel denoiser's rule for colour photos (gencore.archs.denoiser)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelSpec":

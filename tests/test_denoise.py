@@ -217,3 +217,52 @@ def test_bf16_weights_keep_the_8_bit_levels_and_leave_the_model_alone():
     bf16 = denoise(model, x, None, cpu, precision="bf16")
     assert next(model.parameters()).dtype == torch.float32
     assert bf16.dtype == torch.float32 and 45 < psnr(fp32, bf16) < 80  # measured 60.9 dB: bf16 did run
+
+
+def test_fused_cpu_pass_matches_the_eager_network():
+    """On a CPU the pass fuses SiLU and the residual adds into the oneDNN convolutions
+    (gencore/models/denoiser_cpu.py): the same network, to fp32 rounding in fp32 and to bf16
+    rounding in bf16. An odd size also checks the padding."""
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise, psnr, use_bf16
+    from gencore.models.denoiser_cpu import fused_available
+
+    cpu = torch.device("cpu")
+    if not fused_available():
+        pytest.skip("this torch has no oneDNN")
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.from_numpy(noisy_china()[1][:127, :190].transpose(2, 0, 1).astype(np.float32) / 255)
+    floors = {"fp32": 100, "bf16": 50}  # measured 146.8 and 68.0 dB
+    for precision in ("fp32", "bf16") if use_bf16(cpu, "auto") else ("fp32",):
+        eager = denoise(model, x, None, cpu, precision=precision, fused=False)
+        assert psnr(eager, denoise(model, x, None, cpu, precision=precision)) > floors[precision], precision
+
+
+def test_a_run_names_its_colour_rule(tmp_path):
+    """config.json's model.colour decides how a one-channel denoiser takes a colour photo:
+    "opponent" runs the opponent planes alone (three passes), "blend" adds the three channels
+    where clipping biased the noise (six); any other value is refused as a corrupt run."""
+    import json
+    import shutil
+
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise
+
+    x = torch.from_numpy(noisy_china()[1][:64, :64].transpose(2, 0, 1).astype(np.float32) / 255)
+    for rule, passes in (("opponent", 3), ("blend", 6), ("bogus", None)):
+        run = tmp_path / rule
+        shutil.copytree(asset_path("denoiser"), run)
+        config = json.loads((run / "config.json").read_text())
+        config["model"]["colour"] = rule
+        (run / "config.json").write_text(json.dumps(config))
+        if passes is None:
+            Image.fromarray(noisy_china()[1]).save(tmp_path / "noisy.png")
+            result = gen("denoise", tmp_path / "noisy.png", "-r", run, "-o", tmp_path / "out.png", cwd=tmp_path)
+            assert_one_line_error(result, "colour")
+            assert not (tmp_path / "out.png").exists()
+            continue
+        calls = []
+        denoise(load_run(run, device="cpu").model(), x, None, torch.device("cpu"), progress=calls.append)
+        assert len(calls) == passes and calls[-1] == 1.0, (rule, calls)

@@ -13,6 +13,9 @@ from gencore.errors import GenError
 NAME = "denoiser"
 SHIPPED_RUN = "pretrained:denoiser"  # what `gen denoise` uses by default (assets/PROVENANCE.md)
 SHIPPED_FOLDER = "denoiser"  # under assets/
+# How a one-channel denoiser treats a colour photo (gencore/denoising.py): "blend" (the default)
+# or "opponent", for a model fine-tuned on opponent planes (scripts/finetune_denoiser_colour.py).
+COLOUR_RULES = ("blend", "opponent")
 
 
 def denoiser_spec(channels: int, widths: tuple[int, ...] = (32, 64, 128), blocks: int = 2) -> dict[str, Any]:
@@ -37,6 +40,8 @@ class DenoiserArch(Arch):
     def spec_problem(self, spec: dict[str, Any]) -> str | None:
         if not spec.get("widths") or not isinstance(spec.get("channels"), int):
             return "channels or widths missing"
+        if spec.get("colour", "blend") not in COLOUR_RULES:
+            return f"colour is {spec.get('colour')!r}"
         return None
 
     def item_facts(self, data) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def train(
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop at the first epoch end after this many minutes. e.g. --max-minutes 20"),
     precision: str = typer.Option(None, "--precision", help="Training arithmetic: auto (bf16 autocast on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 or bf16; default auto, or the domain's own. e.g. --precision fp32"),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step (falls back to eager if compiling fails); default: on for CUDA, off elsewhere. e.g. --no-compile"),
-    cache: str = typer.Option("auto", "--cache", help="Decode a data folder once into $GENCORE_CACHE and read batches from the memory-mapped cache: auto (folders of over 256 MiB as float32, for domains that support it), on or off; `gen cache ls` lists the caches. e.g. --cache on"),
+    cache: str = typer.Option("auto", "--cache", help="Decode a data folder once into $GENCORE_CACHE and read batches from the memory-mapped cache: auto (image folders of over 256 MiB as float32, other folders of over 32 MiB on disk), on or off; `gen cache ls` lists the caches. e.g. --cache on"),
     nproc: int = typer.Option(None, "--nproc", help="Train with N processes on this machine through torchrun (DDP; the global batch is split over them). e.g. --nproc 2"),
 ) -> None:
     """Train a model of one domain. Domain options (below) follow the domain name.

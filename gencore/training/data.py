@@ -91,15 +91,16 @@ def drop_classes(data: LoadedData, names: list[str], where: str) -> LoadedData:
 def load(domain: Domain, source: str | None, options: dict[str, Any], cache: str = "off",
          dist: Dist = Dist()) -> LoadedData:
     """The domain's data: from the decoded-data cache (gencore/datacache.py) when `cache` is "on",
-    or "auto" and the data is large and the domain can stream it; else `domain.load`. With "on",
-    a domain that cannot stream its files is cached whole after one `load`
-    (gencore/datacache_generic.py)."""
+    or "auto" and the data is large; else `domain.load`. A domain that cannot stream its files
+    is cached whole after one `load` (gencore/datacache_generic.py)."""
     if cache not in CACHE_MODES:
         raise GenError(f"unknown cache mode {cache!r}", where="--cache", hint="use auto, on or off")
     stream = domain.stream(source, options) if cache != "off" and provides(domain, "stream") else None
-    if stream is None and cache == "on":
+    if stream is None and cache != "off":
         from gencore import datacache_generic
 
+        if cache == "auto" and not datacache_generic.worth_caching(domain, source, options):
+            return domain.load(source, options)
         cached = datacache_generic.load(domain, source, options, dist.local_rank)
         return domain.load(source, options) if cached is None else cached
     if stream is None:

@@ -70,6 +70,11 @@ class LevelsDomain(Domain):
 
         return load_training(source, options)
 
+    def source_files(self, source: str, options: dict[str, Any]) -> list[Path] | None:
+        from .loading import builtin_files
+
+        return builtin_files(source)
+
     def load_files(self, paths: list[Path], spec: dict[str, Any], options: dict[str, Any]):
         from .loading import load_files
 

@@ -21,6 +21,16 @@ def _games(text: Any) -> list[str] | None:
     return [g.strip() for g in str(text).split(",") if g.strip()]
 
 
+def builtin_files(source: str) -> list[Path] | None:
+    """The shipped files behind builtin:NAME (for the data cache's key); None for builtin:demo,
+    made in code, and for anything else."""
+    name = source.split(":", 1)[1] if source.startswith("builtin:") else None
+    if name is None or name not in C.BUILTIN_GAMES:
+        return None
+    folder = C.builtin_folder(name)
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
 def load_training(source: str | None, options: dict[str, Any]) -> C.LevelData:
     source = source or "builtin:smb"
     window = int(options.get("window") or 16)
