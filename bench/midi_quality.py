@@ -102,7 +102,19 @@ def sample_plan(classes: list, labels: np.ndarray, meters: list[str], train: np.
     return plan
 
 
-def measure(run_dir: Path, n: int, seed: int) -> dict:
+def use_prior(run, prior: str) -> None:
+    """Sample under `prior` as `gen sample --prior` does; a run without a mixture gets one fitted
+    on its training codes first, as `gen attributes` fits it (seed 0; the run is not written)."""
+    from gencore.steering import SamplerSettings
+
+    if prior == "gmm" and run.steering.gmm_weights is None:
+        from gencore.attribute_fit import fit_all
+
+        run._steering, _, _ = fit_all(run, seed=0)
+    run.sampler = SamplerSettings({}, prior) if prior == "gmm" else None
+
+
+def measure(run_dir: Path, n: int, seed: int, prior: str | None = None) -> dict:
     import torch
 
     from gencore import load_run
@@ -112,6 +124,7 @@ def measure(run_dir: Path, n: int, seed: int) -> dict:
     from gencore_midi.sampling import export, window_spec
 
     run = load_run(run_dir, device="cpu")
+    use_prior(run, prior or run.default_prior)
     config = run.config
     spec = window_spec(config["data"])
     domain = run.domain
@@ -150,7 +163,7 @@ def measure(run_dir: Path, n: int, seed: int) -> dict:
         mine, theirs = sample_labels == k, train & (labels == k)
         per_class[name] = compare(samples[mine], real[theirs], spec, [m for m, s in zip(sample_meters, mine) if s],
                                   [m for m, t in zip(real_meters, theirs) if t])
-    report = {"run": str(run_dir), "samples_per_class": n, "train_windows": int(train.sum()),
+    report = {"run": str(run_dir), "prior": "gmm" if run.sampler is not None else "normal", "samples_per_class": n, "train_windows": int(train.sum()),
               "held_out_windows": int(val.sum()), "table": table, "per_class": per_class,
               "inside": int(sum(table[s]["inside"] for s in STATS if s in table)),
               "texture": meta.get("texture", "polyphonic"), "meters": meta.get("meters", {"4/4": len(real)}),
@@ -219,7 +232,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| {label} | {train} | {row['samples']:.3g} | {inside} |")
     lines.append(f"\n{report['inside']} of 7 statistics inside the training 10th-90th percentile range "
                  f"({report['samples_per_class']} samples per class, {report['train_windows']:,} training windows).")
-    lines.append(f"Texture: {report['texture']}; metres of the training windows: "
+    lines.append(f"Prior: {report.get('prior', 'normal')}. Texture: {report['texture']}; metres of the training windows: "
                  + ", ".join(f"{m} {c:,}" for m, c in report["meters"].items())
                  + f"; {report['right_meter']} of {report['files']['written']} written files carry the metre asked for.")
     if "class_control" in report:
@@ -246,6 +259,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="samples per class")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--prior", choices=("normal", "gmm"), help="the latent prior of the samples; default: the "
+                        "one `gen sample` uses (gmm where the run has a mixture, else normal); gmm on a run without "
+                        "one fits it first")
     parser.add_argument("train_args", nargs="*", help="extra `gen train midi` arguments, after --")
     args = parser.parse_args()
     run_dir = args.run
@@ -258,7 +274,7 @@ def main() -> None:
     if run_dir is None:
         run_dir = args.out
         seconds, cpu = train_default(run_dir, extra)
-    report = measure(run_dir, args.n, args.seed)
+    report = measure(run_dir, args.n, args.seed, args.prior)
     if seconds is not None:
         report["train_seconds"], report["train_cpu_seconds"] = seconds, cpu
     print(markdown(report))

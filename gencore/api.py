@@ -130,6 +130,13 @@ class Run:
         _ = self.decoder
         return self._steering
 
+    @property
+    def default_prior(self) -> str:
+        """`gen sample`'s prior without --prior: the domain's (Domain.sampling_defaults) where this
+        run carries what it needs (a fitted mixture for gmm), else the arch's own normal."""
+        prior = getattr(self.domain, "sampling_defaults", {}).get("prior", "normal")
+        return "normal" if prior == "gmm" and self.steering.gmm_weights is None else prior
+
     def sample_latent(self, n: int, generator: torch.Generator, temperature: float = 1.0,
                       cond: torch.Tensor | None = None) -> torch.Tensor:
         """(n, d) latents from the prior, moved by `self.sampler` (`--attr`, `--prior`) when set;

@@ -57,10 +57,13 @@ def training_codes(run, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return data.items, codes, cond
 
 
-def measure_response(run, name: str, n: int, seed: int, spread: float = float("nan")) -> Response:
+def measure_response(run, name: str, n: int, seed: int, spread: float = float("nan"),
+                     prior: str | None = None) -> Response:
+    """Under `prior`, by default the one `gen sample` uses without --prior (run.default_prior)."""
+    prior = prior or run.default_prior
     means = []
     for shift in SHIFTS:
-        run.sampler = SamplerSettings({name: shift})
+        run.sampler = SamplerSettings({name: shift}, prior)
         items, _, _ = run.sample_with_labels(n, None, seed, 1.0, options={})
         values = run.domain.attributes(items, run.config.data)[name]
         means.append(float(np.nanmean(values)) if np.isfinite(values).any() else float("nan"))

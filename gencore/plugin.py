@@ -83,9 +83,17 @@ class Domain:
     # `gen train` settings the user did not give, by TrainSettings field name, e.g.
     # {"latent_dim": 4, "epochs": 60, "hidden": 64} (None of them: the engine's defaults).
     training_defaults: dict[str, Any] = {}
+    # `gen sample` options the user did not give, e.g. {"prior": "gmm"}: a run fitted with a mixture
+    # samples from it (a run without one keeps the arch's own prior).
+    sampling_defaults: dict[str, Any] = {}
     # `gen sample --format npy` stores decoded items as "float32" likelihood means, or as "uint8"
     # 0-255 where they are intensities in [0, 1] (pixels).
     array_dtype: str = "float32"
+
+    def data_training_defaults(self, data: LoadedData, settings: Any, n_train: int) -> dict[str, Any]:
+        """`gen train` settings sized from the loaded corpus (`n_train` items train), by TrainSettings
+        field name; each fills only a setting still left to the data (None: epochs, conditioning)."""
+        return {}
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, source: str | None, options: dict[str, Any]) -> LoadedData:

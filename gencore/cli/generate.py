@@ -68,7 +68,7 @@ def sample(
     format: str = typer.Option("native", "--format", help="native: one file per sample in the domain's format; npy: one samples.npy (N, *item_shape), uint8 for pixels, plus conditions.npy, for bulk jobs. e.g. --n 1000000 --format npy"),
     precision: str = typer.Option("auto", "--precision", help="Decoder arithmetic: auto (bf16 on GPUs, and on CPUs with native bf16 for items of 16x16 or more), fp32 (exact) or bf16. e.g. --precision fp32"),
     attrs: list[str] = typer.Option(None, "--attr", help="Steer an attribute: NAME=SHIFT in standard deviations along its direction; repeatable; `gen attributes` lists them. e.g. --attr enemies=+2 --attr gaps=-1"),
-    prior: str = typer.Option("normal", "--prior", help="Latent prior: normal (the arch's own) or gmm (a mixture per class fitted on the training codes by `gen attributes`). e.g. --prior gmm"),
+    prior: str = typer.Option(None, "--prior", help="Latent prior: normal (the arch's own) or gmm (a mixture per class fitted on the training codes by `gen attributes`); default: the domain's (midi: gmm where the run has a mixture), else normal. e.g. --prior normal"),
 ) -> None:
     """Sample new items with the run's decoder alone (decoder.safetensors).
 
@@ -109,10 +109,13 @@ def sample(
     console.info(f"wrote {len(written)} files and grid.png to {out}")
 
 
-def _steer(run, attrs: list[str] | None, prior: str) -> None:
-    """`--attr` and `--prior`: checked before anything is sampled, then set on the run's sampler."""
+def _steer(run, attrs: list[str] | None, prior: str | None) -> None:
+    """`--attr` and `--prior`: checked before anything is sampled, then set on the run's sampler.
+    Without --prior, the domain's default prior where the run carries what it needs."""
     from gencore.steering import SamplerSettings, parse_shifts
 
+    if prior is None:
+        prior = run.default_prior
     if prior not in ("normal", "gmm"):
         raise GenError(f"unknown prior {prior!r}", where="--prior", hint="use normal or gmm")
     if not attrs and prior == "normal":

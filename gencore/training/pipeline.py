@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import shutil
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,8 @@ def start(domain: Domain, source: str | None, options: dict[str, Any], settings:
                    condition=settings.condition, drop=settings.drop_classes, cache=cache, dist=dist)
     arch.check_data(domain, data)
     val_indices = arch.val_indices(data, settings)
+    sized = domain.data_training_defaults(data, settings, data.items.shape[0] - len(val_indices))
+    settings = replace(settings, **{k: v for k, v in sized.items() if getattr(settings, k) is None}).validate()
     settings = arch.resolve(settings, data, len(val_indices), device.type, dist.world)
     spec = arch.model_spec(settings, data)
     init_state = load_init(init, domain.name, spec) if init else None

@@ -52,9 +52,9 @@ class MidiDomain(Domain):
     item_kind = "grid2d"
     default_data = BUILTIN
     metric_goals = _goals()
-    # The class enters by concatenation: under FiLM the chorale VAE's latent collapsed (see
-    # docs/midi.md, "Conditioning layout", measured on the chorales with seed 0).
-    training_defaults = {"conditioning": "concat"}
+    # With a fitted mixture (`gen attributes`), samples come from it: it kept the class under
+    # steering on the chorales and on `ryans` (docs/midi.md, "Steering and the mixture prior").
+    sampling_defaults = {"prior": "gmm"}
     options = (
         DomainOption("bars", "window length in bars of each piece's metre: 2 or 4 (train, default 4); for sample, the length "
                              "of each sample: the run's window, or a multiple of it to stitch windows, "
@@ -116,6 +116,13 @@ class MidiDomain(Domain):
         from .loader import load_folder
 
         return load_folder(source, spec, max_files)
+
+    def data_training_defaults(self, data: LoadedData, settings: Any, n_train: int) -> dict[str, Any]:
+        """Epochs within a compute budget and the conditioning layout, by texture (schedule.py)."""
+        from .schedule import training_defaults
+
+        return training_defaults(tuple(data.items.shape[1:]), data.meta.get("texture", "polyphonic"), settings,
+                                 n_train)
 
     def load_files(self, paths: list[Path], spec: dict[str, Any],
                    options: dict[str, Any]) -> tuple["torch.Tensor", list[str | None]]:
