@@ -24,7 +24,9 @@ along a cannon's top row: the two tiles either side of a cannon top are hazards.
 faithful rules pass jumps at the very edge of small Mario's physics, which an agent (or a
 player) can lose. It keeps a safety margin on top of the rules above:
 
-- Mario's box is MARGIN_BOX px wider and taller, so low ceilings and block edges leave room;
+- Mario's box is MARGIN_BOX px wider and taller (10 x 26 px, 1.6 tiles), so block edges leave
+  room and a ceiling or an overhanging row of blocks above a climb, a hurdle or a pipe head
+  leaves most of a tile above the arc (the agent loses jumps whose arc grazes one);
 - a jump may rise at most MARGIN_RISE tiles (the faithful jump rises 4), or MARGIN_RISE_WIDE
   onto a floor 2 tiles wide after a run-up of MARGIN_RUNWAY tiles, and land at most MARGIN_LEAP
   columns from its take-off;
@@ -51,7 +53,7 @@ RUNUPS = (0, 2, 4, 6)  # tiles of run-up before the take-off tile
 STARTS = (4.5, 11.5)  # take-off points in the tile (px): as far left and right as it holds Mario
 MAX_FRAMES = 64
 MAX_DROP = 17  # rows below take-off after which an arc is cut (it has fallen out of any level)
-MARGIN_BOX = (1, 2)  # px added to the box's half-width and height in margin mode
+MARGIN_BOX = (1, 14)  # px added to the box's half-width and height in margin mode (26 px tall: ceilings)
 MARGIN_RISE, MARGIN_LEAP = 3, 7  # tiles: the highest and the longest jump in margin mode
 MARGIN_RISE_WIDE = 4  # tiles: the highest jump onto a floor 2 tiles wide in margin mode, ...
 MARGIN_RUNWAY = 2  # ... after a run-up of at least this many tiles

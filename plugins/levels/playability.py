@@ -224,9 +224,33 @@ def _step(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], res
     return False
 
 
+def _lift_overhang(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], result: Result) -> bool:
+    """Remove the hanging blocks (solid, with open air under them) above Mario's head over the
+    furthest cell stood on and the 4 columns after it, where that lets him get further: a row of
+    blocks over a climb, a hurdle or a pipe head cuts the arc. Returns whether it did."""
+    if not result.path:
+        return False
+    r, c = result.path[-1]
+    solid, width = physics.solid, len(grid[0])
+    hanging = [(rr, cc) for cc in range(c, min(width, c + 5)) for rr in range(r - 1)
+               if solid[grid[rr][cc]] and not solid[grid[rr + 1][cc]]]
+    if not hanging:
+        return False
+    trial = [list(row) for row in grid]
+    for rr, cc in hanging:
+        if solid[trial[rr][cc]]:
+            clear(trial, rr, cc, meta_idx)
+    remove_malformed(trial, meta_idx)
+    after = check(trial, physics)
+    if not (after.passed or after.furthest > result.furthest):
+        return False
+    grid[:] = trial
+    return True
+
+
 def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], result: Result) -> bool:
     """One local repair just past the furthest column: pits first, then a stepping block, then
-    enemies, then walls. Returns whether anything changed."""
+    enemies, then overhanging blocks, then walls. Returns whether anything changed."""
     height, width = len(grid), len(grid[0])
     solid, f = physics.solid, max(result.furthest, 0)
     pits = [c for c in range(max(0, f - 1), min(width, f + 5)) if not solid[grid[height - 1][c]]]
@@ -243,6 +267,8 @@ def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any]
             grid[r][c] = meta_idx["empty"]
         if foes:
             return True
+    if _lift_overhang(grid, physics, meta_idx, result):
+        return True
     walls = [(r, c) for c in range(f + 1, min(width, f + 3)) for r in range(height - 2, -1, -1) if solid[grid[r][c]]]
     for r, c in walls:
         if solid[grid[r][c]]:
@@ -252,8 +278,8 @@ def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any]
 
 def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], max_local: int = 60) -> list[list[int]]:
     """Make a level completable, changing little: fill the pits, then lay a stepping block, then
-    remove the enemies, then clear the walls just past the furthest column reached (structures that lose their support go
-    whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
+    remove the enemies, then the blocks hanging over the way, then clear the walls just past the
+    furthest column reached (structures that lose their support go whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
     a new grid."""
     grid = [list(row) for row in grid]
     height, width = len(grid), len(grid[0])
