@@ -202,12 +202,14 @@ class Stitcher:
         bad = structure.malformed_map(level[:, first:], self.idx)
         return not bad[:, start - first:-1].any()
 
-    def reach(self, level: np.ndarray) -> bool:
+    def reach(self, level: np.ndarray) -> tuple[bool, list | None]:
         """Whether the level, cut to the length asked for, is completable from its anchor (a cell
-        Mario is known to reach) on."""
+        Mario is known to reach) on; and the path found (for `advance`, which moves the anchor
+        along it: keeping it saves a second search per step)."""
         if self.physics is None:
-            return True
-        return check(level[:, self.anchor:self.length], self.physics).passed
+            return True, None
+        result = check(level[:, self.anchor:self.length], self.physics, trace=self.physics.model == "mario")
+        return result.passed, result.path
 
     def advance(self, level: np.ndarray, completable: bool) -> None:
         """Moves the anchor on, so the test looks at about REACH_WINDOWS windows: to the last column
@@ -220,7 +222,10 @@ class Stitcher:
         if not completable or self.physics.model != "mario":
             self.anchor = limit
             return
-        path = check(level[:, self.anchor:], self.physics, trace=True).path or []
+        path = self.picked_path
+        if path is None or level.shape[1] > self.length:  # the last step checked a cut level
+            path = check(level[:, self.anchor:], self.physics, trace=True).path
+        path = path or []
         solid = self.physics.solid_map[level]
         for r, c in reversed(path):
             c += self.anchor
@@ -234,24 +239,28 @@ class Stitcher:
         level completable, testing at most TOP_K; else the likeliest completable; else the likeliest
         whole one. Candidates are looked at in order and only as far as needed. Also: whether the
         one picked keeps the level completable."""
-        whole, reaches = [], {}
+        whole, reaches, paths = [], {}, {}
 
         def reach(m: int) -> bool:
             if m not in reaches:
-                reaches[m] = self.reach(levels(m))
+                reaches[m], paths[m] = self.reach(levels(m))
             return reaches[m]
+
+        def chosen(m: int, ok: bool) -> tuple[int, bool]:
+            self.picked_path = paths.get(m) if ok else None  # the path `advance` moves the anchor along
+            return m, ok
 
         for m in joined:
             if self.whole(levels(m), start):
                 whole.append(m)
                 if reach(m):
-                    return m, True
+                    return chosen(m, True)
                 if len(whole) == TOP_K:
                     break
         for m in joined[:TOP_K]:
             if reach(m):
-                return m, True
-        return (whole[0] if whole else joined[0]), False
+                return chosen(m, True)
+        return chosen(whole[0] if whole else joined[0], False)
 
     def first(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
         """The level's first window (across, window) and its log-probabilities; whether it is completable."""
@@ -272,7 +281,7 @@ class Stitcher:
         return joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2), ok
 
     def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
-        self.anchor, self.length = 0, length
+        self.anchor, self.length, self.picked_path = 0, length, None
         level, level_lp, _ = self.first(cond, mixed)
         while level.shape[1] < length:
             level, level_lp, ok = self.extend(level, level_lp, cond, mixed)
