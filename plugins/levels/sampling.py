@@ -211,21 +211,18 @@ class Stitcher:
         result = check(level[:, self.anchor:self.length], self.physics, trace=self.physics.model == "mario")
         return result.passed, result.path
 
-    def advance(self, level: np.ndarray, completable: bool) -> None:
+    def advance(self, level: np.ndarray, path: list | None) -> None:
         """Moves the anchor on, so the test looks at about REACH_WINDOWS windows: to the last column
         before them where the path found stands where the checker would put Mario in a level that
         began there (so a pass from there is a pass from the start). Without such a path (or for
-        other physics models), the anchor is the start of the last REACH_WINDOWS windows."""
+        other physics models), the anchor is the start of the last REACH_WINDOWS windows. `path`:
+        the one the pick's test found from the anchor, None when the level is not completable."""
         if self.physics is None or level.shape[1] - self.anchor <= REACH_WINDOWS * self.window:
             return
         limit = level.shape[1] - REACH_WINDOWS * self.window
-        if not completable or self.physics.model != "mario":
+        if path is None or self.physics.model != "mario":
             self.anchor = limit
             return
-        path = self.picked_path
-        if path is None or level.shape[1] > self.length:  # the last step checked a cut level
-            path = check(level[:, self.anchor:], self.physics, trace=True).path
-        path = path or []
         solid = self.physics.solid_map[level]
         for r, c in reversed(path):
             c += self.anchor
@@ -234,11 +231,11 @@ class Stitcher:
                 return
         self.anchor = limit
 
-    def pick(self, joined: list[int], levels, start: int) -> tuple[int, bool]:
+    def pick(self, joined: list[int], levels, start: int) -> tuple[int, list | None]:
         """The first of `joined` (likeliest first) with whole structures that keeps the end of the
         level completable, testing at most TOP_K; else the likeliest completable; else the likeliest
-        whole one. Candidates are looked at in order and only as far as needed. Also: whether the
-        one picked keeps the level completable."""
+        whole one. Candidates are looked at in order and only as far as needed. Also: the path
+        the test found through the one picked, or None when it does not keep the level completable."""
         whole, reaches, paths = [], {}, {}
 
         def reach(m: int) -> bool:
@@ -246,9 +243,8 @@ class Stitcher:
                 reaches[m], paths[m] = self.reach(levels(m))
             return reaches[m]
 
-        def chosen(m: int, ok: bool) -> tuple[int, bool]:
-            self.picked_path = paths.get(m) if ok else None  # the path `advance` moves the anchor along
-            return m, ok
+        def chosen(m: int, ok: bool) -> tuple[int, list | None]:
+            return m, ((paths.get(m) or []) if ok else None)
 
         for m in joined:
             if self.whole(levels(m), start):
@@ -262,14 +258,15 @@ class Stitcher:
                 return chosen(m, True)
         return chosen(whole[0] if whole else joined[0], False)
 
-    def first(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The level's first window (across, window) and its log-probabilities; whether it is completable."""
+    def first(self, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The level's first window (across, window) and its log-probabilities."""
         grids, logp, _ = self.candidates(cond, mixed)
-        m, ok = self.pick(list(range(len(grids))), lambda i: grids[i], 0)
-        return grids[m], logp[m], ok
+        m, _ = self.pick(list(range(len(grids))), lambda i: grids[i], 0)
+        return grids[m], logp[m]
 
-    def extend(self, level: np.ndarray, level_lp: np.ndarray, cond, mixed: bool) -> tuple[np.ndarray, np.ndarray, bool]:
-        """`level` with one more half window appended, and whether it stays completable."""
+    def extend(self, level: np.ndarray, level_lp: np.ndarray, cond, mixed: bool
+               ) -> tuple[np.ndarray, np.ndarray, list | None]:
+        """`level` with one more half window appended, and the path through it (None: not completable)."""
         overlap = self.window - max(1, self.window // 2)
         grids, logp, grouped = self.candidates(cond, mixed)
         tail = level[:, -overlap:]  # (across, overlap)
@@ -277,15 +274,15 @@ class Stitcher:
         score = grouped[:, tail, rows, cols].sum(axis=(1, 2))  # log p(overlap | candidate), (M,)
         order = np.argsort(-score, kind="stable").tolist()
         joined = lambda i: np.concatenate([level, grids[i][:, overlap:]], axis=1)  # noqa: E731
-        m, ok = self.pick(order, joined, level.shape[1] - overlap)
-        return joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2), ok
+        m, path = self.pick(order, joined, level.shape[1] - overlap)
+        return joined(m), np.concatenate([level_lp, logp[m][:, :, overlap:]], axis=2), path
 
     def level(self, cond, length: int, mixed: bool = False) -> np.ndarray:
-        self.anchor, self.length, self.picked_path = 0, length, None
-        level, level_lp, _ = self.first(cond, mixed)
+        self.anchor, self.length = 0, length
+        level, level_lp = self.first(cond, mixed)
         while level.shape[1] < length:
-            level, level_lp, ok = self.extend(level, level_lp, cond, mixed)
-            self.advance(level, ok)
+            level, level_lp, path = self.extend(level, level_lp, cond, mixed)
+            self.advance(level, path)
         level, level_lp = level[:, :length], level_lp[:, :, :length]
         if self.layout == "horizontal":
             level = decoding.finish_level(level, level_lp, self.windows.rules)
