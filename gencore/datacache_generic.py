@@ -77,12 +77,6 @@ def _inputs(domain, source: str | None, options: dict[str, Any]) -> tuple[Path, 
     return root, files + sorted(p for p in extra if p not in files)
 
 
-def worth_caching(domain, source: str | None, options: dict[str, Any]) -> bool:
-    """--cache auto for a domain without a `stream` hook: the files `load` reads are large."""
-    found = _inputs(domain, source, options)
-    return found is not None and sum(p.stat().st_size for p in found[1]) >= AUTO_MIN_SOURCE_BYTES
-
-
 def _code_files(domain) -> list[Path]:
     """The domain package's Python files: a changed `load` must not meet an old cache."""
     package = sys.modules[type(domain).__module__.split(".")[0]]
@@ -91,10 +85,12 @@ def _code_files(domain) -> list[Path]:
     return sorted(Path(package.__file__).parent.rglob("*.py"))
 
 
-def load(domain, source: str | None, options: dict[str, Any], local_rank: int = 0) -> LoadedData | None:
-    """The data of `source` through the cache, or None when the cache cannot hold it."""
+def load(domain, source: str | None, options: dict[str, Any], local_rank: int = 0,
+         min_bytes: int = 0) -> LoadedData | None:
+    """The data of `source` through the cache, or None when the cache cannot hold it or its files
+    fill less than `min_bytes` on disk (--cache auto: AUTO_MIN_SOURCE_BYTES)."""
     found = _inputs(domain, source, options)
-    if found is None:
+    if found is None or (min_bytes and sum(p.stat().st_size for p in found[1]) < min_bytes):
         return None
     root, files = found
     from gencore import __version__

@@ -99,9 +99,8 @@ def load(domain: Domain, source: str | None, options: dict[str, Any], cache: str
     if stream is None and cache != "off":
         from gencore import datacache_generic
 
-        if cache == "auto" and not datacache_generic.worth_caching(domain, source, options):
-            return domain.load(source, options)
-        cached = datacache_generic.load(domain, source, options, dist.local_rank)
+        least = datacache_generic.AUTO_MIN_SOURCE_BYTES if cache == "auto" else 0
+        cached = datacache_generic.load(domain, source, options, dist.local_rank, least)
         return domain.load(source, options) if cached is None else cached
     if stream is None:
         return domain.load(source, options)
