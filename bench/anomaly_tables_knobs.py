@@ -8,6 +8,7 @@
 
     python bench/anomaly_tables_knobs.py --out knobs                              # trains 42 runs
     python bench/anomaly_tables_knobs.py --out knobs --suite suite --only iris    # reuse the suite's seed-0 runs
+    python bench/anomaly_tables_knobs.py --out knobs --summarise                  # the table of the JSON in knobs
 """
 from __future__ import annotations
 
@@ -123,7 +124,11 @@ def main() -> None:
     parser.add_argument("--suite", type=Path, default=None,
                         help="an anomaly_suite.py --out folder whose seed-0 default runs to reuse, e.g. --suite suite")
     parser.add_argument("--only", default=None, help="only these tables, e.g. --only iris,wine")
+    parser.add_argument("--summarise", action="store_true", help="print the table of the JSON already in --out")
     args = parser.parse_args()
+    if args.summarise:
+        show(json.loads((args.out / "anomaly_tables_knobs.json").read_text()))
+        return
     from gencore import console
 
     console.settings.quiet = True
