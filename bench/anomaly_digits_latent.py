@@ -81,6 +81,9 @@ def show(folders: dict[int, Path]) -> None:
     print("  8x8 LODO mean %.3f, worst %.3f" % summary(small, picks))
     print(f"pick on all ten 8x8 classes: latent {default[0]}, {default[1]}; on 28x28 (confirmation): "
           "mean %.3f, worst %.3f" % summary(large, dict.fromkeys(CLASSES, default)))
+    for k in measured:
+        print(f"28x28 held-out {k}, mean pairing AUC of ratio (the images default): "
+              + ", ".join(f"latent {latent} {class_mean(large, k, (latent, 'ratio')):.3f}" for latent in large))
 
 
 def main() -> None:
