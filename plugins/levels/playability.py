@@ -94,7 +94,7 @@ def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
 def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     import numpy as np
 
-    from .mario import hazard_map, piranhas, reach
+    from .mario import dead_ends, hazard_map, piranhas, reach
 
     g = np.asarray(grid, dtype=np.int64)
     if g.ndim != 2 or not g.size:
@@ -102,10 +102,17 @@ def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     parent: dict | None = {} if trace else None
     hazard = hazard_map(g, physics.enemy_map, physics.cannon_top, physics.pipe_top, physics.margin)
     deadly = piranhas(g, physics.enemy_map, physics.pipe_top) if physics.margin else None
-    passed, furthest = reach(physics.solid_map[g], hazard, parent, physics.margin, deadly)
+    graph: dict | None = {} if physics.margin else None  # the margin also wants no dead end ahead
+    passed, furthest = reach(physics.solid_map[g], hazard, parent, physics.margin, deadly, graph)
+    ahead = None
+    if passed and graph is not None:
+        stuck = dead_ends(graph)
+        if len(stuck):  # fails where the furthest dead end is, so repair works there
+            passed, ahead = False, (int(stuck[-1, 0]), int(stuck[-1, 1]))
+            furthest = ahead[1]
     path = None
     if trace:
-        ahead = max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
+        ahead = ahead or max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
         path = _path(parent, ahead)
     return Result(passed, furthest, g.shape[1], path)
 
