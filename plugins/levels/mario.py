@@ -357,17 +357,6 @@ def reach(solid: np.ndarray, hazard: np.ndarray, parent: dict | None = None, mar
     return furthest == w - 1, furthest
 
 
-def _closure(seed: np.ndarray, src: np.ndarray, dst: np.ndarray, backward: bool = False) -> np.ndarray:
-    """`seed` (N,) bool grown along the moves src -> dst (or against them, `backward`)."""
-    grown = seed.copy()
-    a, b = (dst, src) if backward else (src, dst)
-    while True:
-        new = grown[a] & ~grown[b]
-        if not new.any():
-            return grown
-        grown[b[new]] = True
-
-
 def _stomps(graph: dict, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Moves through the enemies in Mario's way (src, dst keys): from a cell with enemies just
     right of it, to where he lands past them. Goombas walk and can be stomped; only the terrain
@@ -414,21 +403,30 @@ def dead_ends(graph: dict, backstep: int = DEAD_END_BACKSTEP) -> np.ndarray:
         back_to[ok] = walk_back[back_to[ok]]
         has = np.flatnonzero(back_to >= 0)
         lo = np.searchsorted(jump_src, back_to[has], "left")
-        hi = np.searchsorted(jump_src, back_to[has], "right")
-        run_src = np.repeat(start[has], hi - lo)
-        run_dst = jump_dst[np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist())] or
-                                          [np.zeros(0, np.int64)])]
+        count = np.searchsorted(jump_src, back_to[has], "right") - lo
+        run_src = np.repeat(start[has], count)
+        run_dst = jump_dst[np.arange(count.sum()) - np.repeat(np.cumsum(count) - count - lo, count)]
         past = run_dst % w > run_src % w
         moves.append((run_src[past], run_dst[past]))
     src, dst = (np.concatenate(part) for part in zip(*moves))
-    seed = np.zeros(n, bool)
-    seed[graph["start"]] = True
-    ahead = _closure(seed, src, dst)
-    goal = np.zeros(n, bool)
-    goal[np.arange(rows) * w + w - 1] = True
-    on = _closure(goal, src, dst, backward=True)
+    # every move ends in a column right of where it starts: one pass over the columns closes them
+    order = np.argsort(src % w, kind="stable")
+    src, dst = src[order], dst[order]
+    bounds = np.searchsorted(src % w, np.arange(w + 1))
+    ahead = np.zeros(n, bool)
+    ahead[graph["start"]] = True
+    for c in range(w):  # forward from the start
+        s, d = src[bounds[c]:bounds[c + 1]], dst[bounds[c]:bounds[c + 1]]
+        ahead[d[ahead[s]]] = True
+    on = np.zeros(n, bool)
+    on[np.arange(rows) * w + w - 1] = True
+    for c in range(w - 1, -1, -1):  # backward from the last column
+        s, d = src[bounds[c]:bounds[c + 1]], dst[bounds[c]:bounds[c + 1]]
+        on[s[on[d]]] = True
     keys = np.flatnonzero(ahead & ~on)
     cells = np.stack([keys // w - SKY, keys % w], axis=1)
+    if not len(cells):
+        return cells
     # only the terrain makes a dead end: not one beside an enemy (they walk, and are stomped)
     near = np.zeros((rows + 2, w + 6), bool)  # hazards, padded: (row - 2 + SKY, col - 2 + 2) ...
     near[SKY + 2:, 2:w + 2] = graph["hazard"]
@@ -437,6 +435,8 @@ def dead_ends(graph: dict, backstep: int = DEAD_END_BACKSTEP) -> np.ndarray:
         for dc in range(-2, 4):
             foe |= near[cells[:, 0] + SKY + 2 + dr, cells[:, 1] + 2 + dc]
     cells = cells[~foe]
+    if not len(cells):
+        return cells
     # ... and a stretch of floor Mario runs along into it, not a dip he hops in and out of
     stuck = np.zeros((rows, w + 2), bool)
     stuck[cells[:, 0] + SKY, cells[:, 1] + 1] = True

@@ -286,8 +286,9 @@ def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any]
 def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], max_local: int = 60) -> list[list[int]]:
     """Make a level completable, changing little: fill the pits, then lay a stepping block, then
     remove the enemies, then the blocks hanging over the way, then clear the walls just past the
-    furthest column reached (structures that lose their support go whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
-    a new grid."""
+    furthest column reached (structures that lose their support go whole); as a last resort, lay a
+    floor with a clear row above it, and if a dead end (margin mode) is left on the blocks above
+    it, clear them too, which always works. Returns a new grid."""
     grid = [list(row) for row in grid]
     height, width = len(grid), len(grid[0])
     for _ in range(max_local):
@@ -307,4 +308,10 @@ def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], ma
         if not solid[grid[height - 1][c]]:
             grid[height - 1][c] = meta_idx["ground"]
     remove_malformed(grid, meta_idx)  # structures whose support went
+    if not check(grid, physics).passed:  # a dead end left on the blocks above: the floor alone
+        for r in range(height - 1):
+            for c in range(width):
+                if solid[grid[r][c]]:
+                    clear(grid, r, c, meta_idx)
+        remove_malformed(grid, meta_idx)
     return grid
