@@ -32,7 +32,9 @@ player) can lose. It keeps a safety margin on top of the rules above:
   columns from its take-off;
 - a jump may not land on a lone block with open air over a pit beside it (or at the level's
   end): the floor there must be 2 tiles wide;
-- a Piranha Plant is a hazard, and no jump may pass through it (it cannot be stomped).
+- a Piranha Plant is a hazard, and no jump may pass through it (it cannot be stomped);
+- no dead end (`dead_ends`): no stretch of DEAD_END_FLOOR tiles of floor Mario gets to going
+  forward from which only turning back further than a run-up leads on.
 
 Real levels need not pass it: it is a test for sampled levels, not a model of the game.
 """
