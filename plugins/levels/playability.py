@@ -112,6 +112,9 @@ def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
             furthest = ahead[1]
     path = None
     if trace:
+        if ahead is not None and ahead not in parent:  # a search that stopped at the end: once more, whole
+            parent = {}
+            reach(physics.solid_map[g], hazard, parent, physics.margin, deadly, {"whole": True})
         ahead = ahead or max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
         path = _path(parent, ahead)
     return Result(passed, furthest, g.shape[1], path)
