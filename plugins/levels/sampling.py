@@ -371,15 +371,16 @@ def _levels(windows: Windows, meta, conditions, n: int, length: int | None, play
         cond = None if conditions is None else conditions[i]
         grid = stitcher.level(cond, target, mixed)
         if playable:
-            tries = 0
-            while not check(grid, physics).passed and tries < RETRIES:
+            tries, passed = 0, check(grid, physics).passed
+            while not passed and tries < RETRIES:
                 tries += 1
                 grid = stitcher.level(cond, target, mixed)
+                passed = check(grid, physics).passed
             retried += tries
-            if not check(grid, physics).passed:
+            if not passed:
                 grid = np.array(repair(grid.tolist(), physics, stitcher.idx), dtype=np.uint8)
                 repaired += 1
-            assert check(grid, physics).passed, "repair must make every level completable"
+                assert check(grid, physics).passed, "repair must make every level completable"
         out.append(from_progress(grid, meta["layout"]))
     if playable:
         console.info(f"--playable: {len(out)} levels, {len(out) - repaired} completable as generated "
