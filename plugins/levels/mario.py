@@ -325,8 +325,8 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
     h, w = solid.shape
     cells, feet, runup = table["cells"], table["feet"], table["runup"]
     offsets, sweeps, step_sweep = table["offsets"], table["sweeps"], table["step_sweep"]
-    pad_x = int(np.abs(cells[..., 0]).max()) + 2
-    padded = np.full((SKY + h + int(cells[..., 1].max()) + 2, w + 2 * pad_x), FREE, dtype=np.int8)
+    pad_x, pad_y = _reach_extent(margin)
+    padded = np.full((SKY + h + pad_y, w + 2 * pad_x), FREE, dtype=np.int8)
     padded[:, :pad_x] = SOLID
     padded[:, pad_x + w:] = SOLID
     padded[SKY:SKY + h, pad_x:pad_x + w] = solid
@@ -376,15 +376,25 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
             out.append([[t] if good else [] for t, good in zip(to[:, 0].tolist(), ok[:, 0].tolist())])
             continue
         # each cell's distinct targets (their order within a cell does not change what is found)
-        pairs = np.unique((np.arange(n)[:, None] * n + to)[ok])
+        pairs = np.sort((np.arange(n)[:, None] * n + to)[ok])  # (np.unique hashes: 10x slower here)
+        distinct = np.ones(len(pairs), bool)
+        distinct[1:] = pairs[1:] != pairs[:-1]
+        pairs = pairs[distinct]
         bounds = np.searchsorted(pairs, np.arange(n + 1) * n).tolist()
         found = (pairs % n).tolist()
         out.append([found[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
     return out
 
 
+@lru_cache(maxsize=2)
+def _reach_extent(margin: bool) -> tuple[int, int]:
+    """Columns of padding either side of a level, and rows below it, that any arc stays inside."""
+    cells = arc_table(margin)["cells"]
+    return int(np.abs(cells[..., 0]).max()) + 2, int(cells[..., 1].max()) + 2
+
+
 _STOPS: dict[tuple[bool, int], dict[bytes, bytes]] = {(m, d): {} for m in (False, True) for d in (1, -1)}
-STOPS_KEPT = 50_000  # neighbourhoods remembered per mode and direction (about 0.8 kB each)
+STOPS_KEPT = 20_000  # neighbourhoods remembered per mode and direction (about 0.8 kB each; a command meets ~1,000)
 
 
 def _stops(around: np.ndarray, sweeps: np.ndarray, step_sweep: np.ndarray, memo: dict[bytes, bytes]
@@ -395,7 +405,8 @@ def _stops(around: np.ndarray, sweeps: np.ndarray, step_sweep: np.ndarray, memo:
     so each is worked out once (`memo`: its bytes -> the answer's)."""
     if len(memo) > STOPS_KEPT:
         memo.clear()
-    keys = [row.tobytes() for row in around]
+    flat, size = around.tobytes(), around.shape[1]
+    keys = [flat[i:i + size] for i in range(0, len(flat), size)]
     new = list(dict.fromkeys(k for k in keys if k not in memo))
     if new:
         fresh = np.frombuffer(b"".join(new), dtype=np.int8).reshape(len(new), -1)  # (m, U + 1)
