@@ -402,12 +402,13 @@ def _stops(around: np.ndarray, sweeps: np.ndarray, step_sweep: np.ndarray, memo:
     """For each cell's neighbourhood `around` (n, U + 1), the step at which each arc of
     `step_sweep` (A, S + 1) first meets a tile that is not free, and that tile's kind: (n, A)
     each. Neighbourhoods repeat along a level and from one check of a stitched level to the next,
-    so each is worked out once (`memo`: its bytes -> the answer's)."""
-    if len(memo) > STOPS_KEPT:
-        memo.clear()
+    so each is worked out once (`memo`: its bytes -> the answer's; read once per cell, so a
+    check in another thread that clears it changes nothing here)."""
     flat, size = around.tobytes(), around.shape[1]
     keys = [flat[i:i + size] for i in range(0, len(flat), size)]
-    new = list(dict.fromkeys(k for k in keys if k not in memo))
+    known = [memo.get(k) for k in keys]
+    new = list(dict.fromkeys(k for k, answer in zip(keys, known) if answer is None))
+    fresh_answers: dict[bytes, bytes] = {}
     if new:
         fresh = np.frombuffer(b"".join(new), dtype=np.int8).reshape(len(new), -1)  # (m, U + 1)
         swept = fresh.take(sweeps[:, 0], axis=1)  # (m, V): the worst tile each sweep meets
@@ -417,6 +418,10 @@ def _stops(around: np.ndarray, sweeps: np.ndarray, step_sweep: np.ndarray, memo:
         first = (step != FREE).argmax(axis=2)  # (m, A)
         kind = np.take_along_axis(step, first[..., None], axis=2)[..., 0]
         answers = np.stack([first, kind], axis=1).astype(np.int8)  # (m, 2, A)
-        memo.update(zip(new, (a.tobytes() for a in answers)))
-    both = np.frombuffer(b"".join([memo[k] for k in keys]), dtype=np.int8).reshape(len(keys), 2, -1)
+        fresh_answers = dict(zip(new, (a.tobytes() for a in answers)))
+        if len(memo) > STOPS_KEPT:
+            memo.clear()
+        memo.update(fresh_answers)
+    known = [answer if answer is not None else fresh_answers[k] for k, answer in zip(keys, known)]
+    both = np.frombuffer(b"".join(known), dtype=np.int8).reshape(len(keys), 2, -1)
     return both[:, 0].astype(np.int64), both[:, 1]
