@@ -199,7 +199,7 @@ def _landing(solid: np.ndarray, hazard: np.ndarray) -> np.ndarray:
     rest = first_solid - 1  # the free cell on top of it
     hazard_at = np.zeros((SKY + h, w), bool)
     hazard_at[SKY:] = hazard
-    resting_hazard = np.take_along_axis(hazard_at, np.clip(rest + SKY, 0, SKY + h - 1), axis=0) & (rest >= 0)
+    resting_hazard = np.take_along_axis(hazard_at, _clamp(rest + SKY, 0, SKY + h - 1), axis=0) & (rest >= 0)
     ok = (rows <= rest) & (first_solid < h) & ~resting_hazard
     return np.where(ok, rest, NO)
 
@@ -360,8 +360,9 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
         fr = rows[:, None] + arc_feet[arc, last, 1]
         fc = cols[:, None] + d * arc_feet[arc, last, 0]
         if margin:  # land near enough, on a safe floor; the highest jumps on a wide one
-            lr = land[np.clip(fr, -SKY, h - 1) + SKY, np.clip(fc, 0, w - 1)]
-            at = np.clip(lr, 0, h - 1), np.clip(fc, 0, w - 1)
+            col = _clamp(fc, 0, w - 1)
+            lr = land[_clamp(fr, -SKY, h - 1) + SKY, col]
+            at = _clamp(lr, 0, h - 1), col
             ok &= (lr != NO) & (np.abs(fc - cols[:, None]) <= MARGIN_LEAP) & safe[at]
             ok &= (lr >= rows[:, None] - MARGIN_RISE) | wide[at] & (room >= MARGIN_RUNWAY) & \
                 (lr >= rows[:, None] - MARGIN_RISE_WIDE)
@@ -369,9 +370,10 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
     n, out = len(rows), []
     for tr, tc, ok in targets:
         ok = ok & (tc >= 0) & (tc < w) & (tr >= -SKY) & (tr < h)
-        lr = np.where(ok, land[np.clip(tr, -SKY, h - 1) + SKY, np.clip(tc, 0, w - 1)], NO)
+        col = _clamp(tc, 0, w - 1)
+        lr = np.where(ok, land[_clamp(tr, -SKY, h - 1) + SKY, col], NO)
         ok &= lr != NO
-        to = node[np.clip(lr, -1, h - 1) + 1, np.clip(tc, 0, w - 1)]  # (n, k)
+        to = node[_clamp(lr, -1, h - 1) + 1, col]  # (n, k)
         if to.shape[1] == 1:  # a walk: one target at most
             out.append([[t] if good else [] for t, good in zip(to[:, 0].tolist(), ok[:, 0].tolist())])
             continue
@@ -384,6 +386,11 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
         found = (pairs % n).tolist()
         out.append([found[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
     return out
+
+
+def _clamp(a: np.ndarray, low: int, high: int) -> np.ndarray:
+    """np.clip for the checker's small index arrays (np.clip's own checks cost more than the work)."""
+    return np.minimum(np.maximum(a, low), high)
 
 
 @lru_cache(maxsize=2)
