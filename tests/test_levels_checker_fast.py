@@ -96,8 +96,8 @@ def real_levels() -> dict[str, np.ndarray]:
 
 
 def test_searches_on_real_levels_are_main_s_with_a_cold_or_warm_memory():
-    mario._STOPS[False, 1].clear()  # a cold start, then everything remembered from it
-    mario._STOPS[True, 1].clear()
+    mario._LANDINGS[False, 1].clear()  # a cold start, then everything remembered from it
+    mario._LANDINGS[True, 1].clear()
     levels = real_levels()
     cold = searches(levels)
     assert sum(s[2] for s in cold) > 20 and sum(not s[2] for s in cold) > 20  # both answers occur
@@ -113,8 +113,8 @@ def test_random_maps_search_the_same_cold_and_warm():
         for solid, hazard in random_maps(30, seed=1):
             parent: dict = {}
             first.append((mario.reach(solid, hazard, parent, margin), parent))
-        mario._STOPS[margin, 1].clear()
-        mario._STOPS[margin, -1].clear()
+        mario._LANDINGS[margin, 1].clear()
+        mario._LANDINGS[margin, -1].clear()
         for (solid, hazard), (result, parent) in zip(random_maps(30, seed=1), first):
             again: dict = {}
             assert mario.reach(solid, hazard, again, margin) == result and list(again.items()) == list(parent.items())

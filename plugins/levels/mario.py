@@ -323,8 +323,7 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
     per cell of the distinct cells it reaches."""
     table = arc_table(margin)
     h, w = solid.shape
-    cells, feet, runup = table["cells"], table["feet"], table["runup"]
-    offsets, sweeps, step_sweep = table["offsets"], table["sweeps"], table["step_sweep"]
+    offsets = table["offsets"]
     pad_x, pad_y = _reach_extent(margin)
     padded = np.full((SKY + h + pad_y, w + 2 * pad_x), FREE, dtype=np.int8)
     padded[:, :pad_x] = SOLID
@@ -337,48 +336,43 @@ def _moves(solid: np.ndarray, hazard: np.ndarray, land: np.ndarray, rows: np.nda
         wide, safe = wide_floor(solid), safe_floor(solid, land)
     support = np.vstack([solid[1:], np.zeros((1, w), bool)])
     runway = _runways(~solid & support, max(RUNUPS) + 1)  # enemies on the way are stomped
-    steps = cells.shape[1]
     # Negative rows index from the bottom, as numpy does: a cell on row -1 reads the bottom row's
     # solidity when it walks and has no runway there (the bottom row is never a floor).
-    targets = []  # per kind: (n, k) rows and columns, and which are moves
+    n = len(rows)
+    targets = []  # per kind: the cell each move starts from, the row and column it ends in, whether allowed
     for dc in (-1, 1):  # walking
         cc = cols + dc
         ok = (cc >= 0) & (cc < w)
         ok[ok] &= ~solid[rows[ok], cc[ok]] & ~hazard[rows[ok], cc[ok]]
-        targets.append((rows[:, None], cc[:, None], ok[:, None]))
+        targets.append((np.arange(n), rows, cc, ok))
     for d in (1, -1):
-        sel = np.flatnonzero(runup <= (max(RUNUPS) if d == 1 else 0))
-        arc_feet = feet[sel]  # (A, S, 2)
-        around = np.full((len(rows), len(offsets) + 1), END, dtype=np.int8)  # (n, U + 1)
+        around = np.full((n, len(offsets) + 1), END, dtype=np.int8)  # (n, U + 1)
         reach_at = offsets[:, 1] * padded.shape[1] + d * offsets[:, 0]  # (U,) flat
         around[:, :-1] = padded.take(((rows + SKY) * padded.shape[1] + cols + pad_x)[:, None] + reach_at[None])
-        first, kind = _stops(around, sweeps, step_sweep[sel], _STOPS[margin, d])  # (n, A) each
-        room = runway[d][rows, cols][:, None] - 1
-        ok = (first > 0) & (kind != DEATH) & (runup[sel][None] <= room)
-        last = np.minimum(first - 1, steps - 1)
-        arc = np.broadcast_to(np.arange(len(sel))[None], last.shape)
-        fr = rows[:, None] + arc_feet[arc, last, 1]
-        fc = cols[:, None] + d * arc_feet[arc, last, 0]
+        cell, dx, dy, need = _landings(around, table, d, _LANDINGS[margin, d])  # (m,) each
+        room = runway[d][rows, cols] - 1  # (n,)
+        ok = need <= room[cell]
+        fr, fc = rows[cell] + dy, cols[cell] + d * dx
         if margin:  # land near enough, on a safe floor; the highest jumps on a wide one
             col = _clamp(fc, 0, w - 1)
             lr = land[_clamp(fr, -SKY, h - 1) + SKY, col]
             at = _clamp(lr, 0, h - 1), col
-            ok &= (lr != NO) & (np.abs(fc - cols[:, None]) <= MARGIN_LEAP) & safe[at]
-            ok &= (lr >= rows[:, None] - MARGIN_RISE) | wide[at] & (room >= MARGIN_RUNWAY) & \
-                (lr >= rows[:, None] - MARGIN_RISE_WIDE)
-        targets.append((fr, fc, ok))
-    n, out = len(rows), []
-    for tr, tc, ok in targets:
+            ok &= (lr != NO) & (np.abs(dx) <= MARGIN_LEAP) & safe[at]
+            ok &= (lr >= rows[cell] - MARGIN_RISE) | wide[at] & (room[cell] >= MARGIN_RUNWAY) & \
+                (lr >= rows[cell] - MARGIN_RISE_WIDE)
+        targets.append((cell, fr, fc, ok))
+    out = []
+    for walk, (cell, tr, tc, ok) in zip((True, True, False, False), targets):
         ok = ok & (tc >= 0) & (tc < w) & (tr >= -SKY) & (tr < h)
         col = _clamp(tc, 0, w - 1)
         lr = np.where(ok, land[_clamp(tr, -SKY, h - 1) + SKY, col], NO)
         ok &= lr != NO
-        to = node[_clamp(lr, -1, h - 1) + 1, col]  # (n, k)
-        if to.shape[1] == 1:  # a walk: one target at most
-            out.append([[t] if good else [] for t, good in zip(to[:, 0].tolist(), ok[:, 0].tolist())])
+        to = node[_clamp(lr, -1, h - 1) + 1, col]
+        if walk:  # one target per cell at most
+            out.append([[t] if good else [] for t, good in zip(to.tolist(), ok.tolist())])
             continue
         # each cell's distinct targets (their order within a cell does not change what is found)
-        pairs = np.sort((np.arange(n)[:, None] * n + to)[ok])  # (np.unique hashes: 10x slower here)
+        pairs = np.sort((cell * n + to)[ok])  # (np.unique hashes: 10x slower here)
         distinct = np.ones(len(pairs), bool)
         distinct[1:] = pairs[1:] != pairs[:-1]
         pairs = pairs[distinct]
@@ -400,35 +394,49 @@ def _reach_extent(margin: bool) -> tuple[int, int]:
     return int(np.abs(cells[..., 0]).max()) + 2, int(cells[..., 1].max()) + 2
 
 
-_STOPS: dict[tuple[bool, int], dict[bytes, bytes]] = {(m, d): {} for m in (False, True) for d in (1, -1)}
-STOPS_KEPT = 20_000  # neighbourhoods remembered per mode and direction (about 0.8 kB each; a command meets ~1,000)
+_LANDINGS: dict[tuple[bool, int], dict[bytes, bytes]] = {(m, d): {} for m in (False, True) for d in (1, -1)}
+LANDINGS_KEPT = 20_000  # neighbourhoods remembered per mode and direction (under 1 kB each; a command meets ~2,000)
 
 
-def _stops(around: np.ndarray, sweeps: np.ndarray, step_sweep: np.ndarray, memo: dict[bytes, bytes]
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """For each cell's neighbourhood `around` (n, U + 1), the step at which each arc of
-    `step_sweep` (A, S + 1) first meets a tile that is not free, and that tile's kind: (n, A)
-    each. Neighbourhoods repeat along a level and from one check of a stitched level to the next,
-    so each is worked out once (`memo`: its bytes -> the answer's; read once per cell, so a
-    check in another thread that clears it changes nothing here)."""
+def _landings(around: np.ndarray, table: dict[str, np.ndarray], d: int, memo: dict[bytes, bytes]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the jumps (direction `d`) from each cell with the neighbourhood `around` (n, U + 1)
+    come down: each distinct end once, as (dx, dy) from the cell, with the least run-up (tiles)
+    an arc that ends there needs. Arcs that meet a deadly tile or cannot leave the cell are left
+    out. Returns (m,) arrays: the cell (0..n-1), dx, dy, run-up. Neighbourhoods repeat along a
+    level and from one check of a stitched level to the next, so each is worked out once (`memo`:
+    its bytes -> its ends' bytes; read once per cell, so a check in another thread that clears it
+    changes nothing here)."""
     flat, size = around.tobytes(), around.shape[1]
     keys = [flat[i:i + size] for i in range(0, len(flat), size)]
     known = [memo.get(k) for k in keys]
-    new = list(dict.fromkeys(k for k, answer in zip(keys, known) if answer is None))
-    fresh_answers: dict[bytes, bytes] = {}
+    new = list(dict.fromkeys(k for k, ends in zip(keys, known) if ends is None))
+    fresh_ends: dict[bytes, bytes] = {}
     if new:
+        sel = np.flatnonzero(table["runup"] <= (max(RUNUPS) if d == 1 else 0))
+        sweeps, feet = table["sweeps"], table["feet"][sel]  # feet: (A, S, 2)
         fresh = np.frombuffer(b"".join(new), dtype=np.int8).reshape(len(new), -1)  # (m, U + 1)
         swept = fresh.take(sweeps[:, 0], axis=1)  # (m, V): the worst tile each sweep meets
         for j in range(1, sweeps.shape[1]):  # one maximum per cell (numpy reduces a short last axis slowly)
             np.maximum(swept, fresh.take(sweeps[:, j], axis=1), out=swept)
-        step = swept.take(step_sweep, axis=1)  # (m, A, S + 1)
-        first = (step != FREE).argmax(axis=2)  # (m, A)
-        kind = np.take_along_axis(step, first[..., None], axis=2)[..., 0]
-        answers = np.stack([first, kind], axis=1).astype(np.int8)  # (m, 2, A)
-        fresh_answers = dict(zip(new, (a.tobytes() for a in answers)))
-        if len(memo) > STOPS_KEPT:
+        step = swept.take(table["step_sweep"][sel], axis=1)  # (m, A, S + 1)
+        first = (step != FREE).argmax(axis=2)  # (m, A): the first step that is not free, ...
+        kind = np.take_along_axis(step, first[..., None], axis=2)[..., 0]  # ... and what it meets
+        last = np.minimum(first - 1, feet.shape[1] - 1)
+        hood, arc = np.nonzero((first > 0) & (kind != DEATH))
+        end = feet[arc, last[hood, arc]]  # (v, 2)
+        ends = np.stack([end[:, 0], end[:, 1], table["runup"][sel][arc]], axis=1)
+        order = np.lexsort((ends[:, 2], ends[:, 1], ends[:, 0], hood))  # the least run-up first
+        hood, ends = hood[order], ends[order]
+        distinct = np.ones(len(hood), bool)
+        distinct[1:] = (hood[1:] != hood[:-1]) | (ends[1:, 0] != ends[:-1, 0]) | (ends[1:, 1] != ends[:-1, 1])
+        hood, packed = hood[distinct], ends[distinct].astype(np.int8).tobytes()
+        bounds = np.searchsorted(hood, np.arange(len(new) + 1)).tolist()
+        fresh_ends = {k: packed[3 * a:3 * b] for k, a, b in zip(new, bounds[:-1], bounds[1:])}
+        if len(memo) > LANDINGS_KEPT:
             memo.clear()
-        memo.update(fresh_answers)
-    known = [answer if answer is not None else fresh_answers[k] for k, answer in zip(keys, known)]
-    both = np.frombuffer(b"".join(known), dtype=np.int8).reshape(len(keys), 2, -1)
-    return both[:, 0].astype(np.int64), both[:, 1]
+        memo.update(fresh_ends)
+    known = [ends if ends is not None else fresh_ends[k] for k, ends in zip(keys, known)]
+    ends = np.frombuffer(b"".join(known), dtype=np.int8).reshape(-1, 3).astype(np.int64)
+    cell = np.repeat(np.arange(len(keys)), np.array(list(map(len, known))) // 3)
+    return cell, ends[:, 0], ends[:, 1], ends[:, 2]
