@@ -41,7 +41,8 @@ MAX_SKIP_WARNINGS = 20
 # transposition) fill; a rarer, longer metre is cut in fewer bars. On `trecento` the 8 windows in
 # 7/4, 8/4 and 9/4 (of 10,176) widened every item from 96 to 144 steps, and the samples in those
 # metres fell silent past step 96, where 99.9% of the training items hold only padding; the 115
-# windows reaching step 96 taught it (0 empty beats). 32 lies between (bench/results/midi_short_meters-*.log).
+# windows reaching step 96 taught that stretch (no empty beat in the samples of their metres).
+# 32 lies between (bench/results/midi_short_meters-trecento-empty-beats-before-2026-11-29.log).
 MIN_WIDE_WINDOWS = 32
 SHORT_NOTES_OK = 0.8  # with fewer of the notes lasting 2 steps or more, samples may hold 16th notes
 MONOPHONIC_SHARE = 0.1  # below this share of sounding steps with a chord, a corpus is one line (a melody)
