@@ -10,6 +10,8 @@ rounding (about 62 dB), and the unpacked fused pass exactly.
 """
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -89,6 +91,7 @@ class FusedDenoiser(nn.Module):
         self.spec = model.spec
         self.pack = pack
         self._packed: dict[tuple[int, ...], _Packed] = {}
+        self._packing = threading.Lock()  # passes may run side by side (gencore/denoising.py)
 
     @torch.no_grad()
     def forward(self, noisy: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -98,9 +101,10 @@ class FusedDenoiser(nn.Module):
         x = F.pad(noisy, (0, (-w) % m.multiple, 0, (-h) % m.multiple), mode="reflect")
         level = sigma.view(-1, 1, 1, 1).expand(x.shape[0], 1, *x.shape[-2:])
         stem_in = torch.cat([x, level], dim=1).to(m.stem.weight.dtype).contiguous(memory_format=torch.channels_last)
-        if stem_in.shape not in self._packed:
-            self._packed[stem_in.shape] = _Packed(m, stem_in.shape, self.pack)
-        net = self._packed[stem_in.shape]
+        with self._packing:
+            if stem_in.shape not in self._packed:
+                self._packed[stem_in.shape] = _Packed(m, stem_in.shape, self.pack)
+            net = self._packed[stem_in.shape]
         feat = net.conv(stem_in, m.stem)
         skips = []
         for blocks, down in zip(m.down_blocks, m.downs):
