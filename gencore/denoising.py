@@ -90,9 +90,9 @@ def _run_passes(model, passes: list[tuple[torch.Tensor, float]], device: torch.d
                 progress: Callable[[float], None] | None) -> list[torch.Tensor]:
     """Each (plane, sigma) through the model, tiled. On a CPU with several threads, the passes run
     side by side on worker threads that split the threads between them, rather than one after the
-    other with every thread on each convolution: at 2 threads, 6 passes took 0.54x the time and
-    0.67x the CPU (bench/results/denoise-speed-2026-11-29-*.log). The results are the same to the
-    bit. `progress` hears the share of pixels done."""
+    other with every thread on each convolution: at 2 threads on a loaded machine, 6 passes took
+    0.54x the time and 0.67x the CPU (bench/results/denoise-speed-2026-11-29-side-by-side-loaded.log).
+    The results are the same to the bit. `progress` hears the share of pixels done."""
     sizes = [plane.shape[-2] * plane.shape[-1] for plane, _ in passes]
     done, lock = [0.0] * len(passes), threading.Lock()
 
@@ -130,9 +130,9 @@ def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     """The model with channels-last weights (about 2x faster convolutions on CPUs), in bf16 when
     asked: bf16 weights rather than autocast save the casts and halve the memory traffic of the
     activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log). On a
-    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions
-    (gencore/models/denoiser_cpu.py): 0.75-0.82x the CPU time of the eager pass in interleaved
-    runs on a loaded machine (bench/results/denoise-speed-2026-11-29-fused-*.log)."""
+    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions and packs the
+    weights once per tile shape (gencore/models/denoiser_cpu.py): 0.64-0.88x the CPU time of the
+    eager pass in interleaved runs on a loaded machine (bench/results/denoise-speed-2026-11-29-*.log)."""
     from gencore.models.denoiser import Denoiser
     from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
 
@@ -148,7 +148,7 @@ def _opponent_passes(image: torch.Tensor, level: float) -> list[tuple[torch.Tens
     the luminance (the mean of R, G, B), red-blue and green-magenta centred on mid-grey. The
     green-magenta plane goes at half resolution (its 2x2 means, whose independent noise has half
     the std): a quarter of a pass, and on the colour development set it scored higher than at full
-    resolution (34.40 against 34.30 dB at sigma 25, bench/results/denoise-colour-dev-2026-11-29-*.log).
+    resolution (34.40 against 34.30 dB at sigma 25, bench/results/denoise-colour-dev-2026-11-29-half-plane.log).
     Red-blue carries detail that half resolution loses (34.20 with both planes halved)."""
     opp = torch.einsum("ij,jhw->ihw", OPPONENT.to(image), image)  # (3, H, W)
     green_magenta = F.avg_pool2d(opp[None, 2:3] + 0.5, 2, 2, ceil_mode=True)[0]  # (1, ceil(H/2), ceil(W/2))
