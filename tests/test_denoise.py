@@ -282,6 +282,30 @@ def test_colour_photo_costs_five_passes_and_a_quarter(monkeypatch):
         assert sorted(seen) == [(1, 32, 45)] + [(1, 63, 90)] * full, rule
 
 
+def test_passes_side_by_side_are_the_passes_in_turn():
+    """With two CPU threads a colour photo's passes run side by side on worker threads, one
+    thread each; the result is the same to the bit as the passes in turn, progress still ends at
+    1, and the caller keeps its thread count."""
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise
+
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.from_numpy(noisy_china()[1][:96, :128].transpose(2, 0, 1).astype(np.float32) / 255)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        in_turn = denoise(model, x, None, torch.device("cpu"))
+        torch.set_num_threads(2)
+        calls = []
+        side_by_side = denoise(model, x, None, torch.device("cpu"), progress=calls.append)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(in_turn, side_by_side)
+    assert len(calls) == 6 and calls[-1] == 1.0 and calls == sorted(calls)
+
+
 def test_a_run_names_its_colour_rule(tmp_path):
     """config.json's model.colour decides how a one-channel denoiser takes a colour photo:
     "opponent" runs the opponent planes alone (three passes, one at half resolution), "blend" adds
