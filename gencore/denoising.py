@@ -16,6 +16,7 @@ from gencore.archs.denoiser import COLOUR_RULES
 TILE = 512
 OVERLAP = 32
 WHOLE_MAX = 1024 * 1024  # images up to this many pixels go through in one piece
+SIDE_BY_SIDE = 2  # CPU passes run at once (`_run_passes`)
 
 
 def estimate_sigma(channel: torch.Tensor) -> float:
@@ -106,7 +107,8 @@ def _run_passes(model, passes: list[tuple[torch.Tensor, float]], device: torch.d
         return _tiled(model, plane, level, device, tile, overlap, None if progress is None else report)
 
     threads = torch.get_num_threads()
-    workers = min(len(passes), threads) if device.type == "cpu" else 1
+    # Two workers: the measured case; each more would add a whole pass's activations to the peak memory.
+    workers = min(len(passes), threads, SIDE_BY_SIDE) if device.type == "cpu" else 1
     if workers <= 1:
         return [one(index) for index in range(len(passes))]
 
