@@ -116,8 +116,11 @@ def _run_passes(model, passes: list[tuple[torch.Tensor, float]], device: torch.d
         torch.set_num_threads(threads // workers)  # this worker thread's share of the cores
         return one(index)
 
-    with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(on_worker, range(len(passes))))
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(on_worker, range(len(passes))))
+    finally:
+        torch.set_num_threads(threads)  # OpenMP's count is per thread, but MKL's may be process-wide
 
 
 def colour_rule_of(spec: dict) -> str:
