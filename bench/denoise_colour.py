@@ -101,38 +101,57 @@ def colour(model, args) -> None:
 
 def timing(model, size: int, repeats: int) -> None:
     """Seconds for one size x size RGB image (all passes, estimates and blend), wall and CPU time,
-    the variants interleaved in the same run: fp32 eager and bf16 eager under the six-pass blend
-    (gen denoise before the fused pass), and the default (bf16 where native, fused on CPUs with
-    oneDNN, the run's colour rule); then one model pass on one plane, eager against fused."""
+    the variants interleaved in the same run: the default against the previous default (six
+    full-resolution passes through the fused pass with unpacked weights, `_previous_default`);
+    then one model pass on one plane: eager, fused with unpacked weights, and fused (packed)."""
     from gencore.denoising import inference_copy, use_bf16
+    from gencore.models.denoiser_cpu import FusedDenoiser
 
     cpu = torch.device("cpu")
     x = chw(colour_protocol(25, size)[0][2]).float()[:, :size, :size]
     bf16 = use_bf16(cpu, "auto")
-    old = "bf16" if bf16 else "fp32"
-    kinds = {"fp32 eager, blend": lambda: denoise(model, x, None, cpu, precision="fp32", fused=False, colour_rule="blend")}
-    if bf16:
-        kinds["bf16 eager, blend"] = lambda: denoise(model, x, None, cpu, precision="bf16", fused=False,
-                                                     colour_rule="blend")
-    kinds[f"{old} fused, blend"] = lambda: denoise(model, x, None, cpu, colour_rule="blend")
-    kinds["default"] = lambda: denoise(model, x, None, cpu)
+    kinds = {"previous default (6 passes, unpacked)": lambda: _previous_default(model, x, bf16),
+             "default": lambda: denoise(model, x, None, cpu)}
     whole = _interleaved(kinds, repeats)
     plane = x[:1, None].contiguous(memory_format=torch.channels_last)  # (1, 1, H, W)
     level = torch.tensor([25 / 255])
-    eager, fused = inference_copy(model, bf16, cpu, fused=False), inference_copy(model, bf16, cpu)
-    one = _interleaved({"eager": lambda: eager(plane, level), "fused": lambda: fused(plane, level)}, repeats)
-    threads = torch.get_num_threads()
-    for kind, (wall, cpu_s) in whole.items():
-        print(f"{size}x{size} RGB, {kind}: {wall:.2f} s wall, {cpu_s:.2f} s CPU (medians of {repeats}, {threads} threads)")
-    base = whole[f"{old} eager, blend"]
-    for kind in (f"{old} fused, blend", "default"):
-        print(f"{kind} / {old} eager, blend: {whole[kind][0] / base[0]:.2f} (wall), "
-              f"{whole[kind][1] / base[1]:.2f} (CPU time)")
-    for kind, (wall, cpu_s) in one.items():
-        print(f"one pass, one {size}x{size} plane, {'bf16' if bf16 else 'fp32'} {kind}: {wall:.3f} s wall, "
-              f"{cpu_s:.3f} s CPU")
-    print(f"one pass, fused / eager: {one['fused'][0] / one['eager'][0]:.2f} (wall), "
-          f"{one['fused'][1] / one['eager'][1]:.2f} (CPU time)")
+    eager = inference_copy(model, bf16, cpu, fused=False)
+    unpacked, packed = FusedDenoiser(eager, pack=False), inference_copy(model, bf16, cpu)
+    one = _interleaved({"eager": lambda: eager(plane, level), "fused, unpacked": lambda: unpacked(plane, level),
+                        "fused, packed": lambda: packed(plane, level)}, repeats)
+    threads, kind = torch.get_num_threads(), "bf16" if bf16 else "fp32"
+    for name, (wall, cpu_s) in whole.items():
+        print(f"{size}x{size} RGB, {kind}, {name}: {wall:.3f} s wall, {cpu_s:.3f} s CPU "
+              f"(medians of {repeats}, {threads} threads)")
+    base = whole["previous default (6 passes, unpacked)"]
+    print(f"default / previous default: {whole['default'][0] / base[0]:.3f} (wall), "
+          f"{whole['default'][1] / base[1]:.3f} (CPU time)")
+    for name, (wall, cpu_s) in one.items():
+        print(f"one pass, one {size}x{size} plane, {kind} {name}: {wall:.3f} s wall, {cpu_s:.3f} s CPU")
+    for name in ("fused, unpacked", "fused, packed"):
+        print(f"one pass, {name} / eager: {one[name][0] / one['eager'][0]:.3f} (wall), "
+              f"{one[name][1] / one['eager'][1]:.3f} (CPU time)")
+
+
+@torch.no_grad()
+def _previous_default(model, image: torch.Tensor, bf16: bool) -> torch.Tensor:
+    """gen denoise on a colour image before issue #25's fourth session: the blend of three
+    channel-by-channel passes and three full-resolution opponent planes, through the fused pass
+    with its weights reordered by every call. The bench's speed baseline."""
+    from gencore.denoising import (OPPONENT, OVERLAP, TILE, _blend, _tiled, estimate_colour_sigma,
+                                   estimate_sigma, inference_copy)
+    from gencore.models.denoiser_cpu import FusedDenoiser
+
+    cpu = torch.device("cpu")
+    net = FusedDenoiser(inference_copy(model, bf16, cpu, fused=False), pack=False)
+    run = lambda plane, level: _tiled(net, plane, level, cpu, TILE, OVERLAP)  # noqa: E731
+    by_channel = torch.cat([run(image[i:i + 1], estimate_sigma(image[i])) for i in range(3)])
+    level = estimate_colour_sigma(image)
+    opp = torch.einsum("ij,jhw->ihw", OPPONENT, image)
+    luma = run(opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5
+    chroma = torch.cat([run(opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5
+    by_opponent = torch.einsum("ji,jhw->ihw", OPPONENT, torch.cat([luma, chroma]))
+    return _blend(image, by_channel, by_opponent).clamp(0, 1)
 
 
 @torch.no_grad()

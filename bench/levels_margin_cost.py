@@ -1,6 +1,7 @@
 """CPU cost of the checker's margin mode in stitching: `--playable` 100-column levels, stitched
-and accepted with the margin mode (the default) against the faithful checker, same run and seeds,
-interleaved, one torch thread. CPU time, so a loaded machine matters less than wall time.
+and accepted with the margin mode (the default) against the faithful checker, and against the
+margin mode without its dead-end test (mario.dead_ends), same run and seeds, interleaved, one
+torch thread. CPU time, so a loaded machine matters less than wall time.
 
     python bench/levels_margin_cost.py --run runs/smb2j --n 4
 """
@@ -18,21 +19,25 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     from gencore import load_run
-    from gencore_levels import sampling
+    import numpy as np
+
+    from gencore_levels import mario, sampling
     from gencore_levels.playability import Physics
 
     run = load_run(args.run, device="cpu")
     meta = run.config["data"]["meta"]
-    from_meta = Physics.from_meta
+    from_meta, dead_ends = Physics.from_meta, mario.dead_ends
     for _ in range(args.repeats):
-        for label, margin in (("faithful", False), ("margin", True)):
+        for label, margin, dead in (("faithful", False, True), ("margin, no dead-end test", True, False),
+                                    ("margin", True, True)):
             sampling.Physics.from_meta = lambda m, margin=False, _keep=margin: from_meta(m, margin=_keep)
+            mario.dead_ends = dead_ends if dead else (lambda graph, backstep=0: np.zeros((0, 2), np.int64))
             windows = sampling.Windows(run, meta, 1.0, torch.Generator().manual_seed(1), calibration_seed=7920)
             start = time.process_time()
             grids = sampling._levels(windows, meta, None, args.n, 100, True, mixed=True)
             print(f"{label}: {time.process_time() - start:.1f} s CPU for {len(grids)} --playable levels of 100 columns",
                   flush=True)
-    sampling.Physics.from_meta = from_meta
+    sampling.Physics.from_meta, mario.dead_ends = from_meta, dead_ends
 
 
 if __name__ == "__main__":

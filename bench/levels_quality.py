@@ -7,7 +7,7 @@
 Rows: the real levels (and their 16-column windows), raw windows (no --class: the corpus's
 element-bit mix; and per element bit, conditions drawn from the training windows carrying that
 bit), and 100-column levels, raw and --playable (`--n 20 --width 100`, seeds 1 and 2, as in the
-issue). Columns:
+issue; --seed-offset 100 draws levels at seeds 101 and 102 instead). Columns:
 
 - valid: share with no malformed cell (structure.malformed_map, the issue's rules);
 - enemies/100: enemy tiles per 100 columns, beside the same for the real windows or levels compared;
@@ -180,6 +180,8 @@ def main() -> None:
     ap.add_argument("--agent-dir", default=str(AGENT_DIR), help="folder holding PlayAstar.jar (and img/)")
     ap.add_argument("--agent-tries", type=int, default=1, help="runs per level; a level counts as finished if one wins")
     ap.add_argument("--agent-workers", type=int, default=6)
+    ap.add_argument("--seed-offset", type=int, default=0,
+                    help="added to the level rows' seeds (1 raw, 2 --playable), e.g. 100 for levels never looked at")
     ap.add_argument("--out", default=None, help="report path stem (default runs/levels_quality-<game>)")
     args = ap.parse_args()
 
@@ -264,7 +266,7 @@ def main() -> None:
                 n = int((carry[pick] == key).all(dim=1).sum())
                 grids.append(windows.draw(key, n)[0])
             table.append(row(f"raw windows, {name}", np.concatenate(grids), ctx, f"windows with {name}", copies=True))
-        for label, playable, seed in (("raw", False, 1), ("--playable", True, 2)):
+        for label, playable, seed in (("raw", False, 1 + args.seed_offset), ("--playable", True, 2 + args.seed_offset)):
             windows = Windows(run, meta, 1.0, torch.Generator().manual_seed(seed), calibration_seed=seed + 7919)
             grids = _levels(windows, meta, None, args.levels, args.width, playable, mixed=True)
             texts = [level_text(g, meta["tiles"]) for g in grids]

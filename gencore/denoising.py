@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import torch
@@ -14,6 +16,7 @@ from gencore.archs.denoiser import COLOUR_RULES
 TILE = 512
 OVERLAP = 32
 WHOLE_MAX = 1024 * 1024  # images up to this many pixels go through in one piece
+SIDE_BY_SIDE = 2  # CPU passes run at once (`_run_passes`)
 
 
 def estimate_sigma(channel: torch.Tensor) -> float:
@@ -72,28 +75,59 @@ def denoise(model, image: torch.Tensor, sigma: float | None, device: torch.devic
     if rule not in COLOUR_RULES + (None,):
         raise ValueError(f"unknown colour rule {rule!r}")
     planes = [] if rule == "opponent" else [image[i:i + 1] for i in range(image.shape[0])] if channels == 1 else [image]
-    passes = len(planes) + (3 if colour else 0)
-
-    def run(index: int, plane: torch.Tensor, level: float) -> torch.Tensor:
-        done = None if progress is None else (lambda share: progress((index + share) / passes))
-        return _tiled(model, plane, level, device, tile, overlap, done)
-
-    out = []
-    for index, plane in enumerate(planes):
-        if plane.shape[0] != channels:
-            raise ValueError(f"the denoiser takes {channels} channels, the image has {plane.shape[0]}")
-        out.append(run(index, plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))))
+    if planes and planes[0].shape[0] != channels:
+        raise ValueError(f"the denoiser takes {channels} channels, the image has {planes[0].shape[0]}")
+    passes = [(plane, sigma if sigma is not None else estimate_sigma(plane.mean(dim=0))) for plane in planes]
+    if colour:
+        passes += _opponent_passes(image, sigma if sigma is not None else estimate_colour_sigma(image))
+    out = _run_passes(model, passes, device, tile, overlap, progress)
     if not colour:
         return torch.cat(out).clamp(0, 1)
-    level = sigma if sigma is not None else estimate_colour_sigma(image)
-    by_opponent = _by_opponent(lambda i, plane, lev: run(len(planes) + i, plane, lev), image, level)
-    return (by_opponent if rule == "opponent" else _blend(image, torch.cat(out), by_opponent)).clamp(0, 1)
+    by_opponent = _from_opponent(out[-3:], image)
+    return (by_opponent if rule == "opponent" else _blend(image, torch.cat(out[:-3]), by_opponent)).clamp(0, 1)
+
+
+def _run_passes(model, passes: list[tuple[torch.Tensor, float]], device: torch.device, tile: int, overlap: int,
+                progress: Callable[[float], None] | None) -> list[torch.Tensor]:
+    """Each (plane, sigma) through the model, tiled. On a CPU with several threads, the passes run
+    side by side on worker threads that split the threads between them, rather than one after the
+    other with every thread on each convolution: at 2 threads on a loaded machine, 6 passes took
+    0.54x the time and 0.67x the CPU (bench/results/denoise-speed-2026-11-29-side-by-side-loaded.log).
+    The results are the same to the bit. `progress` hears the share of pixels done."""
+    sizes = [plane.shape[-2] * plane.shape[-1] for plane, _ in passes]
+    done, lock = [0.0] * len(passes), threading.Lock()
+
+    def one(index: int) -> torch.Tensor:
+        def report(share: float) -> None:
+            with lock:
+                done[index] = share * sizes[index]
+                progress(sum(done) / sum(sizes))
+
+        plane, level = passes[index]
+        return _tiled(model, plane, level, device, tile, overlap, None if progress is None else report)
+
+    threads = torch.get_num_threads()
+    # Two workers: the measured case; each more would add a whole pass's activations to the peak memory.
+    workers = min(len(passes), threads, SIDE_BY_SIDE) if device.type == "cpu" else 1
+    if workers <= 1:
+        return [one(index) for index in range(len(passes))]
+
+    def on_worker(index: int) -> torch.Tensor:
+        torch.set_num_threads(threads // workers)  # this worker thread's share of the cores
+        return one(index)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(on_worker, range(len(passes))))
+    finally:
+        torch.set_num_threads(threads)  # OpenMP's count is per thread, but MKL's may be process-wide
 
 
 def colour_rule_of(spec: dict) -> str:
     """"opponent" for a model fine-tuned on opponent planes with clipped colour noise
-    (scripts/finetune_denoiser_colour.py): three passes. Otherwise "blend": the opponent planes and,
-    where clipping biased the noise, channel by channel (`_blend`): six passes."""
+    (scripts/finetune_denoiser_colour.py): two full passes and one at half resolution. Otherwise
+    "blend": the opponent planes and, where clipping biased the noise, channel by channel (`_blend`):
+    five full passes and one at half resolution."""
     return spec.get("colour", "blend")
 
 
@@ -101,9 +135,9 @@ def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     """The model with channels-last weights (about 2x faster convolutions on CPUs), in bf16 when
     asked: bf16 weights rather than autocast save the casts and halve the memory traffic of the
     activations (0.36 against 0.41 CPU-s per 512x512 pass, bench/results/denoise-speed-*.log). On a
-    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions
-    (gencore/models/denoiser_cpu.py): 0.75-0.82x the CPU time of the eager pass in interleaved
-    runs on a loaded machine (bench/results/denoise-speed-2026-11-29-fused-*.log)."""
+    CPU with oneDNN, the pass fuses SiLU and the residual adds into the convolutions and packs the
+    weights once per tile shape (gencore/models/denoiser_cpu.py): 0.64-0.88x the CPU time of the
+    eager pass in interleaved runs on a loaded machine (bench/results/denoise-speed-2026-11-29-*.log)."""
     from gencore.models.denoiser import Denoiser
     from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
 
@@ -114,13 +148,24 @@ def inference_copy(model, bf16: bool, device: torch.device, fused: bool = True):
     return model
 
 
-def _by_opponent(run, image: torch.Tensor, level: float) -> torch.Tensor:
-    """The model on the three opponent planes of a (3, H, W) image, back in RGB."""
-    matrix = OPPONENT.to(image)
-    opp = torch.einsum("ij,jhw->ihw", matrix, image)  # (3, H, W)
-    luma = run(0, opp[0:1] / 3**0.5, level / 3**0.5) * 3**0.5  # opp[0] / sqrt(3) is the mean of R, G, B
-    chroma = torch.cat([run(i, opp[i:i + 1] + 0.5, level) for i in (1, 2)]) - 0.5  # centred on mid-grey
-    return torch.einsum("ji,jhw->ihw", matrix, torch.cat([luma, chroma]))
+def _opponent_passes(image: torch.Tensor, level: float) -> list[tuple[torch.Tensor, float]]:
+    """The three opponent planes of a (3, H, W) image as (plane, sigma) passes, each in [0, 1]:
+    the luminance (the mean of R, G, B), red-blue and green-magenta centred on mid-grey. The
+    green-magenta plane goes at half resolution (its 2x2 means, whose independent noise has half
+    the std): a quarter of a pass, and on the colour development set it scored higher than at full
+    resolution (34.40 against 34.30 dB at sigma 25, bench/results/denoise-colour-dev-2026-11-29-half-plane.log).
+    Red-blue carries detail that half resolution loses (34.20 with both planes halved)."""
+    opp = torch.einsum("ij,jhw->ihw", OPPONENT.to(image), image)  # (3, H, W)
+    green_magenta = F.avg_pool2d(opp[None, 2:3] + 0.5, 2, 2, ceil_mode=True)[0]  # (1, ceil(H/2), ceil(W/2))
+    return [(opp[0:1] / 3**0.5, level / 3**0.5), (opp[1:2] + 0.5, level), (green_magenta, level / 2)]
+
+
+def _from_opponent(planes: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+    """The denoised passes of `_opponent_passes`, back in RGB: (3, H, W)."""
+    luma, red_blue, green_magenta = planes
+    green_magenta = F.interpolate(green_magenta[None], size=image.shape[-2:], mode="bilinear", align_corners=False)[0]
+    opp = torch.cat([luma * 3**0.5, red_blue - 0.5, green_magenta - 0.5])
+    return torch.einsum("ji,jhw->ihw", OPPONENT.to(image), opp)
 
 
 def _blend(image: torch.Tensor, by_channel: torch.Tensor, by_opponent: torch.Tensor) -> torch.Tensor:

@@ -135,7 +135,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(args.init) / "complete.json", args.out / "complete.json")
     config = json.loads((Path(args.init) / "config.json").read_text())
-    config["model"]["colour"] = "opponent"  # gen denoise: the opponent planes alone, three passes
+    config["model"]["colour"] = "opponent"  # gen denoise: the opponent planes alone (2.25 passes)
     write_json(args.out / "config.json", config)
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
     save_tensors(args.out / "model.safetensors", state, "model", "images")

@@ -17,8 +17,8 @@ EXPECTED = {"train_speed.py": ["training samples/s: plain", "ratio", "time to th
             "anomaly_suite.py": ["tables: ROC AUC / precision@k", "series: per-step ROC AUC", "| wine |",
                                  "| macro-infl |", "IsolationForest | ECOD | KNN | AutoEncoder | VAE",
                                  "LODO mean", "| posterior |", "complexity", "ratio", "| ratio+knn |"],
-            "denoise_psnr.py": ["| 25 | china |", "gen blind - CBM3D: mean", "96x96 RGB, fp32 eager, blend",
-                                "96x96 RGB, default", "one pass, fused / eager"]}
+            "denoise_psnr.py": ["| 25 | china |", "gen blind - CBM3D: mean", "previous default (6 passes, unpacked):",
+                                "default / previous default:", "one pass, fused, packed / eager:"]}
 
 
 @pytest.mark.parametrize("script", SMOKE, ids=lambda p: p.name)

@@ -176,7 +176,8 @@ def noisy_china(sigma=25):
 
 def test_colour_photo_denoised_with_opponent_planes(tmp_path):
     out_psnr, _, line = denoise_with_reference(tmp_path, *noisy_china())
-    # measured 26.95 dB (bf16 CPU); channel by channel alone, the old way, gave 24.98 dB
+    # measured 26.92 dB (bf16 CPU; 26.95 with the green-magenta plane at full resolution); channel
+    # by channel alone, the old way, gave 24.98 dB
     assert out_psnr > 26.7, line
     assert Image.open(tmp_path / "out.png").mode == "RGB"
 
@@ -239,10 +240,77 @@ def test_fused_cpu_pass_matches_the_eager_network():
         assert psnr(eager, denoise(model, x, None, cpu, precision=precision)) > floors[precision], precision
 
 
+def test_packed_cpu_pass_is_the_unpacked_one():
+    """The fused CPU pass packs its weights once per input shape; the result is the same, to the
+    bit, as with the plain weights reordered by every call, for each shape it meets."""
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import inference_copy, use_bf16
+    from gencore.models.denoiser_cpu import FusedDenoiser, fused_available
+
+    cpu = torch.device("cpu")
+    if not fused_available():
+        pytest.skip("this torch has no oneDNN")
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    for bf16 in (False, True) if use_bf16(cpu, "auto") else (False,):
+        plain = inference_copy(model, bf16, cpu, fused=False)
+        packed, unpacked = FusedDenoiser(plain), FusedDenoiser(plain, pack=False)
+        for shape in ((1, 1, 127, 190), (2, 1, 64, 48), (1, 1, 127, 190)):
+            x = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+            sigma = torch.full((shape[0],), 25 / 255)
+            assert torch.equal(packed(x, sigma), unpacked(x, sigma)), (bf16, shape)
+        assert len(packed._packed) == 2  # one packing per shape, reused
+
+
+def test_colour_photo_costs_five_passes_and_a_quarter(monkeypatch):
+    """The blend runs three channels and the luminance and red-blue opponent planes at full
+    resolution, and the green-magenta plane at half resolution (a quarter of a pass); the opponent
+    rule runs the last three."""
+    import gencore.denoising as denoising
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+
+    seen = []
+    tiled = denoising._tiled
+    monkeypatch.setattr(denoising, "_tiled", lambda model, plane, *a, **k: seen.append(tuple(plane.shape)) or
+                        tiled(model, plane, *a, **k))
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.from_numpy(noisy_china()[1][:63, :90].transpose(2, 0, 1).astype(np.float32) / 255)
+    for rule, full in (("blend", 5), ("opponent", 2)):
+        seen.clear()
+        denoising.denoise(model, x, None, torch.device("cpu"), colour_rule=rule)
+        assert sorted(seen) == [(1, 32, 45)] + [(1, 63, 90)] * full, rule
+
+
+def test_passes_side_by_side_are_the_passes_in_turn():
+    """With two CPU threads a colour photo's passes run side by side on worker threads, one
+    thread each; the result is the same to the bit as the passes in turn, progress still ends at
+    1, and the caller keeps its thread count."""
+    from gencore.api import load_run
+    from gencore.assets import asset_path
+    from gencore.denoising import denoise
+
+    model = load_run(asset_path("denoiser"), device="cpu").model()
+    x = torch.from_numpy(noisy_china()[1][:96, :128].transpose(2, 0, 1).astype(np.float32) / 255)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        in_turn = denoise(model, x, None, torch.device("cpu"))
+        torch.set_num_threads(2)
+        calls = []
+        side_by_side = denoise(model, x, None, torch.device("cpu"), progress=calls.append)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(in_turn, side_by_side)
+    assert len(calls) == 6 and calls[-1] == 1.0 and calls == sorted(calls)
+
+
 def test_a_run_names_its_colour_rule(tmp_path):
     """config.json's model.colour decides how a one-channel denoiser takes a colour photo:
-    "opponent" runs the opponent planes alone (three passes), "blend" adds the three channels
-    where clipping biased the noise (six); any other value is refused as a corrupt run."""
+    "opponent" runs the opponent planes alone (three passes, one at half resolution), "blend" adds
+    the three channels where clipping biased the noise (six); any other value is refused as a
+    corrupt run."""
     import json
     import shutil
 

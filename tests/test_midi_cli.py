@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, gen
 from PIL import Image
-from test_midi_domain import corrupt_files, song_notes, write_corpus, write_song
+from test_midi_domain import corrupt_files, song_notes, write_corpus, write_song, write_waltzes_and_a_slow_tune
 
 from gencore import load_run
 from gencore_midi.metrics import analyse_keys
@@ -180,6 +180,27 @@ def test_sample_in_another_metre_round_trips_through_the_loader(midi_run, workdi
     result = gen("sample", "-r", run_dir, "--meter", "5/4", "-o", tmp_path / "bad", cwd=workdir)
     assert_one_line_error(result, "--meter", "5/4")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_metre_cut_in_fewer_bars_samples_one_window_and_stitches_to_bars(workdir, tmp_path):
+    """One 9/4 tune among 72 windows of 3/4 trains in 1-bar windows (test_midi_domain); `gen sample
+    --meter 9/4` writes one bar of 9/4 by default, and `--bars 4` stitches four."""
+    corpus = write_waltzes_and_a_slow_tune(tmp_path / "mix")
+    run_dir = workdir / "runs" / "midi-slow"
+    result = gen("train", "midi", "--data", corpus, *TINY_MIDI, "-o", run_dir, cwd=workdir)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((run_dir / "config.json").read_text())["data"]["meta"]["window"]["meter_bars"] == {"9/4": 1}
+    for bars, seconds in ((None, 36 / 4 * 60 / 96), (4, 4 * 36 / 4 * 60 / 96)):  # at the default 96 bpm
+        out = tmp_path / f"slow{bars}"
+        extra = [] if bars is None else ["--bars", str(bars)]
+        result = gen("sample", "-r", run_dir, "--meter", "9/4", "--n", "2", *extra, "-o", out, cwd=workdir)
+        assert result.exit_code == 0, result.stderr
+        mf = mido.MidiFile(sorted(out.glob("*.mid"))[0])
+        assert next(f"{m.numerator}/{m.denominator}" for m in mf.tracks[0] if m.type == "time_signature") == "9/4"
+        assert mf.length == pytest.approx(seconds, abs=0.01)
+    items, _, _ = load_run(run_dir, device="cpu").sample_with_labels(2, "9/4", seed=0, options={})
+    assert items.shape[-1] == 48 and not items[:, 1, :48, 36:].any()  # one bar of 9/4, then silence
+    assert items[:, 2, 48, :36].all() and not items[:, 2, 48, 36:].any()  # the metre row marks its extent
 
 
 def test_minor_samples_carry_a_minor_key_signature(midi_run, workdir, tmp_path):

@@ -153,6 +153,14 @@ def write_corpus(root: Path, per_class: int = 6, with_corrupt: bool = True) -> P
     return root
 
 
+def write_waltzes_and_a_slow_tune(root: Path) -> Path:
+    """Eight 12-bar waltzes (72 windows of 3/4) and one 4-bar tune in 9/4."""
+    for i in range(8):
+        write_song(root / f"waltz{i}.mid", meter_notes("3/4", 12, i), time_signature=(3, 4))
+    write_song(root / "slow.mid", meter_notes("9/4", 4, 9), time_signature=(9, 4))
+    return root
+
+
 def expected_roll(notes, spec: WindowSpec, steps: int) -> np.ndarray:
     roll = np.zeros((2, spec.rows, steps), dtype=np.uint8)
     for s, e, p, ch in notes:
@@ -449,6 +457,40 @@ def test_every_listed_metre_gives_windows_in_whole_bars(tmp_path):
     for item, meter in zip(data.items.numpy(), [m for m in spec.meters]):
         length = spec.meter_steps(meter)
         assert item[1, :48, length:].sum() == 0 and item[1, :48, :length].any()
+
+
+def test_a_metre_too_rare_for_its_long_window_is_cut_in_fewer_bars(tmp_path):
+    """72 windows of 3/4 (48 steps) and one 9/4 tune (144 steps in 4 bars): the items stay 48 steps
+    wide, the 9/4 tune gives 1-bar windows, and one of them round-trips through export and loader."""
+    data = load_folder(str(write_waltzes_and_a_slow_tune(tmp_path / "mix")), WindowSpec(), None)
+    spec = WindowSpec.from_json(data.meta["window"])
+    assert data.meta["meters"] == {"3/4": 72, "9/4": 4} and spec.bars_of("9/4") == 1 and spec.bars_of("3/4") == 4
+    assert data.items.shape[-1] == 48 and spec.meter_steps("9/4") == 36
+    index = data.meta["meters"]["3/4"]  # the 9/4 windows follow the 3/4 ones
+    item = data.items[index:index + 1]
+    row = item[0, :, 48]  # the metre row: the bar starts at 0, the window ends after step 35
+    assert item[0, 1, :48, :36].sum() > 0 and row[0, 0] == 1 and row[2, 35] == 1 and row[2, 36:].sum() == 0
+    export(item, tmp_path / "out", ["slow"], {"meta": data.meta}, {})
+    mf = mido.MidiFile(tmp_path / "out" / "slow.mid")
+    assert next(f"{m.numerator}/{m.denominator}" for m in mf.tracks[0] if m.type == "time_signature") == "9/4"
+    back, _ = load_user_files([tmp_path / "out" / "slow.mid"], {"meta": data.meta})
+    np.testing.assert_array_equal(back.numpy(), item.numpy())
+
+
+def test_which_metres_are_cut_in_fewer_bars():
+    from collections import Counter
+
+    from gencore_midi.loader import short_meters
+
+    spec = WindowSpec()
+    trecento = Counter({"6/8": 3762, "3/4": 2790, "2/4": 1983, "4/8": 871, "9/8": 485, "2/2": 141, "12/8": 57,
+                        "3/2": 47, "4/4": 29, "8/4": 5, "6/4": 3, "9/4": 2, "7/4": 1})
+    assert short_meters(trecento, spec) == {"8/4": 2, "9/4": 2, "7/4": 2}  # 96 steps wide, not 144
+    ryans = Counter({"2/4": 1822, "2/2": 927, "6/8": 903, "9/8": 96})
+    assert short_meters(ryans, spec) == {}  # 96 windows of 9/8 fill its 72 steps
+    assert short_meters(Counter({"4/4": 40, "12/8": 31}), spec) == {"12/8": 2}
+    assert short_meters(Counter({"4/4": 40, "12/8": 32}), spec) == {}
+    assert short_meters(Counter({"3/4": 1, "12/8": 1}), spec) == {}  # a handful of windows: none is cut
 
 
 def test_a_marked_pickup_does_not_shift_the_windows(tmp_path):

@@ -94,7 +94,7 @@ def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
 def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     import numpy as np
 
-    from .mario import hazard_map, piranhas, reach
+    from .mario import dead_ends, hazard_map, piranhas, reach
 
     g = np.asarray(grid, dtype=np.int64)
     if g.ndim != 2 or not g.size:
@@ -102,10 +102,20 @@ def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     parent: dict | None = {} if trace else None
     hazard = hazard_map(g, physics.enemy_map, physics.cannon_top, physics.pipe_top, physics.margin)
     deadly = piranhas(g, physics.enemy_map, physics.pipe_top) if physics.margin else None
-    passed, furthest = reach(physics.solid_map[g], hazard, parent, physics.margin, deadly)
+    graph: dict | None = {} if physics.margin else None  # the margin also wants no dead end ahead
+    passed, furthest = reach(physics.solid_map[g], hazard, parent, physics.margin, deadly, graph)
+    ahead = None
+    if passed and graph is not None:
+        stuck = dead_ends(graph)
+        if len(stuck):  # fails where the furthest dead end is, so repair works there
+            passed, ahead = False, (int(stuck[-1, 0]), int(stuck[-1, 1]))
+            furthest = ahead[1]
     path = None
     if trace:
-        ahead = max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
+        if ahead is not None and ahead not in parent:  # a search that stopped at the end: once more, whole
+            parent = {}
+            reach(physics.solid_map[g], hazard, parent, physics.margin, deadly, {"whole": True})
+        ahead = ahead or max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
         path = _path(parent, ahead)
     return Result(passed, furthest, g.shape[1], path)
 
@@ -279,8 +289,9 @@ def _local_fix(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any]
 def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], max_local: int = 60) -> list[list[int]]:
     """Make a level completable, changing little: fill the pits, then lay a stepping block, then
     remove the enemies, then the blocks hanging over the way, then clear the walls just past the
-    furthest column reached (structures that lose their support go whole); as a last resort, lay a floor with a clear row above it, which always works. Returns
-    a new grid."""
+    furthest column reached (structures that lose their support go whole); as a last resort, lay a
+    floor with a clear row above it, and if a dead end (margin mode) is left on the blocks above
+    it, clear them too, which always works. Returns a new grid."""
     grid = [list(row) for row in grid]
     height, width = len(grid), len(grid[0])
     for _ in range(max_local):
@@ -300,4 +311,10 @@ def repair(grid: list[list[int]], physics: Physics, meta_idx: dict[str, Any], ma
         if not solid[grid[height - 1][c]]:
             grid[height - 1][c] = meta_idx["ground"]
     remove_malformed(grid, meta_idx)  # structures whose support went
+    if not check(grid, physics).passed:  # a dead end left on the blocks above: the floor alone
+        for r in range(height - 1):
+            for c in range(width):
+                if solid[grid[r][c]]:
+                    clear(grid, r, c, meta_idx)
+        remove_malformed(grid, meta_idx)
     return grid

@@ -189,7 +189,8 @@ class Stitcher:
         probs = np.exp(logp - logp.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
         grouped = np.zeros_like(probs)
-        np.add.at(grouped, (slice(None), self.group), probs)  # each tile's group probability
+        for tile, group in enumerate(self.group.tolist()):  # each tile's group probability (as np.add.at
+            grouped[:, group] += probs[:, tile]  # adds, tile by tile, in a tenth of its time)
         grouped = np.log(np.maximum(grouped[:, self.group], 1e-9))
         return Decoded(logp, self.windows.rules, self.layout), to_progress(logp, self.layout), \
             to_progress(grouped, self.layout)
@@ -371,15 +372,16 @@ def _levels(windows: Windows, meta, conditions, n: int, length: int | None, play
         cond = None if conditions is None else conditions[i]
         grid = stitcher.level(cond, target, mixed)
         if playable:
-            tries = 0
-            while not check(grid, physics).passed and tries < RETRIES:
+            tries, passed = 0, check(grid, physics).passed
+            while not passed and tries < RETRIES:
                 tries += 1
                 grid = stitcher.level(cond, target, mixed)
+                passed = check(grid, physics).passed
             retried += tries
-            if not check(grid, physics).passed:
+            if not passed:
                 grid = np.array(repair(grid.tolist(), physics, stitcher.idx), dtype=np.uint8)
                 repaired += 1
-            assert check(grid, physics).passed, "repair must make every level completable"
+                assert check(grid, physics).passed, "repair must make every level completable"
         out.append(from_progress(grid, meta["layout"]))
     if playable:
         console.info(f"--playable: {len(out)} levels, {len(out) - repaired} completable as generated "

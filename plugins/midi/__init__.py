@@ -57,8 +57,8 @@ class MidiDomain(Domain):
     sampling_defaults = {"prior": "gmm"}
     options = (
         DomainOption("bars", "window length in bars of each piece's metre: 2 or 4 (train, default 4); for sample, the length "
-                             "of each sample: the run's window, or a multiple of it to stitch windows, "
-                             "e.g. --bars 4", type=int, commands=("train", "sample")),
+                             "of each sample: one window (default; a metre too rare to fill 4-bar windows has 2), or a multiple "
+                             "of the run's window to stitch windows, e.g. --bars 4", type=int, commands=("train", "sample")),
         DomainOption("meter", "train: the metres to cut windows in, all (the default; the chorales: 4/4) or a list, "
                               "e.g. --meter 6/8,3/4; sample: the metre of the samples, one the run learned (default: "
                               "its most common), e.g. --meter 6/8", commands=("train", "sample")),

@@ -21,7 +21,7 @@ from gencore.plugin import LoadedData
 
 from .keyframe import to_frame
 from .midifile import MidiReadError, read_midi
-from .options import WindowSpec
+from .options import Meter, WindowSpec
 from .roll import (
     FRAME,
     ONSET,
@@ -37,6 +37,13 @@ from .roll import (
 MIDI_SUFFIXES = (".mid", ".midi")
 MAX_FILES = 200_000
 MAX_SKIP_WARNINGS = 20
+# The item grid is as wide as the longest window that at least this many windows (before
+# transposition) fill; a rarer, longer metre is cut in fewer bars. On `trecento` the 8 windows in
+# 7/4, 8/4 and 9/4 (of 10,176) widened every item from 96 to 144 steps, and the samples in those
+# metres fell silent past step 96, where 99.9% of the training items hold only padding; the 115
+# windows reaching step 96 taught that stretch (no empty beat in the samples of their metres).
+# 32 lies between (bench/results/midi_short_meters-trecento-empty-beats-before-2026-11-29.log).
+MIN_WIDE_WINDOWS = 32
 SHORT_NOTES_OK = 0.8  # with fewer of the notes lasting 2 steps or more, samples may hold 16th notes
 MONOPHONIC_SHARE = 0.1  # below this share of sounding steps with a chord, a corpus is one line (a melody)
 
@@ -84,6 +91,7 @@ class _Reading:
     """What reading a folder found, before the windows become items."""
 
     windows: list[list[Window]]  # per class
+    files_by_meter: dict[str, list[tuple[Path, int]]] = field(default_factory=dict)  # (path, class) with windows
     used: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     no_window: Counter = field(default_factory=Counter)
@@ -110,6 +118,8 @@ def _read_files(root: Path, paths: Sequence[Path], owners: Sequence[int], n_clas
             found.no_window[_why_no_window(parsed, fr, spec)] += 1
             continue
         found.windows[owner] += windows
+        for meter in dict.fromkeys(w.meter for w in windows):
+            found.files_by_meter.setdefault(meter, []).append((path, owner))
         found.used.append(path.relative_to(root).as_posix() if root in path.parents else str(path))
     return found
 
@@ -159,6 +169,10 @@ def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class
             if not found.windows[i]:
                 warn(f"{root / name}: class dropped, none of its files gave a training window")
         names = [name for i, name in enumerate(names) if found.windows[i]]
+    short = short_meters(Counter(w.meter for ws in found.windows for w in ws), spec)
+    if short:
+        found.windows = _recut(found, spec, short)
+        spec = replace(spec, meter_bars=tuple(sorted(short.items())))
     per_class = [w for w in found.windows if w]
     meter_counts = Counter(w.meter for ws in per_class for w in ws)
     spec = replace(spec, meters=tuple(m for m, _ in meter_counts.most_common()))
@@ -187,7 +201,8 @@ def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class
         notes_per_window[name] = _notes_per_window(items[sel], spec)
     classes = ("; classes: " + ", ".join(f"{name} {int((labels == i).sum()):,}" for i, name in enumerate(names))
                if names else "; unlabelled")
-    metres = ", ".join(f"{m} {n:,}" for m, n in meter_counts.most_common())
+    metres = ", ".join(f"{m} {n:,}" + (f" in {spec.bars_of(m)} bar{'s' * (spec.bars_of(m) > 1)}" if spec.bars_of(m) != spec.bars else "")
+                       for m, n in meter_counts.most_common())
     console.info(
         f"{len(found.used)} of {len(paths)} {what} gave {base_windows:,} windows of {spec.bars} bars "
         f"({spec.rows} rows x {spec.steps} steps; metres: {metres}){_aug_text(len(items), base_windows, spec)}; "
@@ -206,6 +221,37 @@ def load_windows(root: Path, paths: Sequence[Path], owners: Sequence[int], class
                       class_names=data_names, likelihood="bernoulli", item_kind="grid2d",
                       normalisation={"scale": "0..1", "channels": ["onset", "frame", "chroma"]},
                       sources=found.used, meta=meta, multi_label=multi_label)
+
+
+def short_meters(counts: Counter, spec: WindowSpec) -> dict[str, int]:
+    """{metre: bars} for the metres whose window is longer than the widest one that at least
+    MIN_WIDE_WINDOWS windows fill: each gets the most bars, halving spec.bars, that fit it."""
+    steps = {m: spec.meter_steps(m) for m in counts}
+    wide_enough = [L for L in set(steps.values()) if sum(c for m, c in counts.items() if steps[m] >= L) >= MIN_WIDE_WINDOWS]
+    if not wide_enough:
+        return {}
+    width = max(wide_enough)
+    out = {}
+    for meter, length in steps.items():
+        bars = spec.bars
+        while length > width and bars > 1 and bars % 2 == 0:
+            bars //= 2
+            length = bars * Meter.of(meter).steps_per_bar
+        if bars != spec.bars:
+            out[meter] = bars
+    return out
+
+
+def _recut(found: _Reading, spec: WindowSpec, short: dict[str, int]) -> list[list[Window]]:
+    """The windows with those of the `short` metres cut again, in their fewer bars, from the files
+    that had them."""
+    windows = [[w for w in ws if w.meter not in short] for ws in found.windows]
+    shorter = replace(spec, meters=tuple(short), meter_bars=tuple(sorted(short.items())))
+    files = list(dict.fromkeys(pair for m in short for pair in found.files_by_meter.get(m, [])))
+    for path, owner in files:
+        parsed, _ = to_frame(read_midi(path, spec.tracks), spec)
+        windows[owner] += windows_of(parsed, shorter)[0]
+    return windows
 
 
 def _fit(window: np.ndarray, spec: WindowSpec) -> np.ndarray:

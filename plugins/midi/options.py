@@ -114,6 +114,9 @@ class WindowSpec:
     normalise_key: bool = True  # files transposed to tonic C (keyframe.py)
     # The metres windows are cut in, most windows first; None while loading: every metre found.
     meters: tuple[str, ...] | None = None
+    # Metres cut in fewer bars than `bars` (a divisor of it), so that a metre too rare to teach its
+    # long window does not widen every item: ((metre, bars), ...); see loader.short_meters.
+    meter_bars: tuple[tuple[str, int], ...] = ()
 
     @property
     def pitch_rows(self) -> int:
@@ -133,8 +136,12 @@ class WindowSpec:
     def rows(self) -> int:
         return self.pitch_rows + self.drum_rows + (self.meter_row is not None)
 
+    def bars_of(self, meter: str) -> int:
+        """Bars of a window in `meter`."""
+        return dict(self.meter_bars).get(meter, self.bars)
+
     def meter_steps(self, meter: str) -> int:
-        return self.bars * Meter.of(meter).steps_per_bar
+        return self.bars_of(meter) * Meter.of(meter).steps_per_bar
 
     @property
     def steps(self) -> int:
@@ -145,6 +152,7 @@ class WindowSpec:
         out = asdict(self)
         out["tracks"] = None if self.tracks is None else list(self.tracks)
         out["meters"] = None if self.meters is None else list(self.meters)
+        out["meter_bars"] = dict(self.meter_bars)
         return out
 
     @classmethod
@@ -155,6 +163,7 @@ class WindowSpec:
             data["tracks"] = tuple(data["tracks"])
         if data.get("meters") is not None:
             data["meters"] = tuple(data["meters"])
+        data["meter_bars"] = tuple(sorted((data.get("meter_bars") or {}).items()))
         return cls(**data)
 
 

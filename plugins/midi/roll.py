@@ -83,11 +83,12 @@ def window_starts(parsed: ParsedMidi, spec: WindowSpec) -> list[tuple[int, str]]
     for at, stop, meter in segments(parsed):
         if meter is None or (spec.meters is not None and meter.name not in spec.meters):
             continue
-        length = spec.bars * meter.steps_per_bar
+        length = spec.meter_steps(meter.name)
+        hop = min(spec.hop, spec.bars_of(meter.name)) * meter.steps_per_bar
         s = at
         while s + length <= stop:
             starts.append((s, meter.name))
-            s += spec.hop * meter.steps_per_bar
+            s += hop
     return starts
 
 
@@ -103,7 +104,7 @@ def windows_of(parsed: ParsedMidi, spec: WindowSpec) -> tuple[list[Window], File
     out, dropped = [], 0
     for s, name in window_starts(parsed, spec):
         meter = Meter.of(name)
-        length = spec.bars * meter.steps_per_bar
+        length = spec.meter_steps(name)
         w = fr.roll[:, :, s:s + length]
         if w.shape[2] < length:
             continue

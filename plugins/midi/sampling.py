@@ -106,15 +106,17 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
 
     settings = parse_sample_options(options)
     spec = window_spec(run.config["data"])
-    bars = settings.bars or spec.bars
-    if bars % spec.bars:
+    bars = settings.bars
+    if bars is not None and bars % spec.bars:
         raise GenError(f"this run was trained on {spec.bars}-bar windows, and {bars} bars is not a multiple of that",
                        where="--bars", hint=f"use --bars {spec.bars}, or a multiple such as --bars {2 * spec.bars} "
                                             f"to stitch windows, or train with --bars {bars}")
-    pieces = bars // spec.bars
     n = len(classes)
     conditions = None if conditions is None else conditions.clone()
     meters = sample_meters(run, spec, conditions, settings.meter, n)
+    # one window of its metre by default; --bars stitches windows (more of them in a metre cut in fewer bars)
+    pieces_of = {m: 1 if bars is None else bars // spec.bars_of(m) for m in meters}
+    pieces = max(pieces_of.values())
     d = run.latent_dim
     generator = torch.Generator().manual_seed(seed)
     # The first window draws its noise exactly as the core's decoder.sample_latent does, so a
@@ -137,12 +139,13 @@ def generate(run, classes: list[str | None], conditions: "torch.Tensor | None", 
         rule = rule_for(run, name, cond, meter, min_steps)
         if settings.threshold is not None:
             rule = replace(rule, threshold=settings.threshold)
-        for piece, part in enumerate(probs):  # each window decoded in its metre, then joined
+        for piece, part in enumerate(probs[:pieces_of[meter]]):  # each window decoded in its metre, then joined
             length = spec.meter_steps(meter)
             window = decode_rule(part[sel], spec, run.config["data"]["meta"], rule, rng=rng,
                                  min_steps=min_steps)
             rolls[sel, :, :, piece * length:(piece + 1) * length] = window[..., :length]
-    options["generated"] = {"classes": list(classes), "meters": meters}  # for export: key signature and metre
+    # for export: key signature, metre and length
+    options["generated"] = {"classes": list(classes), "meters": meters, "bars": bars}
     if pieces == 1:
         return torch.from_numpy(to_items(rolls, spec, meters).astype(np.float32))
     return torch.from_numpy(with_chroma(rolls, spec).astype(np.float32))
@@ -171,7 +174,8 @@ def decoding_rules(data_spec: dict[str, Any], run=None) -> dict[str, Any]:
         "lowest_pitch": spec.low, "pitch_rows": spec.pitch_rows,
         "drum_rows": [{"row": spec.pitch_rows + i, "name": name, "note": notes[0]}  # drums on channel 10
                       for i, (name, notes) in enumerate(DRUM_ROWS[:spec.drum_rows])],
-        "meter_row": spec.meter_row, "meters": {m: {"steps": spec.meter_steps(m)} for m in spec.meters or ("4/4",)},
+        "meter_row": spec.meter_row, "meters": {m: {"steps": spec.meter_steps(m), "bars": spec.bars_of(m)}
+                                                for m in spec.meters or ("4/4",)},
         "steps_per_beat": STEPS_PER_BEAT, "bars": spec.bars, "texture": meta.get("texture", "polyphonic"),
         "tonic": "C" if spec.normalise_key else None,
         "onset_floor": ONSET_FLOOR, "line_pitch_floor": LINE_PITCH_FLOOR, "frame_thresholds": thresholds, "onset_scales": scales,
@@ -233,8 +237,11 @@ def export(items: "torch.Tensor", out_dir: Path, stems: list[str], data_spec: di
         raise GenError("this run keeps the written pitches (trained with --no-normalise-key), so it has no key "
                        "frame to move", where="--key", hint="leave --key out, or train without --no-normalise-key")
     minor = item_modes(rolls, spec, options)
+    stitched_bars = ((options or {}).get("generated") or {}).get("bars")
     for roll, stem, meter, is_minor in zip(rolls, stems, meters, minor):
-        steps = roll.shape[-1] // spec.steps * spec.meter_steps(meter)  # the window(s) in their own metre
+        # the window(s) in their own metre
+        steps = (stitched_bars * Meter.of(meter).steps_per_bar if stitched_bars
+                 else roll.shape[-1] // spec.steps * spec.meter_steps(meter))
         roll = roll[:, :, :steps]
         notes = roll_to_notes(roll, spec, settings.velocity, Meter.of(meter))
         if spec.normalise_key:
