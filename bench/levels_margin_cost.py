@@ -1,6 +1,6 @@
 """CPU cost of the checker's margin mode in stitching: `--playable` 100-column levels, stitched
 and accepted with the margin mode (the default) against the faithful checker, and against the
-margin mode without its dead-end test (mario.dead_ends), same run and seeds, interleaved, one
+margin mode without its dead-end test (mario_dead_ends.dead_ends), same run and seeds, interleaved, one
 torch thread. CPU time, so a loaded machine matters less than wall time.
 
     python bench/levels_margin_cost.py --run runs/smb2j --n 4
@@ -21,23 +21,23 @@ def main() -> None:
     from gencore import load_run
     import numpy as np
 
-    from gencore_levels import mario, sampling
+    from gencore_levels import mario_dead_ends, sampling
     from gencore_levels.playability import Physics
 
     run = load_run(args.run, device="cpu")
     meta = run.config["data"]["meta"]
-    from_meta, dead_ends = Physics.from_meta, mario.dead_ends
+    from_meta, dead_ends = Physics.from_meta, mario_dead_ends.dead_ends
     for _ in range(args.repeats):
         for label, margin, dead in (("faithful", False, True), ("margin, no dead-end test", True, False),
                                     ("margin", True, True)):
             sampling.Physics.from_meta = lambda m, margin=False, _keep=margin: from_meta(m, margin=_keep)
-            mario.dead_ends = dead_ends if dead else (lambda graph, backstep=0: np.zeros((0, 2), np.int64))
+            mario_dead_ends.dead_ends = dead_ends if dead else (lambda graph, backstep=0: np.zeros((0, 2), np.int64))
             windows = sampling.Windows(run, meta, 1.0, torch.Generator().manual_seed(1), calibration_seed=7920)
             start = time.process_time()
             grids = sampling._levels(windows, meta, None, args.n, 100, True, mixed=True)
             print(f"{label}: {time.process_time() - start:.1f} s CPU for {len(grids)} --playable levels of 100 columns",
                   flush=True)
-    sampling.Physics.from_meta, mario.dead_ends = from_meta, dead_ends
+    sampling.Physics.from_meta, mario_dead_ends.dead_ends = from_meta, dead_ends
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The checker's fast paths (mario.py): every standing cell's moves found in one batch, each
+"""The checker's fast paths (mario.py, mario_reach.py): every standing cell's moves found in one batch, each
 neighbourhood's arc stops remembered from one check to the next, `_landing` and `_runways`
 vectorised. They must find exactly what the layer-by-layer search found before them (main at
 be9b797): the same answer, furthest column and search tree, hence the same paths, stitching and
@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 
-from gencore_levels import mario
+from gencore_levels import mario, mario_reach
 from gencore_levels.demo import demo_levels
 from gencore_levels.reader import read_level
 from test_levels_units import ISSUE_LEVEL, SMB, grid, smb_physics
@@ -84,7 +84,7 @@ def searches(levels: dict[str, np.ndarray]) -> list:
                 hazard = mario.hazard_map(part, physics.enemy_map, physics.cannon_top, physics.pipe_top, margin)
                 deadly = mario.piranhas(part, physics.enemy_map, physics.pipe_top) if margin else None
                 parent: dict = {}
-                passed, furthest = mario.reach(physics.solid_map[part], hazard, parent, margin, deadly)
+                passed, furthest = mario_reach.reach(physics.solid_map[part], hazard, parent, margin, deadly)
                 out.append([cut, margin, passed, furthest, [[k, v] for k, v in parent.items()]])
     return out
 
@@ -96,8 +96,8 @@ def real_levels() -> dict[str, np.ndarray]:
 
 
 def test_searches_on_real_levels_are_main_s_with_a_cold_or_warm_memory():
-    mario._LANDINGS[False, 1].clear()  # a cold start, then everything remembered from it
-    mario._LANDINGS[True, 1].clear()
+    mario_reach._LANDINGS[False, 1].clear()  # a cold start, then everything remembered from it
+    mario_reach._LANDINGS[True, 1].clear()
     levels = real_levels()
     cold = searches(levels)
     assert sum(s[2] for s in cold) > 20 and sum(not s[2] for s in cold) > 20  # both answers occur
@@ -112,9 +112,9 @@ def test_random_maps_search_the_same_cold_and_warm():
         first = []
         for solid, hazard in random_maps(30, seed=1):
             parent: dict = {}
-            first.append((mario.reach(solid, hazard, parent, margin), parent))
-        mario._LANDINGS[margin, 1].clear()
-        mario._LANDINGS[margin, -1].clear()
+            first.append((mario_reach.reach(solid, hazard, parent, margin), parent))
+        mario_reach._LANDINGS[margin, 1].clear()
+        mario_reach._LANDINGS[margin, -1].clear()
         for (solid, hazard), (result, parent) in zip(random_maps(30, seed=1), first):
             again: dict = {}
-            assert mario.reach(solid, hazard, again, margin) == result and list(again.items()) == list(parent.items())
+            assert mario_reach.reach(solid, hazard, again, margin) == result and list(again.items()) == list(parent.items())

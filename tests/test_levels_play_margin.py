@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from gencore_levels import structure
-from gencore_levels.mario import dead_ends, hazard_map, reach
+from gencore_levels.mario import hazard_map
+from gencore_levels.mario_dead_ends import dead_ends
+from gencore_levels.mario_reach import reach
 from gencore_levels.playability import Physics, check, repair
 from gencore_levels.reader import read_level
 from test_levels_units import SMB, SMB_TILES, flat_level, grid, smb_meta, smb_physics, with_columns

@@ -94,7 +94,9 @@ def _path(parent: dict, cell: tuple[int, int] | None) -> list[tuple[int, int]]:
 def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
     import numpy as np
 
-    from .mario import dead_ends, hazard_map, piranhas, reach
+    from .mario import hazard_map, piranhas
+    from .mario_dead_ends import dead_ends
+    from .mario_reach import reach
 
     g = np.asarray(grid, dtype=np.int64)
     if g.ndim != 2 or not g.size:
