@@ -40,28 +40,31 @@ def summarised(*args: str) -> str:
     return result.stdout
 
 
+def assert_quoted(printed: str, lines: dict[str, str]) -> None:
+    """Each line (printed by a bench's --summarise) is printed, and its figure quoted in the README."""
+    readme = (ROOT / "README.md").read_text()
+    for line, quoted in lines.items():
+        assert line in printed, line
+        assert quoted in readme, quoted
+
+
 def test_the_readme_quotes_the_committed_tables_knobs_run():
     printed = summarised(ROOT / "bench" / "anomaly_tables_knobs.py", "--out",
                          ROOT / "bench" / "results" / "anomaly_tables_knobs-2026-11-29")
-    readme = (ROOT / "README.md").read_text()
-    lines = {  # printed -> quoted
+    assert_quoted(printed, {  # printed -> quoted
         "| mean | 0.893 / 0.884 / 0.883 / 0.891 | 0.889 / 0.891 / 0.892 | 0.881 | 0.884 | (0.837) |":
             "seeds 1–3 give means of 0.884, 0.883 and 0.891",
         "| iris | 0.978 / 0.973 / 0.965 / 0.968 | 0.970 / 0.965 / 0.965 | 0.985 | 0.955 | 0.985-0.992 (0.989) |":
             "leaves iris at 0.965–0.970",
         "| breast-cancer | 0.981 / 0.980 / 0.979 / 0.983 | 0.980 / 0.980 / 0.980 | 0.978 | 0.978 | 0.981-0.985 (0.983) |":
             "seeds range over 0.985–0.992 and 0.981–0.985",
-    }
-    for line, quoted in lines.items():
-        assert line in printed, line
-        assert quoted in readme, quoted
+    })
 
 
 def test_the_readme_quotes_the_committed_digits_latent_run():
     printed = summarised(ROOT / "bench" / "anomaly_digits_latent.py", "--out",
                          ROOT / "bench" / "results" / "anomaly_digits_latent-2026-11-29", "--suite", RESULTS)
-    readme = (ROOT / "README.md").read_text()
-    lines = {
+    assert_quoted(printed, {
         "| 8 | ratio | 0.977 | 0.852 | 0.810 | 0.556 |": "the 8×8 runs give `ratio` 0.977 mean and 0.852 worst",
         "8x8 LODO mean 0.977, worst 0.852": "(LODO mean 0.977, worst 0.852)",
         "pick on all ten 8x8 classes: latent 16, ratio+knn": "still picks latent 16 with `ratio+knn`",
@@ -69,7 +72,4 @@ def test_the_readme_quotes_the_committed_digits_latent_run():
             "3s score 0.784 with `ratio` (0.792 at latent 16)",
         "28x28 held-out 8, mean pairing AUC of ratio (the images default): latent 8 0.836, latent 16 0.836":
             "8s 0.836 (0.836)",
-    }
-    for line, quoted in lines.items():
-        assert line in printed, line
-        assert quoted in readme, quoted
+    })
