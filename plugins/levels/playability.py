@@ -113,10 +113,7 @@ def _check_mario(grid, physics: Physics, trace: bool = False) -> Result:
             passed, ahead = False, (int(stuck[-1, 0]), int(stuck[-1, 1]))
             furthest = ahead[1]
     path = None
-    if trace:
-        if ahead is not None and ahead not in parent:  # a search that stopped at the end: once more, whole
-            parent = {}
-            reach(physics.solid_map[g], hazard, parent, physics.margin, deadly, {"whole": True})
+    if trace:  # with a graph the search went on past the end, so `parent` holds the dead end too
         ahead = ahead or max(parent, key=lambda cell: (cell[1], -cell[0]), default=None)
         path = _path(parent, ahead)
     return Result(passed, furthest, g.shape[1], path)

@@ -237,15 +237,15 @@ class Stitcher:
         level completable, testing at most TOP_K; else the likeliest completable; else the likeliest
         whole one. Candidates are looked at in order and only as far as needed. Also: the path
         the test found through the one picked, or None when it does not keep the level completable."""
-        whole, reaches, paths = [], {}, {}
+        whole, tested = [], {}  # candidate -> (completable, path)
 
         def reach(m: int) -> bool:
-            if m not in reaches:
-                reaches[m], paths[m] = self.reach(levels(m))
-            return reaches[m]
+            if m not in tested:
+                tested[m] = self.reach(levels(m))
+            return tested[m][0]
 
         def chosen(m: int, ok: bool) -> tuple[int, list | None]:
-            return m, ((paths.get(m) or []) if ok else None)
+            return m, ((tested[m][1] or []) if ok else None)
 
         for m in joined:
             if self.whole(levels(m), start):
